@@ -1,0 +1,82 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MTASTSD_CONFIG_H
+#define MTASTSD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy.h"
+
+struct diag;
+
+/*
+ * The configuration file (libconfig syntax) turned into plain C types.
+ * Every diagnostic carries the file and line it is about.
+ */
+
+struct config_domain {
+	char *name;		/* policy domain, lower case, no trailing dot */
+	struct policy policy;
+	char *id;		/* NULL: mta-stsd manages the id */
+	char *cert;		/* PEM certificate chain path */
+	char *key;		/* PEM private key path */
+	char *tlsrpt_rua;	/* NULL: no TLS-RPT record */
+	char *template_name;	/* the shared policy used, or NULL */
+	char *file;		/* where the domain is declared */
+	unsigned line;
+};
+
+struct config {
+	char *file;			/* path as given */
+
+	char **listen;			/* "[::]:443", "127.0.0.1:8443" */
+	size_t listen_count;
+	char *user;			/* NULL: do not change user */
+	char *group;
+	char *state_directory;
+	char *tls_priorities;		/* GnuTLS priority string */
+
+	char *log_level;		/* "error" "warning" "info" "debug" */
+	char *log_target;		/* "stderr" or "syslog" */
+	bool access_log;
+
+	unsigned threads;		/* 0: one per CPU */
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	unsigned connection_timeout;	/* seconds */
+	unsigned max_request_size;	/* bytes for request line + headers */
+	unsigned txt_ttl;		/* TTL printed by `txt` */
+
+	struct config_domain *domains;
+	size_t domain_count;
+};
+
+/* One row of the defaults table; also printed verbatim in mta-stsd.conf(5). */
+struct config_default {
+	const char *key;
+	const char *value;
+};
+
+/* The defaults, terminated by { NULL, NULL }. */
+extern const struct config_default config_defaults[];
+
+/*
+ * config_load_file reads and validates path. Every problem goes to d as
+ * "file:line: ...". out must be zeroed; on return it holds whatever could be
+ * parsed and must be finished by the caller in every case. Returns 0 when
+ * no error was found, -1 otherwise. Certificates are not opened here.
+ */
+int config_load_file(const char *path, struct config *out, struct diag *d);
+
+/* As config_load_file for in-memory text; name is used in diagnostics. */
+int config_load_string(const char *text, const char *name, struct config *out,
+	struct diag *d);
+
+void config_finish(struct config *config);
+
+/* The domain with this name (normalised comparison), or NULL. */
+const struct config_domain *config_find_domain(const struct config *config,
+	const char *name);
+
+#endif

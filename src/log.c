@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+
+#include "log.h"
+
+static enum log_level current_level = LOG_LEVEL_INFO;
+static enum log_target current_target = LOG_TARGET_STDERR;
+/* journald reads "<N>" prefixes as priorities when stderr is its stream. */
+static bool journal_prefix;
+
+void log_init(enum log_level level, enum log_target target)
+{
+	current_level = level;
+	current_target = target;
+	journal_prefix = getenv("JOURNAL_STREAM") != NULL;
+	if (target == LOG_TARGET_SYSLOG)
+		openlog("mta-stsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_set_level(enum log_level level)
+{
+	current_level = level;
+}
+
+bool log_level_enabled(enum log_level level)
+{
+	return level <= current_level;
+}
+
+bool log_level_parse(const char *name, enum log_level *level)
+{
+	static const char *const names[] = {
+		[LOG_LEVEL_ERROR] = "error",
+		[LOG_LEVEL_WARN] = "warning",
+		[LOG_LEVEL_INFO] = "info",
+		[LOG_LEVEL_DEBUG] = "debug",
+	};
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strcmp(name, names[i]) == 0) {
+			*level = (enum log_level)i;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int syslog_priority(enum log_level level)
+{
+	switch (level) {
+	case LOG_LEVEL_ERROR:
+		return LOG_ERR;
+	case LOG_LEVEL_WARN:
+		return LOG_WARNING;
+	case LOG_LEVEL_INFO:
+		return LOG_INFO;
+	case LOG_LEVEL_DEBUG:
+		return LOG_DEBUG;
+	}
+	return LOG_INFO;
+}
+
+static void vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
+{
+	if (!log_level_enabled(level))
+		return;
+
+	char message[2048];
+	int n = vsnprintf(message, sizeof(message), fmt, ap);
+	if (n < 0)
+		return;
+	if (errnum && (size_t)n < sizeof(message))
+		snprintf(message + n, sizeof(message) - (size_t)n, ": %s",
+			strerror(errnum));
+
+	if (current_target == LOG_TARGET_SYSLOG) {
+		syslog(syslog_priority(level), "%s", message);
+		return;
+	}
+	static const char *const words[] = {
+		[LOG_LEVEL_ERROR] = "error",
+		[LOG_LEVEL_WARN] = "warning",
+		[LOG_LEVEL_INFO] = "info",
+		[LOG_LEVEL_DEBUG] = "debug",
+	};
+	if (journal_prefix)
+		fprintf(stderr, "<%d>%s\n", syslog_priority(level), message);
+	else
+		fprintf(stderr, "mta-stsd: %s: %s\n", words[level], message);
+}
+
+#define DEFINE_LOG(name, level, with_errno)                                  \
+	void name(const char *fmt, ...)                                      \
+	{                                                                    \
+		int saved = errno;                                           \
+		va_list ap;                                                  \
+		va_start(ap, fmt);                                           \
+		vlog(level, with_errno ? saved : 0, fmt, ap);                \
+		va_end(ap);                                                  \
+		errno = saved;                                               \
+	}
+
+DEFINE_LOG(log_error, LOG_LEVEL_ERROR, false)
+DEFINE_LOG(log_warn, LOG_LEVEL_WARN, false)
+DEFINE_LOG(log_info, LOG_LEVEL_INFO, false)
+DEFINE_LOG(log_debug, LOG_LEVEL_DEBUG, false)
+DEFINE_LOG(log_error_errno, LOG_LEVEL_ERROR, true)
+DEFINE_LOG(log_warn_errno, LOG_LEVEL_WARN, true)
+
+const char *log_escape(const char *in, char *buf, size_t size)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (!in) {
+		snprintf(buf, size, "-");
+		return buf;
+	}
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
+		bool plain = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
+		size_t need = plain ? 1 : 4;
+		if (o + need + 4 > size) {
+			memcpy(buf + o, "...", 4);
+			return buf;
+		}
+		if (plain) {
+			buf[o++] = (char)*p;
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[*p >> 4];
+			buf[o++] = hex[*p & 15];
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MTASTSD_STATE_H
+#define MTASTSD_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "txt.h"
+
+struct diag;
+
+/*
+ * The state directory. Two files, each a list of "domain id digest time"
+ * lines, replaced atomically (temporary file, fsync, rename):
+ *   ids     the id assigned to each domain's policy digest;
+ *   served  what the running daemon serves since its last (re)load.
+ * A missing directory or file reads as empty; only writing needs the
+ * directory to exist and be writable.
+ */
+
+struct state_record {
+	char *domain;
+	char id[TXT_ID_MAX + 1];
+	char digest[65];
+	int64_t time;		/* seconds since the epoch */
+};
+
+struct state;
+
+/*
+ * state_open reads both files from dir. Unreadable or malformed files are
+ * errors in d (with file:line). Returns the state or NULL (d explains).
+ */
+struct state *state_open(const char *dir, struct diag *d);
+void state_destroy(struct state *state);
+
+const char *state_directory(const struct state *state);
+
+const struct state_record *state_find_id(const struct state *state,
+	const char *domain);
+const struct state_record *state_find_served(const struct state *state,
+	const char *domain);
+
+/*
+ * state_assign_id decides the id to publish for domain whose rendered
+ * policy has digest, writing it to out:
+ *  - explicit_id set: it is used; if the state saw the same id with another
+ *    digest, a warning goes to d ("policy changed but id did not: senders
+ *    keep the old policy until the id changes"), at file:line;
+ *  - otherwise the stored id when the digest is unchanged, else a new id
+ *    from txt_id_bump(stored id, now).
+ * New assignments are kept in memory until state_save_ids. 0 or -1.
+ */
+int state_assign_id(struct state *state, const char *domain,
+	const char *explicit_id, const char *digest, time_t now,
+	char out[TXT_ID_MAX + 1], struct diag *d, const char *file,
+	unsigned line);
+
+/* Were ids assigned that are not saved yet? */
+bool state_ids_dirty(const struct state *state);
+
+/* Writes the ids file if dirty. Errors go to d. 0 or -1. */
+int state_save_ids(struct state *state, struct diag *d);
+
+/*
+ * state_save_served replaces the served file with records (count entries,
+ * time set by the caller). Errors go to d. 0 or -1.
+ */
+int state_save_served(struct state *state, const struct state_record *records,
+	size_t count, struct diag *d);
+
+#endif

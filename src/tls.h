@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MTASTSD_TLS_H
+#define MTASTSD_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct diag;
+
+/*
+ * The only GnuTLS user. Loads certificate chains and keys, checks that they
+ * belong together and cover the policy host, and keeps the SNI table that
+ * picks a chain per handshake. Private keys never leave this module.
+ */
+
+#define TLS_DEFAULT_PRIORITIES \
+	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+#define TLS_EXPIRY_WARNING_DAYS 14
+#define TLS_DIGEST_HEX_LEN 64
+
+/* Process-wide set-up (session ticket key). 0 or -1 (logged). */
+int tls_init(void);
+void tls_finish(void);
+
+/* Is priorities a valid GnuTLS priority string? Explains in d if not. */
+bool tls_priorities_are_valid(const char *priorities, struct diag *d,
+	const char *file, unsigned line);
+
+/* SHA-256 of data as 64 lower-case hex digits plus NUL. 0 or -1. */
+int tls_digest_hex(const void *data, size_t len,
+	char out[TLS_DIGEST_HEX_LEN + 1]);
+
+struct tls_cert_info {
+	time_t not_before;
+	time_t not_after;
+};
+
+struct tls_store;
+
+struct tls_store *tls_store_create(void);
+void tls_store_destroy(struct tls_store *store);
+
+/*
+ * tls_store_add loads cert_file (PEM chain, leaf first) and key_file, and
+ * serves them for SNI name host. Checks, each reported to d at file:line
+ * with a fix: files readable (naming the file, its owner and mode when
+ * permission is denied), key matches the leaf, the leaf covers host
+ * (RFC 6125 DNS-ID, wildcard as whole leftmost label), currently valid at
+ * now (not yet valid and expired are errors, expiring within
+ * TLS_EXPIRY_WARNING_DAYS a warning), and each chain certificate issued by
+ * the next. A chain and key used by many hosts are loaded once.
+ * user is returned by tls_store_lookup for host. info may be NULL.
+ * Returns 0, or -1 after adding an error to d.
+ */
+int tls_store_add(struct tls_store *store, const char *host,
+	const char *cert_file, const char *key_file, void *user,
+	time_t now, struct tls_cert_info *info, struct diag *d,
+	const char *file, unsigned line);
+
+/*
+ * tls_store_add_generated makes an ECDSA P-256 key and a self-signed
+ * certificate for host, valid for a day, and serves them for host. The
+ * certificate is written as PEM to *cert_pem (caller frees) when cert_pem
+ * is not NULL. For the demo. 0 or -1 (logged).
+ */
+int tls_store_add_generated(struct tls_store *store, const char *host,
+	void *user, char **cert_pem);
+
+/* The user pointer registered for host (exact, case-insensitive), or NULL. */
+void *tls_store_lookup(const struct tls_store *store, const char *host);
+
+size_t tls_store_count(const struct tls_store *store);
+
+/*
+ * Per-connection binding between a TLS session and the store that serves
+ * it. The HTTP server fills store before the handshake; after a successful
+ * handshake selected holds the user pointer of the host named by SNI.
+ */
+struct tls_binding {
+	const struct tls_store *store;
+	void *selected;
+};
+
+/*
+ * tls_session_bind prepares a server session (a gnutls_session_t passed as
+ * void *) before its handshake: it attaches binding, aborts the handshake
+ * with an unrecognized_name alert when SNI is missing or not in the store
+ * (RFC 8461 §7.1), and enables session tickets. binding must outlive the
+ * session. 0 or -1.
+ */
+int tls_session_bind(void *session, struct tls_binding *binding);
+
+/* The SNI host name of a session, or NULL; valid while the session lives. */
+const char *tls_session_server_name(void *session, char *buf, size_t size);
+
+/*
+ * The certificate retrieve callback (gnutls_certificate_retrieve_function2)
+ * that serves the chain selected through the session's binding, as a
+ * generic function pointer for the HTTP server's options.
+ */
+typedef void (*tls_function)(void);
+tls_function tls_retrieve_function(void);
+
+#endif

@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MTASTSD_TXT_H
+#define MTASTSD_TXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct diag;
+
+/*
+ * The DNS side: the _mta-sts TXT record (RFC 8461 §3.1), the _smtp._tls
+ * TLS-RPT record (RFC 8460 §3), policy ids and their bumping. Pure.
+ */
+
+#define TXT_ID_MAX 32
+
+/* 1 to 32 letters or digits (RFC 8461 §3.1 sts-id). */
+bool txt_id_is_valid(const char *id);
+
+/*
+ * txt_id_compare orders ids for bumping: two all-digit ids compare as
+ * numbers; otherwise byte-wise. <0, 0, >0 as strcmp.
+ */
+int txt_id_compare(const char *a, const char *b);
+
+/*
+ * txt_id_bump writes to out (TXT_ID_MAX + 1 bytes) an id strictly greater
+ * than current under txt_id_compare: the UTC time of now as YYYYMMDDHHMMSS
+ * when that is greater, else current plus one (decimal). current may be
+ * NULL or not all digits, in which case the time is used. Returns 0, or -1
+ * when no greater id fits in 32 digits.
+ */
+int txt_id_bump(const char *current, time_t now, char out[TXT_ID_MAX + 1]);
+
+/*
+ * txt_sts_value writes "v=STSv1; id=<id>" to out (size bytes). Returns the
+ * length, or -1 when id is invalid or out too small.
+ */
+int txt_sts_value(const char *id, char *out, size_t size);
+
+/*
+ * txt_tlsrpt_value writes "v=TLSRPTv1; rua=<rua>" to out. rua is one URI or
+ * a comma-separated list. Returns the length or -1.
+ */
+int txt_tlsrpt_value(const char *rua, char *out, size_t size);
+
+/*
+ * txt_check_tlsrpt_rua validates a configured rua list (RFC 8460 §3:
+ * mailto: or https: URIs, commas separate, no unencoded ',', '!' or ';'
+ * inside a URI). Findings go to d at file:line, naming subject.
+ * Returns 0 when valid, -1 otherwise.
+ */
+int txt_check_tlsrpt_rua(const char *rua, const char *subject, struct diag *d,
+	const char *file, unsigned line);
+
+struct txt_sts {
+	char id[TXT_ID_MAX + 1];
+};
+
+/*
+ * txt_parse_sts checks one complete TXT value (strings already joined)
+ * against the RFC 8461 §3.1 grammar, adding findings to d at file:line.
+ * On success out (may be NULL) receives the id. Returns 0 or -1.
+ */
+int txt_parse_sts(const char *value, struct txt_sts *out, struct diag *d,
+	const char *file, unsigned line);
+
+/* As txt_parse_sts for "v=TLSRPTv1; rua=..." (RFC 8460 §3). */
+int txt_parse_tlsrpt(const char *value, struct diag *d, const char *file,
+	unsigned line);
+
+/*
+ * txt_lint_answer checks the answer to a _mta-sts TXT lookup as `dig +short`
+ * prints it: one record per line, each raw or as one or more quoted strings
+ * (joined without spaces, with \" \\ and \DDD escapes). Records not
+ * beginning with "v=STSv1;" are dropped; exactly one must remain and it must
+ * parse (§3.1). Lines starting "v=TLSRPTv1" (or quoted so) are checked as
+ * TLS-RPT records instead. Returns 0 when valid, -1 otherwise.
+ */
+int txt_lint_answer(const char *text, size_t len, const char *file,
+	struct diag *d);
+
+#endif
