@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diag.h"
+#include "log.h"
+
+START_TEST(test_diag_counts_and_order)
+{
+	struct diag d;
+	diag_init(&d);
+	diag_add(&d, DIAG_WARNING, "a.conf", 3, "w", "first %d", 1);
+	diag_add(&d, DIAG_ERROR, "a.conf", 7, "e", "second");
+	diag_add(&d, DIAG_NOTE, NULL, 0, NULL, "third");
+	ck_assert_uint_eq(d.len, 3);
+	ck_assert_uint_eq(d.errors, 1);
+	ck_assert_uint_eq(d.warnings, 1);
+	ck_assert(diag_has_errors(&d));
+	ck_assert_str_eq(d.items[0].message, "first 1");
+	ck_assert_str_eq(d.items[1].file, "a.conf");
+	ck_assert_uint_eq(d.items[1].line, 7);
+	ck_assert_ptr_null(d.items[2].file);
+	diag_finish(&d);
+	ck_assert_uint_eq(d.len, 0);
+	diag_finish(&d);
+}
+END_TEST
+
+START_TEST(test_diag_print_format)
+{
+	struct diag d;
+	diag_init(&d);
+	diag_add(&d, DIAG_ERROR, "x.conf", 12, NULL, "bad — fix it");
+	diag_add(&d, DIAG_WARNING, "y.txt", 0, NULL, "file only");
+	diag_add(&d, DIAG_NOTE, NULL, 0, NULL, "nowhere");
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	diag_print(&d, f);
+	fclose(f);
+	ck_assert_str_eq(buf, "x.conf:12: error: bad — fix it\n"
+		"y.txt: warning: file only\n"
+		"note: nowhere\n");
+	free(buf);
+	diag_finish(&d);
+}
+END_TEST
+
+START_TEST(test_diag_move)
+{
+	struct diag a, b;
+	diag_init(&a);
+	diag_init(&b);
+	diag_add(&a, DIAG_ERROR, NULL, 0, NULL, "a1");
+	diag_add(&b, DIAG_WARNING, NULL, 0, NULL, "b1");
+	diag_add(&b, DIAG_ERROR, NULL, 0, NULL, "b2");
+	diag_move(&a, &b);
+	ck_assert_uint_eq(a.len, 3);
+	ck_assert_uint_eq(a.errors, 2);
+	ck_assert_uint_eq(a.warnings, 1);
+	ck_assert_uint_eq(b.len, 0);
+	ck_assert_str_eq(a.items[2].message, "b2");
+	diag_finish(&a);
+	diag_finish(&b);
+}
+END_TEST
+
+START_TEST(test_log_escape)
+{
+	char buf[32];
+	ck_assert_str_eq(log_escape("plain text", buf, sizeof(buf)),
+		"plain text");
+	ck_assert_str_eq(log_escape("a\nb\"c\\", buf, sizeof(buf)),
+		"a\\x0ab\\x22c\\x5c");
+	ck_assert_str_eq(log_escape(NULL, buf, sizeof(buf)), "-");
+	ck_assert_str_eq(log_escape("\xff", buf, sizeof(buf)), "\\xff");
+	char small[8];
+	ck_assert_str_eq(log_escape("abcdefghijkl", small, sizeof(small)),
+		"abcd...");
+}
+END_TEST
+
+static Suite *diag_suite(void)
+{
+	Suite *s = suite_create("diag");
+	TCase *tc = tcase_create("findings list");
+	tcase_add_test(tc, test_diag_counts_and_order);
+	tcase_add_test(tc, test_diag_print_format);
+	tcase_add_test(tc, test_diag_move);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("log escaping");
+	tcase_add_test(tc, test_log_escape);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(diag_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
