@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "state.h"
+#include "testsupport.h"
+#include "txt.h"
+
+/* 2026-06-12 00:00:00 UTC: a fixed clock for every id. */
+#define NOW ((time_t)1781222400)
+#define STAMP "20260612000000"
+#define DAY 86400
+
+#define HEADER "# mta-stsd state, do not edit\n"
+#define DIGEST_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define DIGEST_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+#define DIGEST_C "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static char *tmp;
+static struct diag d;
+
+static void setup(void)
+{
+	tmp = test_tmpdir();
+	diag_init(&d);
+}
+
+static void teardown(void)
+{
+	diag_finish(&d);
+	test_rmtree(tmp);
+	free(tmp);
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+	char *p = NULL;
+	ck_assert_int_ge(asprintf(&p, "%s/%s", dir, name), 0);
+	return p;
+}
+
+static struct state *open_ok(const char *dir)
+{
+	struct state *st = state_open(dir, &d);
+	ck_assert_msg(st != NULL, "state_open(%s):%s", dir, test_diag_dump(&d));
+	return st;
+}
+
+/* assign calls state_assign_id and insists that it succeeds. */
+static const char *assign(struct state *st, const char *domain,
+	const char *explicit_id, const char *digest, time_t now)
+{
+	static char out[TXT_ID_MAX + 1];
+	int rc = state_assign_id(st, domain, explicit_id, digest, now, out, &d,
+		"mta-stsd.conf", 12);
+	ck_assert_msg(rc == 0, "%s:%s", domain, test_diag_dump(&d));
+	return out;
+}
+
+/* Counts files in dir whose name starts with prefix. */
+static int count_files(const char *dir, const char *prefix)
+{
+	int n = 0;
+	DIR *dh = opendir(dir);
+	ck_assert_ptr_nonnull(dh);
+	struct dirent *e;
+	while ((e = readdir(dh)))
+		if (!strncmp(e->d_name, prefix, strlen(prefix)))
+			n++;
+	closedir(dh);
+	return n;
+}
+
+START_TEST(test_persistence)
+{
+	struct state *st = open_ok(tmp);
+	ck_assert_str_eq(state_directory(st), tmp);
+	ck_assert_ptr_null(state_find_id(st, "example.org"));
+	ck_assert(!state_ids_dirty(st));
+	ck_assert_str_eq(assign(st, "example.org", NULL, DIGEST_A, NOW), STAMP);
+	ck_assert_str_eq(assign(st, "example.com", "abc1", DIGEST_B, NOW),
+		"abc1");
+	ck_assert(state_ids_dirty(st));
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	ck_assert(!state_ids_dirty(st));
+	state_destroy(st);
+
+	/* Sorted by domain, header first, world-readable. */
+	char *ids = path_in(tmp, "ids");
+	char *text = test_read_file(ids, NULL);
+	ck_assert_str_eq(text, HEADER
+		"example.com abc1 " DIGEST_B " 1781222400\n"
+		"example.org " STAMP " " DIGEST_A " 1781222400\n");
+	struct stat sb;
+	ck_assert_int_eq(stat(ids, &sb), 0);
+	ck_assert_int_eq(sb.st_mode & 07777, 0644);
+	ck_assert_int_eq(count_files(tmp, "ids."), 0);
+	free(text);
+	free(ids);
+
+	st = open_ok(tmp);
+	const struct state_record *r = state_find_id(st, "example.org");
+	ck_assert_ptr_nonnull(r);
+	ck_assert_str_eq(r->domain, "example.org");
+	ck_assert_str_eq(r->id, STAMP);
+	ck_assert_str_eq(r->digest, DIGEST_A);
+	ck_assert_int_eq(r->time, NOW);
+	ck_assert_str_eq(state_find_id(st, "example.com")->id, "abc1");
+	ck_assert_ptr_null(state_find_id(st, "example.net"));
+	ck_assert_ptr_null(state_find_served(st, "example.org"));
+	/* Unchanged policy a day later: same id, nothing to write. */
+	ck_assert_str_eq(assign(st, "example.org", NULL, DIGEST_A, NOW + DAY),
+		STAMP);
+	ck_assert(!state_ids_dirty(st));
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	ck_assert_msg(d.len == 0, "%s", test_diag_dump(&d));
+}
+END_TEST
+
+START_TEST(test_managed_ids)
+{
+	struct state *st = open_ok(tmp);
+	ck_assert_str_eq(assign(st, "example.org", NULL, DIGEST_A, NOW), STAMP);
+	/* Changed within the same second: the id still goes up. */
+	const char *id = assign(st, "example.org", NULL, DIGEST_B, NOW);
+	ck_assert_str_eq(id, "20260612000001");
+	ck_assert_int_gt(txt_id_compare(id, STAMP), 0);
+	/* Upper-case hex is the same digest. */
+	ck_assert_str_eq(assign(st, "example.org", NULL,
+		"BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB",
+		NOW), "20260612000001");
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+
+	st = open_ok(tmp);
+	ck_assert_str_eq(assign(st, "example.org", NULL, DIGEST_B, NOW + DAY),
+		"20260612000001");
+	ck_assert(!state_ids_dirty(st));
+	ck_assert_str_eq(assign(st, "example.org", NULL, DIGEST_C, NOW + DAY),
+		"20260613000000");
+	ck_assert(state_ids_dirty(st));
+	ck_assert_int_eq(state_find_id(st, "example.org")->time, NOW + DAY);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+
+	st = open_ok(tmp);
+	ck_assert_str_eq(state_find_id(st, "example.org")->id, "20260613000000");
+	ck_assert_str_eq(state_find_id(st, "example.org")->digest, DIGEST_C);
+	state_destroy(st);
+	ck_assert_msg(d.len == 0, "%s", test_diag_dump(&d));
+}
+END_TEST
+
+#define UNCHANGED "example.org: the policy changed but its id v1 did not — " \
+	"senders that cached the old policy keep using it until max_age " \
+	"runs out: set a new id (mta-stsd txt --bump prints one) and publish " \
+	"it in DNS"
+
+START_TEST(test_explicit_ids)
+{
+	struct state *st = open_ok(tmp);
+	ck_assert_str_eq(assign(st, "example.org", "v1", DIGEST_A, NOW), "v1");
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	ck_assert_int_eq(d.len, 0);
+
+	/* Two runs with a changed policy and the same id: warned each time. */
+	for (int run = 0; run < 2; run++) {
+		st = open_ok(tmp);
+		ck_assert_str_eq(assign(st, "example.org", "v1", DIGEST_B,
+			NOW + DAY), "v1");
+		ck_assert_msg(test_diag_has(&d, DIAG_WARNING, 12, UNCHANGED),
+			"run %d:%s", run, test_diag_dump(&d));
+		ck_assert_str_eq(d.items[0].file, "mta-stsd.conf");
+		ck_assert_int_eq(d.warnings, 1);
+		ck_assert_int_eq(d.errors, 0);
+		/* The old digest stays, or the warning would stop. */
+		ck_assert_str_eq(state_find_id(st, "example.org")->digest,
+			DIGEST_A);
+		ck_assert(!state_ids_dirty(st));
+		ck_assert_int_eq(state_save_ids(st, &d), 0);
+		state_destroy(st);
+		diag_finish(&d);
+		diag_init(&d);
+	}
+
+	/* A new id replaces the record; the warning is gone. */
+	st = open_ok(tmp);
+	ck_assert_str_eq(assign(st, "example.org", "v2", DIGEST_B, NOW + DAY),
+		"v2");
+	ck_assert(state_ids_dirty(st));
+	ck_assert_str_eq(state_find_id(st, "example.org")->digest, DIGEST_B);
+	ck_assert_str_eq(assign(st, "example.org", "v2", DIGEST_B, NOW + DAY),
+		"v2");
+	/* Dropping the explicit id keeps it while the policy is the same. */
+	ck_assert_str_eq(assign(st, "example.org", NULL, DIGEST_B, NOW + DAY),
+		"v2");
+	/* Then a change gets a managed id. */
+	ck_assert_str_eq(assign(st, "example.org", NULL, DIGEST_A, NOW + DAY),
+		"20260613000000");
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	ck_assert_msg(d.len == 0, "%s", test_diag_dump(&d));
+}
+END_TEST
+
+static const struct {
+	const char *domain, *id, *digest, *text;
+} assign_error_cases[] = {
+	{ "example.org", "a-b", DIGEST_A, "example.org: id \"a-b\" is not" },
+	{ "example.org", "", DIGEST_A, "is not 1 to 32" },
+	{ "example.org", NULL, "abc", "digest is not 64 hex digits" },
+	{ "example.org", NULL, DIGEST_A "a", "digest is not 64 hex digits" },
+	{ "example.org", NULL,
+		"gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg",
+		"digest is not 64 hex digits" },
+	{ "exa mple.org", NULL, DIGEST_A, "cannot be stored" },
+	{ "example.org\n", NULL, DIGEST_A, "cannot be stored" },
+	{ "", NULL, DIGEST_A, "cannot be stored" },
+};
+
+START_TEST(test_assign_errors)
+{
+	struct state *st = open_ok(tmp);
+	char out[TXT_ID_MAX + 1];
+	ck_assert_int_eq(state_assign_id(st, assign_error_cases[_i].domain,
+		assign_error_cases[_i].id, assign_error_cases[_i].digest, NOW,
+		out, &d, "conf", 4), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 4,
+		assign_error_cases[_i].text), "%s", test_diag_dump(&d));
+	ck_assert(!state_ids_dirty(st));
+	state_destroy(st);
+}
+END_TEST
+
+START_TEST(test_id_exhausted)
+{
+	char *f = test_write_file(tmp, "ids", HEADER "example.org "
+		"99999999999999999999999999999999 " DIGEST_A " 1\n");
+	struct state *st = open_ok(tmp);
+	char out[TXT_ID_MAX + 1];
+	ck_assert_int_eq(state_assign_id(st, "example.org", NULL, DIGEST_B, NOW,
+		out, &d, "conf", 5), -1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 5, "set an explicit id"));
+	state_destroy(st);
+	free(f);
+}
+END_TEST
+
+START_TEST(test_missing_directory)
+{
+	char *dir = path_in(tmp, "nope");
+	struct state *st = open_ok(dir);
+	ck_assert_int_eq(d.len, 0);
+	ck_assert_ptr_null(state_find_id(st, "example.org"));
+	ck_assert_str_eq(assign(st, "example.org", NULL, DIGEST_A, NOW), STAMP);
+	ck_assert_int_eq(state_save_ids(st, &d), -1);
+	char want[512];
+	snprintf(want, sizeof(want), "%s/ids: cannot create a temporary file: "
+		"No such file or directory — create it: install -d -o mta-stsd "
+		"-g mta-stsd %s, or set state_directory", dir, dir);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 0, want), "%s",
+		test_diag_dump(&d));
+	/* Still unsaved: a later save (after the fix) writes it. */
+	ck_assert(state_ids_dirty(st));
+	struct state_record rec = {
+		.domain = "example.org", .id = STAMP, .digest = DIGEST_A,
+		.time = NOW,
+	};
+	ck_assert_int_eq(state_save_served(st, &rec, 1, &d), -1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 0, "/served: cannot create"));
+	ck_assert_ptr_null(state_find_served(st, "example.org"));
+
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	ck_assert(!state_ids_dirty(st));
+	state_destroy(st);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_unwritable_directory)
+{
+	/* A path below a regular file fails with ENOTDIR, even for root. */
+	char *file = test_write_file(tmp, "file", "");
+	char *dir = path_in(tmp, "file/state");
+	struct state *st = open_ok(dir);
+	assign(st, "example.org", NULL, DIGEST_A, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 0, "Not a directory — "),
+		"%s", test_diag_dump(&d));
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 0, "or set state_directory"));
+	state_destroy(st);
+	free(dir);
+	free(file);
+
+	/* Permissions do not bind root, so only others test chmod 0500. */
+	if (geteuid() == 0)
+		return;
+	diag_finish(&d);
+	diag_init(&d);
+	dir = path_in(tmp, "ro");
+	ck_assert_int_eq(mkdir(dir, 0700), 0);
+	free(test_write_file(dir, "ids", HEADER "example.org 1 " DIGEST_A
+		" 1\n"));
+	ck_assert_int_eq(chmod(dir, 0500), 0);
+	st = open_ok(dir);
+	assign(st, "example.org", NULL, DIGEST_B, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 0, "Permission denied — "
+		"run as root or the service user, or fix the owner of"), "%s",
+		test_diag_dump(&d));
+	state_destroy(st);
+	ck_assert_int_eq(chmod(dir, 0700), 0);
+	char *ids = path_in(dir, "ids");
+	char *text = test_read_file(ids, NULL);
+	ck_assert_str_eq(text, HEADER "example.org 1 " DIGEST_A " 1\n");
+	free(text);
+	free(ids);
+	free(dir);
+}
+END_TEST
+
+static const struct {
+	const char *line;
+	const char *why;
+} malformed_cases[] = {
+	{ "example.org abc", "expected 4 fields" },
+	{ "example.org 1 " DIGEST_A " 1 extra", "expected 4 fields" },
+	{ "example.org  1 " DIGEST_A " 1", "expected 4 fields" },
+	{ "example.org a-b " DIGEST_A " 1", "the id is not" },
+	{ "example.org 1 " DIGEST_A "0 1", "digest is not 64 hex" },
+	{ "example.org 1 xyz 1", "digest is not 64 hex" },
+	{ "example.org 1 " DIGEST_A " x", "time is not" },
+	{ "example.org 1 " DIGEST_A " -5", "time is not" },
+	{ "example.org 1 " DIGEST_A " 99999999999999999999", "time is not" },
+	{ "example.org 1 " DIGEST_A " 1\r", "time is not" },
+	{ "example.com 1 " DIGEST_A " 1", "example.com is listed twice" },
+};
+
+START_TEST(test_malformed)
+{
+	char buf[512];
+	snprintf(buf, sizeof(buf), HEADER "example.com 1 " DIGEST_A " 1\n"
+		"# a comment is fine\n\n%s\n", malformed_cases[_i].line);
+	char *ids = test_write_file(tmp, "ids", buf);
+	ck_assert_ptr_null(state_open(tmp, &d));
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 5, malformed_cases[_i].why),
+		"%s", test_diag_dump(&d));
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 5,
+		"— delete the file; mta-stsd will assign new ids"));
+	ck_assert_int_eq(d.errors, 1);
+	ck_assert_str_eq(d.items[0].file, ids);
+	free(ids);
+}
+END_TEST
+
+START_TEST(test_malformed_all_reported)
+{
+	char *served = test_write_file(tmp, "served", HEADER "a\nb\n");
+	char *ids = test_write_file(tmp, "ids", "x\n");
+	ck_assert_ptr_null(state_open(tmp, &d));
+	ck_assert_int_eq(d.errors, 3);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 1, "will assign new ids"));
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 2, "writes it again"));
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 3, "writes it again"));
+	free(served);
+	free(ids);
+}
+END_TEST
+
+START_TEST(test_unreadable)
+{
+	/* A directory where the file should be: read() fails, even as root. */
+	char *ids = path_in(tmp, "ids");
+	ck_assert_int_eq(mkdir(ids, 0700), 0);
+	ck_assert_ptr_null(state_open(tmp, &d));
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 0, "/ids: cannot read: Is a "
+		"directory — "), "%s", test_diag_dump(&d));
+	free(ids);
+}
+END_TEST
+
+/*
+ * A save that fails half-way (the file size limit stops the write) must
+ * leave the old file as it was and no temporary file behind.
+ */
+START_TEST(test_failed_save_keeps_old_file)
+{
+	struct state *st = open_ok(tmp);
+	assign(st, "example.org", NULL, DIGEST_A, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	char *ids = path_in(tmp, "ids");
+	char *before = test_read_file(ids, NULL);
+
+	assign(st, "example.com", NULL, DIGEST_B, NOW);
+	struct rlimit old, small = { .rlim_cur = 16 };
+	ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old), 0);
+	small.rlim_max = old.rlim_max;
+	void (*handler)(int) = signal(SIGXFSZ, SIG_IGN);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &small), 0);
+	int rc = state_save_ids(st, &d);
+	ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old), 0);
+	signal(SIGXFSZ, handler);
+
+	ck_assert_int_eq(rc, -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 0, "/ids: cannot write: "
+		"File too large — raise the file size limit"), "%s",
+		test_diag_dump(&d));
+	char *after = test_read_file(ids, NULL);
+	ck_assert_str_eq(after, before);
+	ck_assert_int_eq(count_files(tmp, "ids."), 0);
+	ck_assert(state_ids_dirty(st));
+
+	/* Once the cause is gone the same state saves. */
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	st = open_ok(tmp);
+	ck_assert_str_eq(state_find_id(st, "example.com")->id, STAMP);
+	ck_assert_str_eq(state_find_id(st, "example.org")->id, STAMP);
+	state_destroy(st);
+	free(after);
+	free(before);
+	free(ids);
+}
+END_TEST
+
+START_TEST(test_served)
+{
+	struct state *st = open_ok(tmp);
+	struct state_record recs[] = {
+		{ .domain = "example.org", .id = "2", .digest = DIGEST_B,
+			.time = NOW },
+		{ .domain = "example.com", .id = "1", .digest = DIGEST_A,
+			.time = NOW - 1 },
+	};
+	ck_assert_int_eq(state_save_served(st, recs, 2, &d), 0);
+	ck_assert_str_eq(state_find_served(st, "example.com")->id, "1");
+	/* The caller's records are copied, not kept. */
+	recs[0].id[0] = '9';
+	ck_assert_str_eq(state_find_served(st, "example.org")->id, "2");
+	state_destroy(st);
+
+	char *served = path_in(tmp, "served");
+	char *text = test_read_file(served, NULL);
+	ck_assert_str_eq(text, HEADER
+		"example.com 1 " DIGEST_A " 1781222399\n"
+		"example.org 2 " DIGEST_B " 1781222400\n");
+
+	/* A bad record or a domain twice: error, file and memory unchanged. */
+	st = open_ok(tmp);
+	struct state_record bad[] = {
+		{ .domain = "example.net", .id = "1", .digest = DIGEST_A },
+		{ .domain = "example.net", .id = "2", .digest = DIGEST_A },
+		{ .domain = "example.com", .id = "a-b", .digest = DIGEST_A },
+	};
+	ck_assert_int_eq(state_save_served(st, bad, 2, &d), -1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 0, "example.net is served "
+		"twice"));
+	ck_assert_int_eq(state_save_served(st, bad + 2, 1, &d), -1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 0, "for \"example.com\" is "
+		"invalid"));
+	ck_assert_str_eq(state_find_served(st, "example.org")->id, "2");
+	ck_assert_ptr_null(state_find_served(st, "example.net"));
+	char *again = test_read_file(served, NULL);
+	ck_assert_str_eq(again, text);
+
+	/* Nothing served: the file keeps only its header. */
+	ck_assert_int_eq(state_save_served(st, NULL, 0, &d), 0);
+	ck_assert_ptr_null(state_find_served(st, "example.org"));
+	state_destroy(st);
+	free(again);
+	again = test_read_file(served, NULL);
+	ck_assert_str_eq(again, HEADER);
+	free(again);
+	free(text);
+	free(served);
+}
+END_TEST
+
+/* Hosting providers carry 10,000+ domains; insert in reverse order. */
+START_TEST(test_many_domains)
+{
+	enum { N = 10000 };
+	struct state *st = open_ok(tmp);
+	char domain[64];
+	for (int i = N - 1; i >= 0; i--) {
+		snprintf(domain, sizeof(domain), "d%05d.example", i);
+		assign(st, domain, NULL, DIGEST_A, NOW);
+	}
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+
+	st = open_ok(tmp);
+	for (int i = 0; i < N; i++) {
+		snprintf(domain, sizeof(domain), "d%05d.example", i);
+		const struct state_record *r = state_find_id(st, domain);
+		ck_assert_ptr_nonnull(r);
+		ck_assert_str_eq(r->domain, domain);
+	}
+	ck_assert_ptr_null(state_find_id(st, "d10000.example"));
+	ck_assert_ptr_null(state_find_id(st, "a.example"));
+	ck_assert_ptr_null(state_find_id(st, "z.example"));
+	state_destroy(st);
+
+	char *ids = path_in(tmp, "ids");
+	char *text = test_read_file(ids, NULL);
+	ck_assert(strncmp(text, HEADER "d00000.example ", strlen(HEADER) + 15)
+		== 0);
+	free(text);
+	free(ids);
+}
+END_TEST
+
+static Suite *state_suite(void)
+{
+	Suite *s = suite_create("state");
+	TCase *tc;
+
+	tc = tcase_create("persistence");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_persistence);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("managed ids");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_managed_ids);
+	tcase_add_test(tc, test_id_exhausted);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("explicit ids");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_explicit_ids);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("assign errors");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_assign_errors, 0,
+		sizeof(assign_error_cases) / sizeof(assign_error_cases[0]));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("missing directory");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_missing_directory);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("unwritable directory");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_unwritable_directory);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("malformed file");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_malformed, 0,
+		sizeof(malformed_cases) / sizeof(malformed_cases[0]));
+	tcase_add_test(tc, test_malformed_all_reported);
+	tcase_add_test(tc, test_unreadable);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("failed save");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_failed_save_keeps_old_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("served file");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_served);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("many domains");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_many_domains);
+	suite_add_tcase(s, tc);
+
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(state_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
