@@ -36,6 +36,8 @@ struct config {
 	char *group;
 	char *state_directory;
 	char *tls_priorities;		/* GnuTLS priority string */
+	char *tls_priorities_file;	/* where it was set; NULL: built-in */
+	unsigned tls_priorities_line;	/* 0 when built-in */
 
 	char *log_level;		/* "error" "warning" "info" "debug" */
 	char *log_target;		/* "stderr" or "syslog" */
@@ -66,16 +68,31 @@ extern const struct config_default config_defaults[];
  * "file:line: ...". out must be zeroed; on return it holds whatever could be
  * parsed and must be finished by the caller in every case. Returns 0 when
  * no error was found, -1 otherwise. Certificates are not opened here.
+ * @include paths are relative to the directory of path; relative cert, key
+ * and state_directory paths to the directory of the file that sets them.
  */
 int config_load_file(const char *path, struct config *out, struct diag *d);
 
-/* As config_load_file for in-memory text; name is used in diagnostics. */
+/*
+ * As config_load_file for in-memory text; name is used in diagnostics.
+ * @include and relative paths set in text stay relative to the working
+ * directory, since text has no directory of its own.
+ */
 int config_load_string(const char *text, const char *name, struct config *out,
 	struct diag *d);
 
 void config_finish(struct config *config);
 
-/* The domain with this name (normalised comparison), or NULL. */
+/*
+ * config_parse_listen splits one listen entry: "[v6]:port", "v4:port" or
+ * "*:port" (every address). host (host_size bytes) receives the numeric
+ * address without brackets, or "*"; port is 1-65535. Returns 0, or -1 when
+ * text is not of that form (host and port are then unspecified).
+ */
+int config_parse_listen(const char *text, char *host, size_t host_size,
+	unsigned *port);
+
+/* The domain with this name (normalised comparison), or NULL. Linear. */
 const struct config_domain *config_find_domain(const struct config *config,
 	const char *name);
 
