@@ -73,6 +73,13 @@ void *tls_store_lookup(const struct tls_store *store, const char *host);
 size_t tls_store_count(const struct tls_store *store);
 
 /*
+ * The number of distinct certificate chain and key pairs loaded (one per
+ * (cert_file, key_file) pair however many hosts use it, plus one per
+ * generated host); pairs that were rejected do not count.
+ */
+size_t tls_store_credential_count(const struct tls_store *store);
+
+/*
  * Per-connection binding between a TLS session and the store that serves
  * it. The HTTP server fills store before the handshake; after a successful
  * handshake selected holds the user pointer of the host named by SNI.
@@ -87,7 +94,9 @@ struct tls_binding {
  * void *) before its handshake: it attaches binding, aborts the handshake
  * with an unrecognized_name alert when SNI is missing or not in the store
  * (RFC 8461 §7.1), and enables session tickets. binding must outlive the
- * session. 0 or -1.
+ * session. It takes the session's user and DB pointers
+ * (gnutls_session_set_ptr, gnutls_db_set_ptr); a session that was not
+ * bound, or whose binding failed, is served no chain. 0 or -1 (logged).
  */
 int tls_session_bind(void *session, struct tls_binding *binding);
 

@@ -1,0 +1,1040 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/abstract.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+
+#include "diag.h"
+#include "testcert.h"
+#include "testsupport.h"
+#include "tls.h"
+
+#define DAY (24 * 60 * 60)
+#define CONF "test.conf"
+#define TLS12 "NORMAL:-VERS-ALL:+VERS-TLS1.2"
+#define TLS13 "NORMAL:-VERS-ALL:+VERS-TLS1.3"
+
+/* Made once in main() and shared (read-only) by every test. */
+static char *dir;
+static struct testcert_ca *ca;
+static struct testcert_ca *inter;
+
+/* Writes a leaf to two fresh files in dir. */
+static void make_leaf(const struct testcert_leaf *leaf, char **cert,
+	char **key)
+{
+	static unsigned counter;
+	char name[64];
+	snprintf(name, sizeof(name), "leaf-%d-%u", (int)getpid(), ++counter);
+	ck_assert_int_eq(testcert_leaf_write_dir(leaf, dir, name, cert, key),
+		0);
+}
+
+/* A CA-signed ECDSA leaf with one DNS name and its full chain. */
+static void make_simple(const char *dns, char **cert, char **key)
+{
+	const char *names[] = {dns, NULL};
+	struct testcert_leaf leaf = {.dns = names, .issuer = ca};
+	make_leaf(&leaf, cert, key);
+}
+
+static int add(struct tls_store *store, const char *host, const char *cert,
+	const char *key, void *user, struct diag *d, unsigned line)
+{
+	return tls_store_add(store, host, cert, key, user, time(NULL), NULL, d,
+		CONF, line);
+}
+
+/* ------------------------------------------------------------------ */
+
+static const char *const names_example[] = {"mta-sts.example.com", NULL};
+static const char *const names_wild[] = {"*.example.com", NULL};
+static const char *const names_multi[] = {"mta-sts.a.test", "mta-sts.b.test",
+	"mta-sts.c.test", NULL};
+
+START_TEST(test_matching_pair)
+{
+	static const struct {
+		const char *host;
+		const char *const *dns;
+		enum testcert_key key;
+		bool intermediate;
+	} cases[] = {
+		{"mta-sts.example.com", names_example, TESTCERT_KEY_ECDSA, false},
+		{"MTA-STS.Example.COM.", names_example, TESTCERT_KEY_ECDSA, false},
+		{"mta-sts.example.com", names_example, TESTCERT_KEY_ECDSA, true},
+		{"mta-sts.b.test", names_multi, TESTCERT_KEY_ECDSA, false},
+		{"mta-sts.example.com", names_example, TESTCERT_KEY_RSA, false},
+	};
+	time_t now = time(NULL);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct testcert_leaf leaf = {
+			.dns = cases[i].dns,
+			.issuer = cases[i].intermediate ? inter : ca,
+			.key = cases[i].key,
+			.not_after = now + 60 * DAY,
+		};
+		char *cert, *key;
+		make_leaf(&leaf, &cert, &key);
+		struct tls_store *store = tls_store_create();
+		struct diag d;
+		diag_init(&d);
+		struct tls_cert_info info = {0};
+		int user;
+		int rc = tls_store_add(store, cases[i].host, cert, key, &user,
+			now, &info, &d, CONF, 7);
+		ck_assert_msg(rc == 0 && d.len == 0, "case %zu:%s", i,
+			test_diag_dump(&d));
+		ck_assert_int_eq((long)info.not_after, (long)(now + 60 * DAY));
+		ck_assert_int_le((long)info.not_before, (long)now);
+		ck_assert_ptr_eq(tls_store_lookup(store, cases[i].host), &user);
+		ck_assert_int_eq(tls_store_count(store), 1);
+		ck_assert_int_eq(tls_store_credential_count(store), 1);
+		diag_finish(&d);
+		tls_store_destroy(store);
+		free(cert);
+		free(key);
+	}
+}
+END_TEST
+
+START_TEST(test_key_mismatch)
+{
+	struct testcert_leaf leaf = {.dns = names_example, .issuer = ca,
+		.mismatched_key = true};
+	char *cert, *key;
+	make_leaf(&leaf, &cert, &key);
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	int user;
+	ck_assert_int_eq(add(store, "mta-sts.example.com", cert, key, &user,
+		&d, 11), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 11, "does not belong to "
+		"certificate"), "%s", test_diag_dump(&d));
+	ck_assert_ptr_null(tls_store_lookup(store, "mta-sts.example.com"));
+	ck_assert_int_eq(tls_store_credential_count(store), 0);
+	diag_finish(&d);
+	tls_store_destroy(store);
+	free(cert);
+	free(key);
+}
+END_TEST
+
+START_TEST(test_wrong_name)
+{
+	const char *names[] = {"mta-sts.other.com", "www.other.com", NULL};
+	struct testcert_leaf leaf = {.dns = names, .issuer = ca};
+	char *cert, *key;
+	make_leaf(&leaf, &cert, &key);
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	int user;
+	ck_assert_int_eq(add(store, "mta-sts.example.com", cert, key, &user,
+		&d, 12), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 12, "does not cover "
+		"mta-sts.example.com (it names mta-sts.other.com, "
+		"www.other.com)"), "%s", test_diag_dump(&d));
+	ck_assert_int_eq(tls_store_count(store), 0);
+	diag_finish(&d);
+	tls_store_destroy(store);
+	free(cert);
+	free(key);
+}
+END_TEST
+
+/* RFC 8461 §3.3 and RFC 6125: "*" is the whole leftmost label, one label. */
+START_TEST(test_wildcard)
+{
+	static const struct {
+		const char *host;
+		bool ok;
+	} cases[] = {
+		{"mta-sts.example.com", true},
+		{"MTA-STS.EXAMPLE.COM", true},
+		{"mta-sts.a.example.com", false},
+		{"example.com", false},
+		{"mta-sts.example.org", false},
+	};
+	char *cert, *key;
+	struct testcert_leaf leaf = {.dns = names_wild, .issuer = ca};
+	make_leaf(&leaf, &cert, &key);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct tls_store *store = tls_store_create();
+		struct diag d;
+		diag_init(&d);
+		int user;
+		int rc = add(store, cases[i].host, cert, key, &user, &d, 13);
+		if (cases[i].ok)
+			ck_assert_msg(rc == 0 && d.len == 0, "%s:%s",
+				cases[i].host, test_diag_dump(&d));
+		else
+			ck_assert_msg(rc == -1 && test_diag_has(&d, DIAG_ERROR,
+				13, "(it names *.example.com)"), "%s:%s",
+				cases[i].host, test_diag_dump(&d));
+		diag_finish(&d);
+		tls_store_destroy(store);
+	}
+	free(cert);
+	free(key);
+}
+END_TEST
+
+START_TEST(test_validity)
+{
+	time_t now = time(NULL);
+	static const struct {
+		long before_days, after_days;	/* relative to now */
+		int rc;
+		int severity;			/* -1: no finding */
+		const char *text;
+	} cases[] = {
+		{-30, -1, -1, DIAG_ERROR, "expired on"},
+		{-30, 0, 0, DIAG_WARNING, "in less than a day"},
+		{1, 90, -1, DIAG_ERROR, "is not valid until"},
+		{-1, 5, 0, DIAG_WARNING, "(in 4 days) — renew it"},
+		{-1, 13, 0, DIAG_WARNING, "expires on"},
+		{-1, 15, 0, -1, NULL},
+		{-1, 90, 0, -1, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct testcert_leaf leaf = {
+			.dns = names_example,
+			.issuer = ca,
+			.not_before = now + cases[i].before_days * DAY,
+			/* A minute less so "in N days" rounds down. */
+			.not_after = now + cases[i].after_days * DAY +
+				(cases[i].after_days == 0 ? 3600 : -60),
+		};
+		char *cert, *key;
+		make_leaf(&leaf, &cert, &key);
+		struct tls_store *store = tls_store_create();
+		struct diag d;
+		diag_init(&d);
+		int user;
+		int rc = add(store, "mta-sts.example.com", cert, key, &user,
+			&d, 14);
+		ck_assert_msg(rc == cases[i].rc, "case %zu:%s", i,
+			test_diag_dump(&d));
+		if (cases[i].severity < 0)
+			ck_assert_msg(d.len == 0, "case %zu:%s", i,
+				test_diag_dump(&d));
+		else
+			ck_assert_msg(d.len == 1 && test_diag_has(&d,
+				cases[i].severity, 14, cases[i].text),
+				"case %zu:%s", i, test_diag_dump(&d));
+		diag_finish(&d);
+		tls_store_destroy(store);
+		free(cert);
+		free(key);
+	}
+}
+END_TEST
+
+START_TEST(test_chain)
+{
+	static const struct {
+		bool self_signed;
+		bool intermediate;
+		enum testcert_chain chain;
+		int rc;
+		int severity;
+		const char *text;
+	} cases[] = {
+		{false, true, TESTCERT_CHAIN_FULL, 0, -1, NULL},
+		{false, false, TESTCERT_CHAIN_REVERSED, -1, DIAG_ERROR,
+			"(CN=ca) is not issued by the next one "
+			"(CN=mta-sts.example.com) — put the leaf first, then "
+			"its intermediates (fullchain.pem)"},
+		{false, true, TESTCERT_CHAIN_REVERSED, -1, DIAG_ERROR,
+			"put the leaf first"},
+		/* Reversed, the key belongs to the last certificate. */
+		{false, false, TESTCERT_CHAIN_REVERSED, -1, DIAG_ERROR,
+			"belongs to certificate 2 of"},
+		{true, false, TESTCERT_CHAIN_LEAF, 0, DIAG_WARNING,
+			"self-signed: senders will reject it"},
+		{false, false, TESTCERT_CHAIN_LEAF, 0, DIAG_WARNING,
+			"holds the leaf alone"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct testcert_leaf leaf = {
+			.dns = names_example,
+			.issuer = cases[i].self_signed ? NULL
+				: cases[i].intermediate ? inter : ca,
+			.chain = cases[i].chain,
+		};
+		char *cert, *key;
+		make_leaf(&leaf, &cert, &key);
+		struct tls_store *store = tls_store_create();
+		struct diag d;
+		diag_init(&d);
+		int user;
+		int rc = add(store, "mta-sts.example.com", cert, key, &user,
+			&d, 15);
+		ck_assert_msg(rc == cases[i].rc, "case %zu:%s", i,
+			test_diag_dump(&d));
+		if (cases[i].severity < 0)
+			ck_assert_msg(d.len == 0, "case %zu:%s", i,
+				test_diag_dump(&d));
+		else
+			ck_assert_msg(test_diag_has(&d, cases[i].severity, 15,
+				cases[i].text), "case %zu:%s", i,
+				test_diag_dump(&d));
+		diag_finish(&d);
+		tls_store_destroy(store);
+		free(cert);
+		free(key);
+	}
+}
+END_TEST
+
+/*
+ * Unreadable and unusable files. A permission test only bites when not
+ * root (root reads a mode 0000 file), so as root that case is skipped and
+ * the directory and missing-file cases still cover the read errors.
+ */
+START_TEST(test_unreadable)
+{
+	char *cert, *key;
+	make_simple("mta-sts.example.com", &cert, &key);
+	char *cert_pem = test_read_file(cert, NULL);
+	char *key_pem = test_read_file(key, NULL);
+	char *garbage = test_write_file(dir, "garbage", "hello\n");
+	char *empty = test_write_file(dir, "empty", "");
+	char *missing = test_write_file(dir, "gone", "");
+	unlink(missing);
+	char *locked = test_write_file(dir, "locked.key", key_pem);
+	chmod(locked, 0);
+	char *both = NULL;
+	if (asprintf(&both, "%s%s", cert_pem, key_pem) < 0)
+		abort();
+	char *combined = test_write_file(dir, "combined.pem", both);
+
+	const struct {
+		const char *cert, *key;
+		bool needs_non_root;
+		int rc;
+		int severity;
+		const char *text;
+	} cases[] = {
+		{cert, missing, false, -1, DIAG_ERROR, "cannot read key "},
+		{cert, missing, false, -1, DIAG_ERROR, "— check the path"},
+		{missing, key, false, -1, DIAG_ERROR, "cannot read certificate "},
+		{cert, dir, false, -1, DIAG_ERROR, "it is a directory"},
+		{cert, locked, true, -1, DIAG_ERROR, "(owner "},
+		{cert, locked, true, -1, DIAG_ERROR, ", mode 0000): Permission "
+			"denied — make it readable by the service group: chgrp "
+			"mta-stsd "},
+		{cert, locked, true, -1, DIAG_ERROR, "&& chmod 640 "},
+		{garbage, key, false, -1, DIAG_ERROR, "is not PEM"},
+		{cert, garbage, false, -1, DIAG_ERROR, "is not PEM"},
+		{cert, empty, false, -1, DIAG_ERROR, "is not PEM"},
+		{key, cert, false, -1, DIAG_ERROR, "holds no certificate but a "
+			"private key: are cert and key swapped?"},
+		{key, cert, false, -1, DIAG_ERROR, "holds no private key but a "
+			"certificate"},
+		{combined, combined, false, 0, -1, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		if (cases[i].needs_non_root && geteuid() == 0)
+			continue;
+		struct tls_store *store = tls_store_create();
+		struct diag d;
+		diag_init(&d);
+		int user;
+		int rc = add(store, "mta-sts.example.com", cases[i].cert,
+			cases[i].key, &user, &d, 16);
+		ck_assert_msg(rc == cases[i].rc, "case %zu:%s", i,
+			test_diag_dump(&d));
+		if (cases[i].severity < 0)
+			ck_assert_msg(d.len == 0, "case %zu:%s", i,
+				test_diag_dump(&d));
+		else
+			ck_assert_msg(test_diag_has(&d, cases[i].severity, 16,
+				cases[i].text), "case %zu:%s", i,
+				test_diag_dump(&d));
+		diag_finish(&d);
+		tls_store_destroy(store);
+	}
+	free(cert);
+	free(key);
+	free(cert_pem);
+	free(key_pem);
+	free(garbage);
+	free(empty);
+	free(missing);
+	free(locked);
+	free(both);
+	free(combined);
+}
+END_TEST
+
+START_TEST(test_duplicate_host)
+{
+	char *cert, *key;
+	make_simple("mta-sts.example.com", &cert, &key);
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	int a, b;
+	ck_assert_int_eq(add(store, "mta-sts.example.com", cert, key, &a, &d,
+		1), 0);
+	ck_assert_int_eq(add(store, "MTA-STS.example.com.", cert, key, &b, &d,
+		2), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 2, "already has a "
+		"certificate"), "%s", test_diag_dump(&d));
+	ck_assert_ptr_eq(tls_store_lookup(store, "mta-sts.example.com"), &a);
+	ck_assert_int_eq(add(store, "", cert, key, &b, &d, 3), -1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 3, "is empty or longer"));
+	diag_finish(&d);
+	tls_store_destroy(store);
+	free(cert);
+	free(key);
+}
+END_TEST
+
+/* One pair of files for many hosts is loaded once; so is a bad pair. */
+START_TEST(test_shared_credentials)
+{
+	char *cert, *key, *cert2, *key2;
+	struct testcert_leaf leaf = {.dns = names_wild, .issuer = ca};
+	make_leaf(&leaf, &cert, &key);
+	make_simple("mta-sts.other.test", &cert2, &key2);
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	static int users[1000];
+	for (int i = 0; i < 1000; i++) {
+		char host[64];
+		snprintf(host, sizeof(host), "h%d.example.com", i);
+		ck_assert_int_eq(add(store, host, cert, key, &users[i], &d,
+			(unsigned)i + 1), 0);
+	}
+	ck_assert_int_eq(tls_store_credential_count(store), 1);
+	int other;
+	ck_assert_int_eq(add(store, "mta-sts.other.test", cert2, key2, &other,
+		&d, 2000), 0);
+	ck_assert_int_eq(tls_store_credential_count(store), 2);
+	/* A host the shared certificate does not cover: no second load. */
+	ck_assert_int_eq(add(store, "mta-sts.a.example.com", cert, key, &other,
+		&d, 2001), -1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 2001, "does not cover"));
+	ck_assert_int_eq(tls_store_credential_count(store), 2);
+	ck_assert_int_eq(tls_store_count(store), 1001);
+	ck_assert_int_eq(d.errors, 1);
+
+	/* A rejected pair is reported in full once, then briefly. */
+	char *missing = test_write_file(dir, "nokey", "");
+	unlink(missing);
+	ck_assert_int_eq(add(store, "x1.example.com", cert, missing, &other,
+		&d, 3000), -1);
+	ck_assert_int_eq(add(store, "x2.example.com", cert, missing, &other,
+		&d, 3001), -1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 3000, "cannot read key"));
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 3001, "was rejected for an "
+		"earlier host — fix the errors reported there"));
+	ck_assert(!test_diag_has(&d, DIAG_ERROR, 3001, "cannot read key"));
+	ck_assert_int_eq(tls_store_credential_count(store), 2);
+	for (int i = 0; i < 1000; i++) {
+		char host[64];
+		snprintf(host, sizeof(host), "H%d.Example.Com", i);
+		ck_assert_ptr_eq(tls_store_lookup(store, host), &users[i]);
+	}
+	diag_finish(&d);
+	tls_store_destroy(store);
+	free(cert);
+	free(key);
+	free(cert2);
+	free(key2);
+	free(missing);
+}
+END_TEST
+
+#define MANY_HOSTS 10000
+
+START_TEST(test_many_hosts)
+{
+	const char *names[] = {"*.example.test", NULL};
+	struct testcert_leaf leaf = {.dns = names, .issuer = ca};
+	char *cert, *key;
+	make_leaf(&leaf, &cert, &key);
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	char host[64];
+	for (uintptr_t i = 1; i <= MANY_HOSTS; i++) {
+		snprintf(host, sizeof(host), "d%lu.example.test",
+			(unsigned long)i);
+		ck_assert_int_eq(add(store, host, cert, key, (void *)i, &d, 1),
+			0);
+	}
+	ck_assert_int_eq(d.len, 0);
+	ck_assert_int_eq(tls_store_count(store), MANY_HOSTS);
+	ck_assert_int_eq(tls_store_credential_count(store), 1);
+	for (uintptr_t i = 1; i <= MANY_HOSTS; i++) {
+		snprintf(host, sizeof(host), "d%lu.example.test",
+			(unsigned long)i);
+		ck_assert_ptr_eq(tls_store_lookup(store, host), (void *)i);
+		snprintf(host, sizeof(host), "D%lu.EXAMPLE.TEST.",
+			(unsigned long)i);
+		ck_assert_ptr_eq(tls_store_lookup(store, host), (void *)i);
+	}
+	static const char *const unknown[] = {
+		"d0.example.test", "d10001.example.test", "example.test",
+		"d1.example.test.evil", "d1.example.tes", "d1.example.test..",
+		"", ".", "x.d1.example.test",
+	};
+	for (size_t i = 0; i < sizeof(unknown) / sizeof(unknown[0]); i++)
+		ck_assert_msg(!tls_store_lookup(store, unknown[i]), "%s",
+			unknown[i]);
+	diag_finish(&d);
+	tls_store_destroy(store);
+	free(cert);
+	free(key);
+}
+END_TEST
+
+#define DISTINCT 100
+
+START_TEST(test_distinct_credentials)
+{
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	for (uintptr_t i = 1; i <= DISTINCT; i++) {
+		char host[64], *cert, *key;
+		snprintf(host, sizeof(host), "mta-sts.d%lu.test",
+			(unsigned long)i);
+		make_simple(host, &cert, &key);
+		ck_assert_int_eq(add(store, host, cert, key, (void *)i, &d, 1),
+			0);
+		free(cert);
+		free(key);
+	}
+	ck_assert_int_eq(d.len, 0);
+	ck_assert_int_eq(tls_store_credential_count(store), DISTINCT);
+	for (uintptr_t i = 1; i <= DISTINCT; i++) {
+		char host[64];
+		snprintf(host, sizeof(host), "mta-sts.d%lu.test",
+			(unsigned long)i);
+		ck_assert_ptr_eq(tls_store_lookup(store, host), (void *)i);
+	}
+	diag_finish(&d);
+	tls_store_destroy(store);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ */
+/* Handshakes over socketpair(2), the client in a thread              */
+/* ------------------------------------------------------------------ */
+
+struct client {
+	/* in */
+	int fd;
+	const char *sni;	/* NULL: send none */
+	const char *priorities;
+	const char *verify_host;	/* check the chain against ca for it */
+	gnutls_datum_t resume;	/* session data to resume with */
+	/* out */
+	int rc;
+	int alert;		/* when rc is GNUTLS_E_FATAL_ALERT_RECEIVED */
+	bool resumed;
+	unsigned peers;
+	gnutls_x509_crt_t peer;	/* the leaf the server presented */
+	gnutls_datum_t session;	/* to resume with */
+};
+
+struct server {
+	int rc;
+	bool resumed;
+	void *selected;
+	char name[300];
+	bool has_name;
+};
+
+static gnutls_certificate_credentials_t server_cred;
+
+static void *client_main(void *arg)
+{
+	struct client *c = arg;
+	gnutls_session_t s;
+	gnutls_certificate_credentials_t cred;
+	gnutls_certificate_allocate_credentials(&cred);
+	gnutls_certificate_set_x509_trust_file(cred, testcert_ca_cert_file(ca),
+		GNUTLS_X509_FMT_PEM);
+	gnutls_init(&s, GNUTLS_CLIENT);
+	gnutls_priority_set_direct(s, c->priorities, NULL);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, cred);
+	if (c->sni)
+		gnutls_server_name_set(s, GNUTLS_NAME_DNS, c->sni,
+			strlen(c->sni));
+	if (c->verify_host)
+		gnutls_session_set_verify_cert(s, c->verify_host, 0);
+	if (c->resume.data)
+		gnutls_session_set_data(s, c->resume.data, c->resume.size);
+	gnutls_transport_set_int(s, c->fd);
+	int rc;
+	do {
+		rc = gnutls_handshake(s);
+	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+	c->rc = rc;
+	if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
+		c->alert = (int)gnutls_alert_get(s);
+	if (rc == 0) {
+		c->resumed = gnutls_session_is_resumed(s);
+		const gnutls_datum_t *peers = gnutls_certificate_get_peers(s,
+			&c->peers);
+		if (peers && c->peers > 0) {
+			gnutls_x509_crt_init(&c->peer);
+			gnutls_x509_crt_import(c->peer, &peers[0],
+				GNUTLS_X509_FMT_DER);
+		}
+		/*
+		 * TLS 1.3 tickets come after the handshake: read the server's
+		 * byte first. Having taken a ticket, gnutls_record_recv says
+		 * GNUTLS_E_AGAIN even on a blocking socket.
+		 */
+		char byte;
+		ssize_t n;
+		do {
+			n = gnutls_record_recv(s, &byte, 1);
+		} while (n == GNUTLS_E_AGAIN || n == GNUTLS_E_INTERRUPTED);
+		gnutls_session_get_data2(s, &c->session);
+		gnutls_bye(s, GNUTLS_SHUT_WR);
+	}
+	close(c->fd);
+	gnutls_deinit(s);
+	gnutls_certificate_free_credentials(cred);
+	return NULL;
+}
+
+static int hook_without_alert(gnutls_session_t session)
+{
+	(void)session;
+	return GNUTLS_E_UNRECOGNIZED_NAME;
+}
+
+enum server_mode {
+	BOUND,		/* tls_session_bind, as the HTTP server does */
+	RAW_HOOK,	/* a ClientHello hook that fails without an alert */
+	UNBOUND,	/* no binding, the session pointer someone else's */
+};
+
+/*
+ * handshake runs one connection: the server side here with store and
+ * priorities, the client side in a thread.
+ */
+static void handshake(const struct tls_store *store, const char *priorities,
+	struct client *c, struct server *srv, enum server_mode mode)
+{
+	int sv[2];
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+		sv), 0);
+	c->fd = sv[1];
+	pthread_t thread;
+	ck_assert_int_eq(pthread_create(&thread, NULL, client_main, c), 0);
+
+	gnutls_session_t s;
+	ck_assert_int_eq(gnutls_init(&s, GNUTLS_SERVER), 0);
+	ck_assert_int_eq(gnutls_priority_set_direct(s, priorities, NULL), 0);
+	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, server_cred);
+	struct tls_binding binding = {.store = store};
+	/* What libmicrohttpd's session pointer points to: not a binding. */
+	static const char mhd_connection[64] = "not a struct tls_binding";
+	gnutls_session_set_ptr(s, (void *)mhd_connection);
+	if (mode == RAW_HOOK)
+		gnutls_handshake_set_post_client_hello_function(s,
+			hook_without_alert);
+	else if (mode == BOUND)
+		ck_assert_int_eq(tls_session_bind(s, &binding), 0);
+	gnutls_transport_set_int(s, sv[0]);
+	int rc;
+	do {
+		rc = gnutls_handshake(s);
+	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+	*srv = (struct server){.rc = rc, .selected = binding.selected};
+	if (rc == 0) {
+		srv->resumed = gnutls_session_is_resumed(s);
+		srv->has_name = tls_session_server_name(s, srv->name,
+			sizeof(srv->name)) != NULL;
+		ck_assert_int_eq(gnutls_record_send(s, "x", 1), 1);
+		char buf[16];
+		while (gnutls_record_recv(s, buf, sizeof(buf)) > 0)
+			;
+	}
+	close(sv[0]);
+	pthread_join(thread, NULL);
+	gnutls_deinit(s);
+}
+
+static void client_finish(struct client *c)
+{
+	if (c->peer)
+		gnutls_x509_crt_deinit(c->peer);
+	gnutls_free(c->session.data);
+	*c = (struct client){0};
+}
+
+/* A store serving mta-sts.a.test and mta-sts.b.test, each its own cert. */
+static struct tls_store *two_host_store(int *a, int *b)
+{
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	char *cert, *key;
+	make_simple("mta-sts.a.test", &cert, &key);
+	ck_assert_int_eq(add(store, "mta-sts.a.test", cert, key, a, &d, 1), 0);
+	free(cert);
+	free(key);
+	make_simple("mta-sts.b.test", &cert, &key);
+	ck_assert_int_eq(add(store, "mta-sts.b.test", cert, key, b, &d, 2), 0);
+	free(cert);
+	free(key);
+	ck_assert_msg(d.len == 0, "%s", test_diag_dump(&d));
+	diag_finish(&d);
+	return store;
+}
+
+START_TEST(test_handshake_known_name)
+{
+	int a, b;
+	struct tls_store *store = two_host_store(&a, &b);
+	const struct {
+		const char *sni;
+		const char *host;	/* the chain must be valid for it */
+		const char *other;
+		void *user;
+		const char *priorities;
+	} cases[] = {
+		{"mta-sts.a.test", "mta-sts.a.test", "mta-sts.b.test", &a, TLS13},
+		{"mta-sts.b.test", "mta-sts.b.test", "mta-sts.a.test", &b, TLS13},
+		{"MTA-STS.B.Test", "mta-sts.b.test", "mta-sts.a.test", &b, TLS13},
+		{"mta-sts.a.test", "mta-sts.a.test", "mta-sts.b.test", &a, TLS12},
+		{"mta-sts.b.test", "mta-sts.b.test", "mta-sts.a.test", &b, TLS12},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct client c = {.sni = cases[i].sni,
+			.priorities = cases[i].priorities,
+			.verify_host = cases[i].host};
+		struct server srv;
+		handshake(store, TLS_DEFAULT_PRIORITIES, &c, &srv, BOUND);
+		ck_assert_msg(srv.rc == 0 && c.rc == 0, "case %zu: %s / %s", i,
+			gnutls_strerror(srv.rc), gnutls_strerror(c.rc));
+		ck_assert_ptr_eq(srv.selected, cases[i].user);
+		ck_assert(srv.has_name);
+		ck_assert_str_eq(srv.name, cases[i].sni);
+		/* The full chain: the leaf, then the CA. */
+		ck_assert_uint_eq(c.peers, 2);
+		ck_assert(gnutls_x509_crt_check_hostname(c.peer,
+			cases[i].host));
+		ck_assert(!gnutls_x509_crt_check_hostname(c.peer,
+			cases[i].other));
+		client_finish(&c);
+	}
+	tls_store_destroy(store);
+}
+END_TEST
+
+/*
+ * RFC 8461 §7.1: no chain for another host, ever; abort the handshake.
+ * The last cases are the proof that GnuTLS 3.7.9 sends no alert by itself
+ * when the ClientHello hook fails: without gnutls_alert_send in tls.c the
+ * client would only see the connection end.
+ */
+START_TEST(test_handshake_unknown_name)
+{
+	int a, b;
+	struct tls_store *store = two_host_store(&a, &b);
+	const struct {
+		const char *sni;
+		const char *priorities;
+		enum server_mode mode;
+		int client_rc;
+	} cases[] = {
+		{"mta-sts.c.test", TLS13, BOUND, GNUTLS_E_FATAL_ALERT_RECEIVED},
+		{"mta-sts.c.test", TLS12, BOUND, GNUTLS_E_FATAL_ALERT_RECEIVED},
+		{NULL, TLS13, BOUND, GNUTLS_E_FATAL_ALERT_RECEIVED},
+		{NULL, TLS12, BOUND, GNUTLS_E_FATAL_ALERT_RECEIVED},
+		{"a.test", TLS13, BOUND, GNUTLS_E_FATAL_ALERT_RECEIVED},
+		{"mta-sts.a.test.evil", TLS13, BOUND,
+			GNUTLS_E_FATAL_ALERT_RECEIVED},
+		{"mta-sts.c.test", TLS13, RAW_HOOK,
+			GNUTLS_E_PREMATURE_TERMINATION},
+		{"mta-sts.c.test", TLS12, RAW_HOOK,
+			GNUTLS_E_PREMATURE_TERMINATION},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct client c = {.sni = cases[i].sni,
+			.priorities = cases[i].priorities};
+		struct server srv;
+		handshake(store, TLS_DEFAULT_PRIORITIES, &c, &srv,
+			cases[i].mode);
+		ck_assert_msg(srv.rc == GNUTLS_E_UNRECOGNIZED_NAME,
+			"case %zu: server %s", i, gnutls_strerror(srv.rc));
+		ck_assert_msg(c.rc == cases[i].client_rc, "case %zu: client %s",
+			i, gnutls_strerror(c.rc));
+		if (c.rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
+			ck_assert_int_eq(c.alert, GNUTLS_A_UNRECOGNIZED_NAME);
+		ck_assert_ptr_null(srv.selected);
+		ck_assert_ptr_null(c.peer);
+		client_finish(&c);
+	}
+	tls_store_destroy(store);
+}
+END_TEST
+
+/*
+ * A session the HTTP server failed to bind still reaches the certificate
+ * callback, its session pointer set by libmicrohttpd to something else:
+ * no chain, no crash.
+ */
+START_TEST(test_handshake_unbound)
+{
+	int a, b;
+	struct tls_store *store = two_host_store(&a, &b);
+	static const char *const versions[] = {TLS13, TLS12};
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		struct client c = {.sni = "mta-sts.a.test",
+			.priorities = versions[i]};
+		struct server srv;
+		handshake(store, TLS_DEFAULT_PRIORITIES, &c, &srv, UNBOUND);
+		ck_assert_msg(srv.rc < 0 && c.rc < 0, "%s: %s / %s",
+			versions[i], gnutls_strerror(srv.rc),
+			gnutls_strerror(c.rc));
+		ck_assert_ptr_null(c.peer);
+		client_finish(&c);
+	}
+	tls_store_destroy(store);
+}
+END_TEST
+
+/* RFC 8461 §7.2 and RFC 8996: nothing below TLS 1.2. */
+START_TEST(test_handshake_old_versions)
+{
+	int a, b;
+	struct tls_store *store = two_host_store(&a, &b);
+	static const char *const old[] = {
+		"NORMAL:-VERS-ALL:+VERS-TLS1.1",
+		"NORMAL:-VERS-ALL:+VERS-TLS1.0",
+	};
+	for (size_t i = 0; i < sizeof(old) / sizeof(old[0]); i++) {
+		struct client c = {.sni = "mta-sts.a.test",
+			.priorities = old[i]};
+		struct server srv;
+		handshake(store, TLS_DEFAULT_PRIORITIES, &c, &srv, BOUND);
+		ck_assert_msg(srv.rc < 0 && c.rc < 0, "%s: %s / %s", old[i],
+			gnutls_strerror(srv.rc), gnutls_strerror(c.rc));
+		ck_assert_ptr_null(srv.selected);
+		client_finish(&c);
+	}
+	tls_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_handshake_resumption)
+{
+	ck_assert_int_eq(tls_init(), 0);	/* again: must be harmless */
+	int a, b;
+	struct tls_store *store = two_host_store(&a, &b);
+	static const char *const versions[] = {TLS13, TLS12};
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		struct client first = {.sni = "mta-sts.b.test",
+			.priorities = versions[i],
+			.verify_host = "mta-sts.b.test"};
+		struct server srv;
+		handshake(store, TLS_DEFAULT_PRIORITIES, &first, &srv, BOUND);
+		ck_assert_int_eq(first.rc, 0);
+		ck_assert(!first.resumed && !srv.resumed);
+		ck_assert_ptr_nonnull(first.session.data);
+
+		struct client again = {.sni = "mta-sts.b.test",
+			.priorities = versions[i],
+			.verify_host = "mta-sts.b.test",
+			.resume = first.session};
+		handshake(store, TLS_DEFAULT_PRIORITIES, &again, &srv, BOUND);
+		ck_assert_msg(again.rc == 0 && srv.rc == 0, "%s / %s",
+			gnutls_strerror(again.rc), gnutls_strerror(srv.rc));
+		ck_assert_msg(again.resumed && srv.resumed, "%s not resumed",
+			versions[i]);
+		ck_assert_ptr_eq(srv.selected, &b);
+		client_finish(&again);
+		client_finish(&first);
+	}
+	tls_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_generated)
+{
+	struct tls_store *store = tls_store_create();
+	int user, other;
+	char *pem = NULL;
+	ck_assert_int_eq(tls_store_add_generated(store, "mta-sts.demo.test",
+		&user, &pem), 0);
+	ck_assert_ptr_nonnull(pem);
+	ck_assert_ptr_nonnull(strstr(pem, "-----BEGIN CERTIFICATE-----"));
+	ck_assert_ptr_eq(tls_store_lookup(store, "mta-sts.demo.test"), &user);
+	ck_assert_int_eq(tls_store_add_generated(store, "mta-sts.demo.test",
+		&other, NULL), -1);
+	ck_assert_int_eq(tls_store_add_generated(store, "mta-sts.two.test",
+		&other, NULL), 0);
+	ck_assert_int_eq(tls_store_credential_count(store), 2);
+
+	/* The PEM is the certificate served, valid for the host, a day. */
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t data = {(unsigned char *)pem, (unsigned)strlen(pem)};
+	gnutls_x509_crt_init(&crt);
+	ck_assert_int_eq(gnutls_x509_crt_import(crt, &data,
+		GNUTLS_X509_FMT_PEM), 0);
+	ck_assert(gnutls_x509_crt_check_hostname(crt, "mta-sts.demo.test"));
+	time_t life = gnutls_x509_crt_get_expiration_time(crt) -
+		gnutls_x509_crt_get_activation_time(crt);
+	ck_assert_int_le((long)life, DAY + 600);
+	ck_assert_int_ge((long)life, DAY);
+
+	struct client c = {.sni = "mta-sts.demo.test", .priorities = TLS13};
+	struct server srv;
+	handshake(store, TLS_DEFAULT_PRIORITIES, &c, &srv, BOUND);
+	ck_assert_int_eq(c.rc, 0);
+	ck_assert_ptr_eq(srv.selected, &user);
+	ck_assert_uint_eq(c.peers, 1);
+	gnutls_datum_t der;
+	ck_assert_int_eq(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER,
+		&der), 0);
+	ck_assert(gnutls_x509_crt_equals2(c.peer, &der));
+	gnutls_free(der.data);
+	client_finish(&c);
+	gnutls_x509_crt_deinit(crt);
+	free(pem);
+	tls_store_destroy(store);
+}
+END_TEST
+
+START_TEST(test_digest)
+{
+	static const struct {
+		const char *in;
+		const char *hex;
+	} cases[] = {
+		{"", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"},
+		{"abc", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[TLS_DIGEST_HEX_LEN + 1];
+		ck_assert_int_eq(tls_digest_hex(cases[i].in,
+			strlen(cases[i].in), out), 0);
+		ck_assert_str_eq(out, cases[i].hex);
+	}
+}
+END_TEST
+
+START_TEST(test_priorities)
+{
+	static const struct {
+		const char *priorities;
+		bool valid;
+		int severity;
+		const char *text;
+	} cases[] = {
+		{TLS_DEFAULT_PRIORITIES, true, -1, NULL},
+		{"SECURE:-VERS-ALL:+VERS-TLS1.3", true, -1, NULL},
+		{"SECURE:+VERS-TLS9.9", false, DIAG_ERROR,
+			"is invalid at offset 7, \"+VERS-TLS9.9\""},
+		{"NORMAL:-VERS-ALL:+VERS-TLS1.1", false, DIAG_ERROR,
+			"enables neither TLS 1.2 nor TLS 1.3"},
+		{"NORMAL:-VERS-ALL:+VERS-TLS1.2:+VERS-TLS1.1", true,
+			DIAG_WARNING, "enables versions before TLS 1.2"},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct diag d;
+		diag_init(&d);
+		bool valid = tls_priorities_are_valid(cases[i].priorities, &d,
+			CONF, 21);
+		ck_assert_msg(valid == cases[i].valid, "%s:%s",
+			cases[i].priorities, test_diag_dump(&d));
+		if (cases[i].severity < 0)
+			ck_assert_msg(d.len == 0, "%s:%s", cases[i].priorities,
+				test_diag_dump(&d));
+		else
+			ck_assert_msg(test_diag_has(&d, cases[i].severity, 21,
+				cases[i].text), "%s:%s", cases[i].priorities,
+				test_diag_dump(&d));
+		diag_finish(&d);
+	}
+}
+END_TEST
+
+static Suite *tls_suite(void)
+{
+	Suite *s = suite_create("tls");
+	const struct {
+		const char *name;
+		const TTest *test;
+	} cases[] = {
+		{"matching pair", test_matching_pair},
+		{"key mismatch", test_key_mismatch},
+		{"wrong name", test_wrong_name},
+		{"wildcard", test_wildcard},
+		{"validity period", test_validity},
+		{"chain order", test_chain},
+		{"unreadable files", test_unreadable},
+		{"duplicate host", test_duplicate_host},
+		{"shared credentials", test_shared_credentials},
+		{"10000 hosts", test_many_hosts},
+		{"distinct credentials", test_distinct_credentials},
+		{"handshake known name", test_handshake_known_name},
+		{"handshake unknown name", test_handshake_unknown_name},
+		{"handshake unbound session", test_handshake_unbound},
+		{"handshake old versions", test_handshake_old_versions},
+		{"handshake resumption", test_handshake_resumption},
+		{"generated", test_generated},
+		{"digest", test_digest},
+		{"priorities", test_priorities},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		TCase *tc = tcase_create(cases[i].name);
+		tcase_add_test(tc, cases[i].test);
+		suite_add_tcase(s, tc);
+	}
+	return s;
+}
+
+int main(void)
+{
+	/* As in the daemon: a peer that went away is an error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	dir = test_tmpdir();
+	ca = testcert_ca_create(dir, "ca", TESTCERT_KEY_ECDSA);
+	inter = ca ? testcert_intermediate_create(ca, dir, "inter") : NULL;
+	if (!ca || !inter || tls_init() < 0)
+		return EXIT_FAILURE;
+	gnutls_certificate_allocate_credentials(&server_cred);
+	gnutls_certificate_set_retrieve_function2(server_cred,
+		(gnutls_certificate_retrieve_function2 *)
+		tls_retrieve_function());
+
+	SRunner *sr = srunner_create(tls_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+
+	gnutls_certificate_free_credentials(server_cred);
+	tls_finish();
+	testcert_ca_destroy(inter);
+	testcert_ca_destroy(ca);
+	test_rmtree(dir);
+	free(dir);
+	return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+}
