@@ -1,6 +1,1083 @@
 /* SPDX-License-Identifier: MIT */
+/*
+ * mta-stsd: serve MTA-STS policies (RFC 8461) over HTTPS, chosen by SNI.
+ *
+ * The start-up order of `serve`, and why:
+ *   1. parse and validate the configuration (exit 1 on any error);
+ *   2. take the listening sockets from systemd, or bind them;
+ *   3. drop privileges for good (setgroups, setresgid, setresuid);
+ *   4. load policies, ids and credentials as the service user, so that a
+ *      key the service cannot read fails now, not at the first reload after
+ *      a certificate renewal;
+ *   5. start the HTTP server, record what is served, send READY=1;
+ *   6. wait for signals: HUP reloads, TERM and INT drain and stop.
+ * main() is the only place that exits.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <grp.h>
+#include <limits.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void)
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "buildconf.h"
+#if HAVE_LIBSYSTEMD
+#include <systemd/sd-daemon.h>
+#endif
+
+#include "check.h"
+#include "config.h"
+#include "diag.h"
+#include "http.h"
+#include "log.h"
+#include "policy.h"
+#include "snapshot.h"
+#include "state.h"
+#include "tls.h"
+#include "txt.h"
+
+enum exit_code {
+	EXIT_OK = 0,
+	EXIT_INVALID = 1,
+	EXIT_USAGE = 2,
+};
+
+#define DRAIN_SECONDS 10
+#define DEMO_LISTEN "127.0.0.1:8443"
+#define LINT_READ_LIMIT (16u * 1024 * 1024)
+
+static const char demo_config[] =
+	"listen = [ \"" DEMO_LISTEN "\" ];\n"
+	"domains = ( {\n"
+	"  name = \"example.com\";\n"
+	"  mode = \"testing\";\n"
+	"  max_age = 604800;\n"
+	"  mx = [ \"mail.example.com\", \"*.mx.example.net\" ];\n"
+	"  cert = \"(generated at start)\";\n"
+	"  key = \"(generated at start)\";\n"
+	"} );\n";
+
+static void usage(FILE *out)
 {
+	fprintf(out,
+		"usage: mta-stsd [serve] [-c FILE]\n"
+		"       mta-stsd check-config [-c FILE] [-v]\n"
+		"       mta-stsd txt [-c FILE] [--bump] [--value | --json] [DOMAIN...]\n"
+		"       mta-stsd lint [--txt] FILE|-\n"
+		"       mta-stsd check [OPTIONS] DOMAIN...\n"
+		"       mta-stsd demo\n"
+		"       mta-stsd --help | --version\n");
+}
+
+/* Logs every finding of d at the level its severity calls for. */
+static void log_diag(const struct diag *d)
+{
+	for (size_t i = 0; i < d->len; i++) {
+		const struct diag_item *it = &d->items[i];
+		char where[PATH_MAX + 16] = "";
+		if (it->file && it->line)
+			snprintf(where, sizeof(where), "%s:%u: ", it->file,
+				it->line);
+		else if (it->file)
+			snprintf(where, sizeof(where), "%s: ", it->file);
+		if (it->severity == DIAG_ERROR)
+			log_error("%s%s", where, it->message);
+		else if (it->severity == DIAG_WARNING)
+			log_warn("%s%s", where, it->message);
+		else
+			log_info("%s%s", where, it->message);
+	}
+	if (d->out_of_memory)
+		log_error("out of memory: some findings were lost");
+}
+
+static void notify(const char *state)
+{
+#if HAVE_LIBSYSTEMD
+	sd_notify(0, state);
+#else
+	(void)state;
+#endif
+}
+
+/* ---------------------------------------------------------------------
+ * Loading
+ * --------------------------------------------------------------------- */
+
+static struct config *load_config(const char *path, struct diag *d)
+{
+	struct config *config = calloc(1, sizeof(*config));
+	if (!config) {
+		diag_add(d, DIAG_ERROR, path, 0, "out-of-memory",
+			"out of memory");
+		return NULL;
+	}
+	if (config_load_file(path, config, d) < 0) {
+		config_finish(config);
+		free(config);
+		return NULL;
+	}
+	return config;
+}
+
+static struct snapshot *load_snapshot(const char *path,
+	const struct snapshot_options *options, struct diag *d)
+{
+	struct config *config = load_config(path, d);
+	if (!config)
+		return NULL;
+	return snapshot_create(config, options, d);
+}
+
+static void apply_log_settings(const struct config *config)
+{
+	enum log_level level = LOG_LEVEL_INFO;
+	if (config->log_level)
+		log_level_parse(config->log_level, &level);
+	enum log_target target = LOG_TARGET_STDERR;
+	if (config->log_target && strcmp(config->log_target, "syslog") == 0)
+		target = LOG_TARGET_SYSLOG;
+	log_init(level, target);
+}
+
+/* ---------------------------------------------------------------------
+ * Sockets and privileges
+ * --------------------------------------------------------------------- */
+
+static int bind_one(const char *text)
+{
+	char host[256];
+	unsigned port;
+	if (config_parse_listen(text, host, sizeof(host), &port) < 0) {
+		log_error("listen \"%s\": not an address:port", text);
+		return -1;
+	}
+	char service[8];
+	snprintf(service, sizeof(service), "%u", port);
+	struct addrinfo hints = {
+		.ai_family = AF_UNSPEC,
+		.ai_socktype = SOCK_STREAM,
+		.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
+	};
+	struct addrinfo *ai = NULL;
+	int rc = getaddrinfo(strcmp(host, "*") == 0 ? "::" : host, service,
+		&hints, &ai);
+	if (rc != 0) {
+		log_error("listen \"%s\": %s", text, gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error_errno("listen \"%s\": cannot create a socket", text);
+		goto err_ai;
+	}
+	int on = 1, off = 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+	/* "[::]" serves IPv4 too, as admins expect of a dual-stack host. */
+	if (ai->ai_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno == EACCES)
+			log_error_errno("cannot listen on %s — start as root "
+				"or with CAP_NET_BIND_SERVICE (the systemd "
+				"unit grants it), or use a port above 1023",
+				text);
+		else if (errno == EADDRINUSE)
+			log_error_errno("cannot listen on %s — another "
+				"server (a web server?) listens there; stop "
+				"it or change listen", text);
+		else
+			log_error_errno("cannot listen on %s", text);
+		goto err_fd;
+	}
+	if (listen(fd, 1024) < 0) {
+		log_error_errno("cannot listen on %s", text);
+		goto err_fd;
+	}
+	freeaddrinfo(ai);
+	return fd;
+
+err_fd:
+	close(fd);
+err_ai:
+	freeaddrinfo(ai);
+	return -1;
+}
+
+/*
+ * open_sockets fills fds with the sockets systemd passed (socket
+ * activation: then nothing is bound here) or binds every listen address.
+ * Returns the count, or -1 (logged).
+ */
+static int open_sockets(const struct config *config, int **fds)
+{
+#if HAVE_LIBSYSTEMD
+	int passed = sd_listen_fds(1);
+	if (passed < 0) {
+		errno = -passed;
+		log_error_errno("cannot use the sockets passed by systemd");
+		return -1;
+	}
+	if (passed > 0) {
+		*fds = calloc((size_t)passed, sizeof(**fds));
+		if (!*fds)
+			return -1;
+		for (int i = 0; i < passed; i++) {
+			int fd = SD_LISTEN_FDS_START + i;
+			if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+				log_error("socket %d passed by systemd is not a "
+					"listening TCP socket — use "
+					"ListenStream= in mta-stsd.socket", fd);
+				return -1;
+			}
+			(*fds)[i] = fd;
+		}
+		log_info("using %d socket(s) passed by systemd", passed);
+		return passed;
+	}
+#endif
+	*fds = calloc(config->listen_count ? config->listen_count : 1,
+		sizeof(**fds));
+	if (!*fds)
+		return -1;
+	for (size_t i = 0; i < config->listen_count; i++) {
+		(*fds)[i] = bind_one(config->listen[i]);
+		if ((*fds)[i] < 0)
+			return -1;
+	}
+	return (int)config->listen_count;
+}
+
+/*
+ * drop_privileges switches to user and group for good when running as
+ * root: supplementary groups first, then gid, then uid, each fatal.
+ */
+static int drop_privileges(const char *user, const char *group)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (!user || strcmp(user, "root") == 0) {
+		log_error("refusing to serve as root — set user (and group) "
+			"in the configuration, e.g. user = \"mta-stsd\";");
+		return -1;
+	}
+	errno = 0;
+	struct passwd *pw = getpwnam(user);
+	if (!pw) {
+		log_error("user \"%s\" does not exist — create it "
+			"(systemd-sysusers, or: useradd --system --home-dir "
+			"/nonexistent --shell /usr/sbin/nologin %s) or set "
+			"user", user, user);
+		return -1;
+	}
+	gid_t gid = pw->pw_gid;
+	if (group) {
+		struct group *gr = getgrnam(group);
+		if (!gr) {
+			log_error("group \"%s\" does not exist — create it "
+				"(groupadd --system %s) or set group", group,
+				group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if (setgroups(1, &gid) < 0) {
+		log_error_errno("setgroups");
+		return -1;
+	}
+	if (setresgid(gid, gid, gid) < 0) {
+		log_error_errno("setresgid(%u)", (unsigned)gid);
+		return -1;
+	}
+	if (setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0) {
+		log_error_errno("setresuid(%u)", (unsigned)pw->pw_uid);
+		return -1;
+	}
+	/* Paranoia: a process that can become root again has not dropped. */
+	if (setuid(0) == 0) {
+		log_error("privileges were not dropped: setuid(0) succeeded");
+		return -1;
+	}
+	log_info("running as user %s, group %s", user,
+		group ? group : "(primary)");
 	return 0;
+}
+
+static unsigned thread_count(const struct config *config)
+{
+	if (config->threads)
+		return config->threads;
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+/* ---------------------------------------------------------------------
+ * The daemon
+ * --------------------------------------------------------------------- */
+
+struct daemon {
+	const char *config_path;
+	struct snapshot *snapshot;	/* the one being served */
+	struct http_server *http;
+	int *fds;
+	int fd_count;
+	int signal_fd;
+};
+
+static void log_loaded(const struct snapshot *snap, const char *verb)
+{
+	log_info("%s: %zu domain(s)", verb, snapshot_domain_count(snap));
+	for (size_t i = 0; i < snapshot_domain_count(snap); i++) {
+		const struct snapshot_domain *sd = snapshot_domain_at(
+			(struct snapshot *)snap, i);
+		log_debug("%s: mode %s, id %s", sd->host,
+			policy_mode_name(sd->config->policy.mode), sd->id);
+	}
+}
+
+static void record_served(const struct snapshot *snap)
+{
+	struct diag d;
+	diag_init(&d);
+	if (snapshot_record_served(snap, time(NULL), &d) < 0)
+		log_diag(&d);
+	diag_finish(&d);
+}
+
+/* Changes that only a restart can apply: say so instead of ignoring it. */
+static void warn_restart_needed(const struct config *old,
+	const struct config *new)
+{
+	bool same = old->listen_count == new->listen_count;
+	for (size_t i = 0; same && i < old->listen_count; i++)
+		same = strcmp(old->listen[i], new->listen[i]) == 0;
+	if (!same)
+		log_warn("listen changed: restart mta-stsd to apply it");
+	if ((old->user && new->user && strcmp(old->user, new->user) != 0) ||
+			old->threads != new->threads ||
+			old->max_connections != new->max_connections ||
+			old->max_connections_per_ip !=
+				new->max_connections_per_ip ||
+			old->connection_timeout != new->connection_timeout ||
+			old->max_request_size != new->max_request_size ||
+			strcmp(old->tls_priorities ? old->tls_priorities : "",
+				new->tls_priorities ? new->tls_priorities : ""))
+		log_warn("user, threads, limits or tls_priorities changed: "
+			"restart mta-stsd to apply them");
+}
+
+/*
+ * reload builds a complete new snapshot and swaps it in. On any failure
+ * the old snapshot keeps serving and every reason is logged.
+ */
+static void reload(struct daemon *dm)
+{
+	char status[64];
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(status, sizeof(status), "RELOADING=1\nMONOTONIC_USEC=%llu",
+		(unsigned long long)ts.tv_sec * 1000000ull +
+			(unsigned long long)ts.tv_nsec / 1000);
+	notify(status);
+	log_info("reloading %s", dm->config_path);
+
+	struct diag d;
+	diag_init(&d);
+	struct snapshot_options options = {
+		.now = time(NULL),
+		.use_state = true,
+		.load_certificates = true,
+	};
+	struct snapshot *snap = load_snapshot(dm->config_path, &options, &d);
+	log_diag(&d);
+	diag_finish(&d);
+	if (!snap || http_server_install(dm->http, snap) < 0) {
+		log_error("reload failed: still serving the previous "
+			"configuration (%zu domain(s))",
+			snapshot_domain_count(dm->snapshot));
+		snapshot_unref(snap);
+		notify("READY=1\nSTATUS=reload failed, serving the previous "
+			"configuration");
+		return;
+	}
+	const struct config *config = snapshot_config(snap);
+	warn_restart_needed(snapshot_config(dm->snapshot), config);
+	enum log_level level = LOG_LEVEL_INFO;
+	if (config->log_level && log_level_parse(config->log_level, &level))
+		log_set_level(level);
+	http_server_set_access_log(dm->http, config->access_log);
+
+	snapshot_unref(dm->snapshot);
+	dm->snapshot = snap;
+	record_served(snap);
+	log_loaded(snap, "reloaded");
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu domain(s)",
+		snapshot_domain_count(snap));
+	notify(status);
+}
+
+static void drain_and_stop(struct daemon *dm)
+{
+	notify("STOPPING=1");
+	http_server_quiesce(dm->http);
+	/* Requests in flight get a bounded time to finish. */
+	for (unsigned i = 0; i < DRAIN_SECONDS * 10; i++) {
+		if (http_server_connection_count(dm->http) == 0)
+			break;
+		struct timespec pause = { 0, 100 * 1000 * 1000 };
+		nanosleep(&pause, NULL);
+	}
+	http_server_stop(dm->http);
+	dm->http = NULL;
+}
+
+/* Runs until TERM or INT. Returns the exit code. */
+static int event_loop(struct daemon *dm)
+{
+	for (;;) {
+		struct pollfd pfd = { .fd = dm->signal_fd, .events = POLLIN };
+		if (poll(&pfd, 1, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error_errno("poll");
+			return EXIT_INVALID;
+		}
+		struct signalfd_siginfo si;
+		ssize_t n = read(dm->signal_fd, &si, sizeof(si));
+		if (n != (ssize_t)sizeof(si))
+			continue;
+		switch (si.ssi_signo) {
+		case SIGHUP:
+			reload(dm);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("stopping on signal %u", si.ssi_signo);
+			drain_and_stop(dm);
+			return EXIT_OK;
+		default:
+			break;
+		}
+	}
+}
+
+static int block_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	/* Blocked before any thread starts, so every thread inherits it and
+	 * signals arrive only through the signalfd of the main loop. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL) != 0)
+		return -1;
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+static struct http_options http_options_for(const struct config *config,
+	const struct daemon *dm)
+{
+	return (struct http_options){
+		.listen_fds = dm->fds,
+		.listen_count = (size_t)dm->fd_count,
+		.threads = thread_count(config),
+		.max_connections = config->max_connections,
+		.max_connections_per_ip = config->max_connections_per_ip,
+		.connection_timeout = config->connection_timeout,
+		.max_request_size = config->max_request_size,
+		.tls_priorities = config->tls_priorities ?
+			config->tls_priorities : TLS_DEFAULT_PRIORITIES,
+		.access_log = config->access_log,
+	};
+}
+
+static int run_daemon(struct daemon *dm, struct snapshot *snap)
+{
+	dm->snapshot = snap;
+	struct http_options options = http_options_for(snapshot_config(snap),
+		dm);
+	dm->http = http_server_start(&options, snap);
+	if (!dm->http)
+		return EXIT_INVALID;
+	record_served(snap);
+	log_loaded(snap, "serving");
+	char status[64];
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu domain(s)",
+		snapshot_domain_count(snap));
+	notify(status);
+	return event_loop(dm);
+}
+
+static void daemon_finish(struct daemon *dm)
+{
+	http_server_stop(dm->http);
+	snapshot_unref(dm->snapshot);
+	if (dm->signal_fd >= 0)
+		close(dm->signal_fd);
+	free(dm->fds);
+}
+
+static int cmd_serve(const char *config_path)
+{
+	struct daemon dm = { .config_path = config_path, .signal_fd = -1 };
+	int rc = EXIT_INVALID;
+
+	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
+	dm.signal_fd = block_signals();
+	if (dm.signal_fd < 0) {
+		log_error_errno("cannot set up signal handling");
+		return EXIT_INVALID;
+	}
+
+	/* 1. The configuration alone, so that errors show before binding. */
+	struct diag d;
+	diag_init(&d);
+	struct config *config = load_config(config_path, &d);
+	log_diag(&d);
+	diag_finish(&d);
+	if (!config) {
+		log_error("%s: configuration invalid, not starting",
+			config_path);
+		goto out;
+	}
+	apply_log_settings(config);
+	if (tls_init() < 0) {
+		config_finish(config);
+		free(config);
+		goto out;
+	}
+
+	/* 2 and 3. */
+	dm.fd_count = open_sockets(config, &dm.fds);
+	if (dm.fd_count < 0 || drop_privileges(config->user,
+			config->group) < 0) {
+		config_finish(config);
+		free(config);
+		goto out_tls;
+	}
+
+	/* 4. Everything else, now as the service user. */
+	diag_init(&d);
+	struct snapshot_options options = {
+		.now = time(NULL),
+		.use_state = true,
+		.load_certificates = true,
+	};
+	struct snapshot *snap = snapshot_create(config, &options, &d);
+	log_diag(&d);
+	diag_finish(&d);
+	if (!snap) {
+		log_error("%s: configuration invalid, not starting",
+			config_path);
+		goto out_tls;
+	}
+
+	/* 5 and 6. */
+	rc = run_daemon(&dm, snap);
+out_tls:
+	daemon_finish(&dm);
+	tls_finish();
+	return rc;
+out:
+	daemon_finish(&dm);
+	return rc;
+}
+
+static int cmd_demo(void)
+{
+	struct daemon dm = { .config_path = "(built-in demo)", .signal_fd = -1 };
+	int rc = EXIT_INVALID;
+
+	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
+	dm.signal_fd = block_signals();
+	if (dm.signal_fd < 0 || tls_init() < 0)
+		goto out;
+
+	struct diag d;
+	diag_init(&d);
+	struct config *config = calloc(1, sizeof(*config));
+	if (!config || config_load_string(demo_config, "(built-in demo)",
+			config, &d) < 0) {
+		log_diag(&d);
+		diag_finish(&d);
+		if (config)
+			config_finish(config);
+		free(config);
+		goto out_tls;
+	}
+	diag_finish(&d);
+
+	dm.fd_count = open_sockets(config, &dm.fds);
+	/* The demo reads no file after start; as root it runs as nobody. */
+	if (dm.fd_count < 0 || (geteuid() == 0 &&
+			drop_privileges("nobody", "nogroup") < 0)) {
+		config_finish(config);
+		free(config);
+		goto out_tls;
+	}
+
+	diag_init(&d);
+	struct snapshot_options options = {
+		.now = time(NULL),
+		.load_certificates = true,
+		.generate_certificates = true,
+	};
+	struct snapshot *snap = snapshot_create(config, &options, &d);
+	log_diag(&d);
+	diag_finish(&d);
+	if (!snap)
+		goto out_tls;
+
+	const struct snapshot_domain *sd = snapshot_domain_at(snap, 0);
+	printf("mta-stsd demo: serving https://%s:8443/.well-known/mta-sts.txt "
+		"(self-signed certificate made at start)\n"
+		"Fetch it from another terminal:\n\n"
+		"  curl --insecure --resolve %s:8443:127.0.0.1 "
+		"https://%s:8443/.well-known/mta-sts.txt\n\n"
+		"The matching DNS record:\n\n"
+		"  _mta-sts.%s. 3600 IN TXT \"v=STSv1; id=%s\"\n\n"
+		"Stop with Ctrl-C.\n", sd->host, sd->host, sd->host,
+		sd->config->name, sd->id);
+	fflush(stdout);
+	rc = run_daemon(&dm, snap);
+out_tls:
+	tls_finish();
+out:
+	daemon_finish(&dm);
+	return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * check-config
+ * --------------------------------------------------------------------- */
+
+static void format_date(time_t t, char *buf, size_t size)
+{
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
+static void print_domain_summary(const struct snapshot_domain *sd, time_t now)
+{
+	const struct config_domain *cd = sd->config;
+	char expiry[64] = "not loaded";
+	if (sd->cert_loaded) {
+		char date[16];
+		format_date(sd->cert.not_after, date, sizeof(date));
+		long days = (long)((sd->cert.not_after - now) / 86400);
+		snprintf(expiry, sizeof(expiry), "%s (%ld days)", date, days);
+	}
+	printf("%s: mode %s, max_age %u, %zu mx, certificate expires %s, "
+		"id %s%s\n", cd->name, policy_mode_name(cd->policy.mode),
+		cd->policy.max_age, cd->policy.mx_count, expiry, sd->id,
+		cd->id ? "" : " (managed)");
+}
+
+/* The normalised configuration, in the configuration file's own syntax. */
+static void print_config_dump(const struct snapshot *snap)
+{
+	const struct config *c = snapshot_config(snap);
+	printf("# %s, normalised\n", c->file);
+	printf("listen = [");
+	for (size_t i = 0; i < c->listen_count; i++)
+		printf("%s \"%s\"", i ? "," : "", c->listen[i]);
+	printf(" ];\n");
+	printf("user = \"%s\";\ngroup = \"%s\";\n", c->user ? c->user : "",
+		c->group ? c->group : "");
+	printf("state_directory = \"%s\";\n", c->state_directory);
+	printf("tls_priorities = \"%s\";\n",
+		c->tls_priorities ? c->tls_priorities : TLS_DEFAULT_PRIORITIES);
+	printf("log_level = \"%s\";\nlog_target = \"%s\";\n", c->log_level,
+		c->log_target);
+	printf("access_log = %s;\n", c->access_log ? "true" : "false");
+	printf("threads = %u;\nmax_connections = %u;\n"
+		"max_connections_per_ip = %u;\nconnection_timeout = %u;\n"
+		"max_request_size = %u;\ntxt_ttl = %u;\n", c->threads,
+		c->max_connections, c->max_connections_per_ip,
+		c->connection_timeout, c->max_request_size, c->txt_ttl);
+	printf("domains = (\n");
+	for (size_t i = 0; i < snapshot_domain_count(snap); i++) {
+		const struct snapshot_domain *sd = snapshot_domain_at(
+			(struct snapshot *)snap, i);
+		const struct config_domain *cd = sd->config;
+		printf("  { name = \"%s\"; mode = \"%s\"; max_age = %u;\n"
+			"    mx = [", cd->name, policy_mode_name(cd->policy.mode),
+			cd->policy.max_age);
+		for (size_t j = 0; j < cd->policy.mx_count; j++)
+			printf("%s \"%s\"", j ? "," : "", cd->policy.mx[j]);
+		printf(" ];\n    cert = \"%s\";\n    key = \"%s\";\n"
+			"    id = \"%s\";", cd->cert, cd->key, sd->id);
+		if (cd->tlsrpt_rua)
+			printf("\n    tlsrpt_rua = \"%s\";", cd->tlsrpt_rua);
+		printf(" }%s\n", i + 1 < snapshot_domain_count(snap) ? "," : "");
+	}
+	printf(");\n");
+}
+
+static int cmd_check_config(const char *config_path, bool verbose)
+{
+	struct diag d;
+	diag_init(&d);
+	time_t now = time(NULL);
+	struct snapshot_options options = {
+		.now = now,
+		.use_state = true,
+		.load_certificates = true,
+	};
+	if (tls_init() < 0)
+		return EXIT_INVALID;
+	struct snapshot *snap = load_snapshot(config_path, &options, &d);
+	diag_print(&d, stderr);
+	int rc = EXIT_OK;
+	if (snap) {
+		if (verbose) {
+			print_config_dump(snap);
+		} else {
+			for (size_t i = 0; i < snapshot_domain_count(snap); i++)
+				print_domain_summary(snapshot_domain_at(snap,
+					i), now);
+		}
+		printf("%s: configuration OK (%zu domain(s), %zu warning(s))\n",
+			config_path, snapshot_domain_count(snap), d.warnings);
+	} else {
+		printf("%s: configuration invalid: %zu error(s), %zu "
+			"warning(s)\n", config_path, d.errors, d.warnings);
+		rc = EXIT_INVALID;
+	}
+	snapshot_unref(snap);
+	diag_finish(&d);
+	tls_finish();
+	return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * txt
+ * --------------------------------------------------------------------- */
+
+enum txt_format {
+	TXT_ZONE,
+	TXT_VALUE,
+	TXT_JSON,
+};
+
+/*
+ * served_status tells whether the running daemon already serves the policy
+ * behind the id (RFC 8461 §8.1: publish the TXT id only after that).
+ */
+static const char *served_status(const struct state *state,
+	const struct snapshot_domain *sd)
+{
+	const struct state_record *served = state ?
+		state_find_served(state, sd->config->name) : NULL;
+	if (!served)
+		return "not-served";
+	if (strcmp(served->id, sd->id) == 0 &&
+			strcmp(served->digest, sd->digest) == 0)
+		return "served";
+	return "stale";
+}
+
+static void print_txt_domain(const struct snapshot_domain *sd,
+	const struct config *config, const struct state *state,
+	enum txt_format format, bool bump, time_t now)
+{
+	const struct config_domain *cd = sd->config;
+	char sts[128], rpt[1024] = "";
+	txt_sts_value(sd->id, sts, sizeof(sts));
+	if (cd->tlsrpt_rua)
+		txt_tlsrpt_value(cd->tlsrpt_rua, rpt, sizeof(rpt));
+	const char *status = served_status(state, sd);
+	char next[TXT_ID_MAX + 1] = "";
+	if (bump && txt_id_bump(sd->id, now, next) < 0)
+		next[0] = '\0';
+
+	if (format == TXT_JSON) {
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "domain",
+			json_object_new_string(cd->name));
+		char name[300];
+		snprintf(name, sizeof(name), "_mta-sts.%s.", cd->name);
+		json_object_object_add(o, "name", json_object_new_string(name));
+		json_object_object_add(o, "ttl",
+			json_object_new_int64(config->txt_ttl));
+		json_object_object_add(o, "value", json_object_new_string(sts));
+		json_object_object_add(o, "id", json_object_new_string(sd->id));
+		json_object_object_add(o, "id_managed",
+			json_object_new_boolean(cd->id == NULL));
+		json_object_object_add(o, "served",
+			json_object_new_string(status));
+		if (cd->tlsrpt_rua) {
+			snprintf(name, sizeof(name), "_smtp._tls.%s.",
+				cd->name);
+			json_object_object_add(o, "tlsrpt_name",
+				json_object_new_string(name));
+			json_object_object_add(o, "tlsrpt_value",
+				json_object_new_string(rpt));
+		}
+		if (next[0])
+			json_object_object_add(o, "next_id",
+				json_object_new_string(next));
+		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+		json_object_put(o);
+		return;
+	}
+	if (format == TXT_VALUE) {
+		printf("\"%s\"\n", sts);
+		if (rpt[0])
+			printf("\"%s\"\n", rpt);
+	} else {
+		printf("_mta-sts.%s. %u IN TXT \"%s\"\n", cd->name,
+			config->txt_ttl, sts);
+		if (rpt[0])
+			printf("_smtp._tls.%s. %u IN TXT \"%s\"\n", cd->name,
+				config->txt_ttl, rpt);
+	}
+	if (strcmp(status, "served") != 0)
+		fprintf(stderr, "%s: the running mta-stsd does not serve this "
+			"policy yet — reload it (systemctl reload mta-stsd) "
+			"before you publish id %s (RFC 8461 §8.1)\n",
+			cd->name, sd->id);
+	if (bump && next[0]) {
+		if (cd->id)
+			fprintf(stderr, "%s: next id %s — set id = \"%s\"; in "
+				"the configuration, reload mta-stsd, then "
+				"publish \"v=STSv1; id=%s\" in DNS\n",
+				cd->name, next, next, next);
+		else
+			fprintf(stderr, "%s: next id %s — this id is managed: "
+				"mta-stsd changes it by itself when the "
+				"policy changes; set id = \"%s\"; to force a "
+				"new one, reload, then publish it in DNS\n",
+				cd->name, next, next);
+	}
+}
+
+static int cmd_txt(const char *config_path, enum txt_format format,
+	bool bump, char **domains, int domain_count)
+{
+	struct diag d;
+	diag_init(&d);
+	time_t now = time(NULL);
+	/* txt needs no keys: whoever may read the configuration may ask. */
+	struct snapshot_options options = {
+		.now = now,
+		.use_state = true,
+	};
+	if (tls_init() < 0)
+		return EXIT_INVALID;
+	struct snapshot *snap = load_snapshot(config_path, &options, &d);
+	diag_print(&d, stderr);
+	diag_finish(&d);
+	if (!snap) {
+		tls_finish();
+		return EXIT_INVALID;
+	}
+	const struct config *config = snapshot_config(snap);
+
+	/* A second look at the state, for what the daemon serves now. */
+	diag_init(&d);
+	struct state *state = state_open(config->state_directory, &d);
+	diag_print(&d, stderr);
+	diag_finish(&d);
+
+	int rc = EXIT_OK;
+	if (domain_count == 0) {
+		for (size_t i = 0; i < snapshot_domain_count(snap); i++)
+			print_txt_domain(snapshot_domain_at(snap, i), config,
+				state, format, bump, now);
+	}
+	for (int i = 0; i < domain_count; i++) {
+		const struct snapshot_domain *sd = snapshot_find(snap,
+			domains[i]);
+		if (!sd) {
+			fprintf(stderr, "%s: not a configured domain — check "
+				"the name, or add it to %s\n", domains[i],
+				config_path);
+			rc = EXIT_INVALID;
+			continue;
+		}
+		print_txt_domain(sd, config, state, format, bump, now);
+	}
+	state_destroy(state);
+	snapshot_unref(snap);
+	tls_finish();
+	return rc;
+}
+
+/* ---------------------------------------------------------------------
+ * lint
+ * --------------------------------------------------------------------- */
+
+static char *read_input(const char *path, size_t *len)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "rb");
+	if (!f) {
+		fprintf(stderr, "mta-stsd: %s: %s\n", path, strerror(errno));
+		return NULL;
+	}
+	size_t cap = 65536, n = 0;
+	char *buf = malloc(cap + 1);
+	while (buf) {
+		size_t r = fread(buf + n, 1, cap - n, f);
+		n += r;
+		if (r == 0)
+			break;
+		if (n == cap) {
+			if (cap >= LINT_READ_LIMIT)
+				break;
+			char *bigger = realloc(buf, cap * 2 + 1);
+			if (!bigger) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = bigger;
+			cap *= 2;
+		}
+	}
+	bool failed = ferror(f) || !buf;
+	if (f != stdin)
+		fclose(f);
+	if (failed) {
+		fprintf(stderr, "mta-stsd: %s: cannot read\n", path);
+		free(buf);
+		return NULL;
+	}
+	buf[n] = '\0';
+	*len = n;
+	return buf;
+}
+
+static int cmd_lint(const char *path, bool txt)
+{
+	size_t len;
+	char *text = read_input(path, &len);
+	if (!text)
+		return EXIT_USAGE;
+	const char *name = strcmp(path, "-") == 0 ? "(stdin)" : path;
+	struct diag d;
+	diag_init(&d);
+	int rc;
+	if (txt) {
+		rc = txt_lint_answer(text, len, name, &d);
+	} else {
+		struct policy policy;
+		policy_init(&policy);
+		rc = policy_lint(text, len, name, &policy, &d);
+		policy_finish(&policy);
+	}
+	diag_print(&d, stdout);
+	printf("%s: %s (%zu error(s), %zu warning(s))\n", name,
+		rc == 0 ? (txt ? "valid TXT record" : "valid policy") :
+			(txt ? "invalid TXT record" : "invalid policy"),
+		d.errors, d.warnings);
+	diag_finish(&d);
+	free(text);
+	return rc == 0 ? EXIT_OK : EXIT_INVALID;
+}
+
+/* ---------------------------------------------------------------------
+ * Command line
+ * --------------------------------------------------------------------- */
+
+int main(int argc, char *argv[])
+{
+	static const struct option long_options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "bump", no_argument, NULL, 'b' },
+		{ "value", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "txt", no_argument, NULL, 't' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *config_path = MTASTSD_CONFIG_FILE;
+	bool verbose = false, bump = false, txt = false;
+	enum txt_format format = TXT_ZONE;
+
+	/* The subcommand comes first; options may follow it. */
+	const char *command = "serve";
+	if (argc > 1 && argv[1][0] != '-') {
+		command = argv[1];
+		argv++;
+		argc--;
+	}
+	if (strcmp(command, "check") == 0) return check_command(argc, argv);
+
+	int opt;
+	while ((opt = getopt_long(argc, argv, "c:vhV", long_options,
+			NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return EXIT_OK;
+		case 'V':
+			printf("mta-stsd %s\n", MTASTSD_VERSION);
+			return EXIT_OK;
+		case 'b':
+			bump = true;
+			break;
+		case 'a':
+			format = TXT_VALUE;
+			break;
+		case 'j':
+			format = TXT_JSON;
+			break;
+		case 't':
+			txt = true;
+			break;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	int rest = argc - optind;
+	char **args = argv + optind;
+
+	if (strcmp(command, "serve") == 0 && rest == 0 && !bump && !txt &&
+			format == TXT_ZONE)
+		return cmd_serve(config_path);
+	if (strcmp(command, "check-config") == 0 && rest == 0 && !bump &&
+			!txt && format == TXT_ZONE)
+		return cmd_check_config(config_path, verbose);
+	if (strcmp(command, "txt") == 0 && !txt)
+		return cmd_txt(config_path, format, bump, args, rest);
+	if (strcmp(command, "lint") == 0 && rest == 1 && !bump &&
+			format == TXT_ZONE)
+		return cmd_lint(args[0], txt);
+	if (strcmp(command, "demo") == 0 && rest == 0)
+		return cmd_demo();
+
+	if (strcmp(command, "serve") && strcmp(command, "check-config") &&
+			strcmp(command, "txt") && strcmp(command, "lint") &&
+			strcmp(command, "demo"))
+		fprintf(stderr, "mta-stsd: unknown command \"%s\"\n", command);
+	else
+		fprintf(stderr, "mta-stsd: wrong arguments for %s\n", command);
+	usage(stderr);
+	return EXIT_USAGE;
 }

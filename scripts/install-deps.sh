@@ -1,0 +1,39 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# Installs what mta-stsd needs on Debian 12 (as root).
+#   install-deps.sh          build dependencies only
+#   install-deps.sh --test   also every tool the test suite drives
+set -eu
+
+build_packages="
+	gcc meson ninja-build pkg-config
+	libgnutls28-dev libmicrohttpd-dev libconfig-dev libsystemd-dev
+	libcurl4-gnutls-dev libunbound-dev libevent-dev libjson-c-dev
+	check scdoc
+"
+
+# Real clients and servers for the integration tests: TLS clients (curl,
+# gnutls-cli, openssl), a DNS server (unbound), an SMTP server with STARTTLS
+# (python3-aiosmtpd), systemd's socket activation and unit analyser,
+# valgrind, clang with libFuzzer, and nginx for the benchmark smoke test.
+test_packages="
+	python3 python3-aiosmtpd curl gnutls-bin openssl ca-certificates
+	unbound dnsutils systemd valgrind clang libclang-rt-14-dev
+	nginx-light nghttp2-client procps iproute2 git
+"
+
+packages=$build_packages
+if [ "${1:-}" = "--test" ]; then
+	packages="$packages $test_packages"
+fi
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: run as root (apt-get needs it)" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update
+# shellcheck disable=SC2086 # the lists are meant to split into words
+apt-get install -y --no-install-recommends $packages

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MTASTSD_HTTP_H
+#define MTASTSD_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct snapshot;
+
+/*
+ * The only libmicrohttpd user: serves the policy of the snapshot current
+ * at the time each connection starts, over TLS, from an internal thread
+ * pool. Everything a request needs is built when a snapshot is installed.
+ */
+
+struct http_options {
+	const int *listen_fds;		/* bound and listening, borrowed */
+	size_t listen_count;
+	unsigned threads;		/* total worker threads, >= 1 */
+	unsigned max_connections;
+	unsigned max_connections_per_ip;/* 0: no limit */
+	unsigned connection_timeout;	/* seconds */
+	unsigned max_request_size;	/* bytes of request line + headers */
+	const char *tls_priorities;
+	bool access_log;
+};
+
+struct http_server;
+
+/*
+ * http_server_start starts serving snapshot (a reference is taken) on the
+ * given sockets, which it closes when it quiesces or stops. NULL on
+ * failure (logged).
+ */
+struct http_server *http_server_start(const struct http_options *options,
+	struct snapshot *snapshot);
+
+/*
+ * http_server_install makes snapshot (a reference is taken) the one new
+ * connections get; connections in flight keep theirs. It first builds the
+ * snapshot's responses. 0, or -1 (logged) with the old snapshot kept.
+ */
+int http_server_install(struct http_server *server, struct snapshot *snapshot);
+
+/* Changes whether each request is logged. */
+void http_server_set_access_log(struct http_server *server, bool enabled);
+
+/* Stops accepting connections; those open go on. */
+void http_server_quiesce(struct http_server *server);
+
+/* Connections still open. */
+unsigned http_server_connection_count(struct http_server *server);
+
+/* Stops every thread and closes every connection. Accepts NULL. */
+void http_server_stop(struct http_server *server);
+
+#endif

@@ -1,0 +1,79 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MTASTSD_SNAPSHOT_H
+#define MTASTSD_SNAPSHOT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+#include "tls.h"
+#include "txt.h"
+
+struct config;
+struct config_domain;
+struct diag;
+
+/*
+ * The loaded world: the configuration, every domain's rendered policy and
+ * id, and the TLS credentials. Built in one call, immutable afterwards and
+ * shared by reference: each connection holds a reference on the snapshot it
+ * started with, so a reload never changes what a connection in flight sees.
+ */
+
+struct snapshot_domain {
+	const struct config_domain *config;	/* owned by the snapshot */
+	char *host;			/* "mta-sts.<domain>" */
+	char *body;			/* the exact served bytes */
+	size_t body_len;
+	char id[TXT_ID_MAX + 1];	/* the id to publish in DNS */
+	char digest[TLS_DIGEST_HEX_LEN + 1];
+	struct tls_cert_info cert;
+	bool cert_loaded;
+	void *response;			/* the HTTP server's prebuilt answer */
+};
+
+struct snapshot_options {
+	time_t now;
+	bool use_state;		/* assign ids through the state directory */
+	bool load_certificates;	/* false: `txt` needs no keys */
+	bool generate_certificates; /* the demo: self-signed, in memory */
+};
+
+/*
+ * snapshot_create validates and loads config (taking ownership of it, also
+ * on failure) and returns a snapshot with one reference, or NULL. Every
+ * problem, including those of the configuration, goes to d. New ids are
+ * written to the state directory before it returns.
+ */
+struct snapshot *snapshot_create(struct config *config,
+	const struct snapshot_options *options, struct diag *d);
+
+struct snapshot *snapshot_ref(struct snapshot *snapshot);
+void snapshot_unref(struct snapshot *snapshot);
+
+const struct config *snapshot_config(const struct snapshot *snapshot);
+size_t snapshot_domain_count(const struct snapshot *snapshot);
+struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
+	size_t index);
+const struct tls_store *snapshot_tls(const struct snapshot *snapshot);
+
+/* The domain whose policy domain is name, or NULL. */
+const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
+	const char *name);
+
+/*
+ * snapshot_set_attachment hands the snapshot data it frees with destroy
+ * when the last reference goes (the HTTP server's prebuilt responses).
+ */
+void snapshot_set_attachment(struct snapshot *snapshot, void *data,
+	void (*destroy)(void *data));
+
+/*
+ * snapshot_record_served writes to the state directory that this snapshot
+ * is now being served (RFC 8461 §8.1: the policy must be served before the
+ * TXT id changes; `txt` reads this). Errors go to d. 0 or -1.
+ */
+int snapshot_record_served(const struct snapshot *snapshot, time_t now,
+	struct diag *d);
+
+#endif

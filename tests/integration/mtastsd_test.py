@@ -1,0 +1,222 @@
+# SPDX-License-Identifier: MIT
+"""Shared helpers for the integration tests.
+
+Each test starts the real mta-stsd on 127.0.0.1 with an ephemeral port,
+certificates from a CA made by the test (tests/tools/mkcerts), and talks to
+it with real clients. Every process a test starts is stopped by its PID when
+the test ends, also on failure, and every wait is bounded.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD_ROOT = os.environ.get("MTASTSD_BUILD_ROOT", "build")
+SOURCE_ROOT = os.environ.get("MTASTSD_SOURCE_ROOT", ".")
+MTASTSD = os.environ.get("MTASTSD_BIN",
+                         os.path.join(BUILD_ROOT, "src", "mta-stsd"))
+MKCERTS = os.environ.get("MTASTSD_MKCERTS",
+                         os.path.join(BUILD_ROOT, "tests", "mkcerts"))
+NO_SKIP = os.environ.get("MTASTSD_NO_SKIP") == "1"
+SKIP = 77
+
+
+def require_tools(*tools):
+    """Exit 77 (skip) when a tool is missing, or fail when skips are off."""
+    missing = [t for t in tools if shutil.which(t) is None]
+    if missing:
+        print("missing tools: " + " ".join(missing), file=sys.stderr)
+        sys.exit(1 if NO_SKIP else SKIP)
+
+
+def free_port(host="127.0.0.1"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def run(args, timeout=30, check=False, input=None, env=None):
+    """Runs a client to completion within timeout; returns CompletedProcess."""
+    return subprocess.run(args, capture_output=True, text=True,
+                          timeout=timeout, check=check, input=input, env=env)
+
+
+class CA:
+    """A test CA and leaf certificates, made by tests/tools/mkcerts."""
+
+    def __init__(self, directory):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        run([MKCERTS, "ca", directory], check=True)
+        self.cert = os.path.join(directory, "ca.pem")
+
+    def leaf(self, name, *extra, sans=()):
+        cert = os.path.join(self.dir, name + ".pem")
+        key = os.path.join(self.dir, name + ".key")
+        args = [MKCERTS, "leaf", self.dir, name]
+        for san in sans:
+            args += ["--san", san]
+        args += ["--out-cert", cert, "--out-key", key] + list(extra)
+        run(args, check=True)
+        return cert, key
+
+
+def domain_block(name, mx, cert, key, mode="enforce", max_age=1209600,
+                 extra=""):
+    mx_list = ", ".join('"%s"' % m for m in mx)
+    return ('{ name = "%s"; mode = "%s"; max_age = %d; mx = [ %s ];\n'
+            '  cert = "%s"; key = "%s"; %s }' %
+            (name, mode, max_age, mx_list, cert, key, extra))
+
+
+def config_text(port, domains, state_dir, extra="", host="127.0.0.1"):
+    listen = "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+    return ('listen = [ "%s" ];\nstate_directory = "%s";\n'
+            'user = "nobody";\ngroup = "nogroup";\n%s\n'
+            'domains = (\n%s\n);\n' %
+            (listen, state_dir, extra, ",\n".join(domains)))
+
+
+class NotifySocket:
+    """A stand-in for systemd's notification socket (sd_notify)."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "notify.sock")
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(self.path)
+        # Like systemd's: the service may have dropped to another user.
+        os.chmod(self.path, 0o777)
+        self.messages = []
+
+    def wait_for(self, text, timeout=20):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for m in self.messages:
+                if text in m:
+                    self.messages.remove(m)
+                    return m
+            self.sock.settimeout(max(0.05, deadline - time.monotonic()))
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except socket.timeout:
+                pass
+        raise AssertionError("no %r from sd_notify within %ss (got %r)" %
+                             (text, timeout, self.messages))
+
+    def close(self):
+        self.sock.close()
+
+
+class Daemon:
+    """The real mta-stsd, started on a config file, stopped by PID."""
+
+    def __init__(self, workdir, config_path, args=(), env=None, wrapper=(),
+                 pass_fds=()):
+        self.workdir = workdir
+        self.config = config_path
+        self.notify = NotifySocket(workdir)
+        self.log_path = os.path.join(workdir, "daemon.log")
+        self.log = open(self.log_path, "w+")
+        e = dict(os.environ)
+        e["NOTIFY_SOCKET"] = self.notify.path
+        e.pop("JOURNAL_STREAM", None)
+        if env:
+            e.update(env)
+        self.proc = subprocess.Popen(
+            list(wrapper) + [MTASTSD, "-c", config_path] + list(args),
+            stdout=self.log, stderr=subprocess.STDOUT, env=e,
+            pass_fds=pass_fds)
+        self.pid = self.proc.pid
+
+    def wait_ready(self, timeout=20):
+        try:
+            self.notify.wait_for("READY=1", timeout)
+        except AssertionError:
+            raise AssertionError("daemon not ready; log:\n" + self.output())
+
+    def output(self):
+        self.log.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def signal(self, signo):
+        os.kill(self.pid, signo)
+
+    def reload(self, timeout=20):
+        """SIGHUP, then wait for the reload to finish (READY=1 again)."""
+        self.signal(signal.SIGHUP)
+        self.notify.wait_for("RELOADING=1", timeout)
+        self.notify.wait_for("READY=1", timeout)
+
+    def stop(self, timeout=15):
+        """SIGTERM; SIGKILL if it does not exit in time. Returns the code."""
+        if self.proc.poll() is None:
+            self.signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.notify.close()
+        self.log.close()
+        return self.proc.returncode
+
+
+class World(unittest.TestCase):
+    """Base class: a temporary directory, a CA and cleanup of processes."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="mta-stsd-it-")
+        # The daemon drops to nobody when run as root: let it in.
+        os.chmod(self.dir, 0o755)
+        self.state = os.path.join(self.dir, "state")
+        os.mkdir(self.state)
+        if os.geteuid() == 0:
+            shutil.chown(self.state, "nobody", "nogroup")
+        self.ca = CA(os.path.join(self.dir, "ca"))
+        os.chmod(self.ca.dir, 0o755)
+        self.daemons = []
+        self.procs = []
+
+    def tearDown(self):
+        for p in self.procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+        for d in self.daemons:
+            d.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def leaf(self, host, *extra, sans=()):
+        cert, key = self.ca.leaf(host, *extra, sans=sans)
+        os.chmod(key, 0o644)
+        return cert, key
+
+    def write(self, name, text):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o644)
+        return path
+
+    def start(self, config_path, ready=True, **kw):
+        d = Daemon(self.dir, config_path, **kw)
+        self.daemons.append(d)
+        if ready:
+            d.wait_ready()
+        return d
+
+    def curl(self, host, port, path="/.well-known/mta-sts.txt", *extra,
+             connect="127.0.0.1"):
+        """curl with --resolve and the test CA; returns CompletedProcess."""
+        url = "https://%s:%d%s" % (host, port, path)
+        return run(["curl", "-sS", "--max-time", "10", "--cacert",
+                    self.ca.cert, "--resolve",
+                    "%s:%d:%s" % (host, port, connect)] + list(extra) + [url])
