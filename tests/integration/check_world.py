@@ -228,8 +228,13 @@ class CheckWorld(World):
         return port
 
     def check(self, *args, https_port=443, resolver=None, timeout=60):
-        """Runs mta-stsd check; returns CompletedProcess."""
-        argv = [MTASTSD, "check",
+        """Runs mta-stsd check; returns CompletedProcess.
+
+        MTASTSD_CHECK_WRAPPER (e.g. "valgrind -q --leak-check=full
+        --error-exitcode=99") runs the checker, not the daemon, under a
+        tool."""
+        wrapper = os.environ.get("MTASTSD_CHECK_WRAPPER", "").split()
+        argv = wrapper + [MTASTSD, "check",
                 "--resolver", resolver or "127.0.0.1@%d" % self.dns.port,
                 "--trust-anchor", "none",
                 "--ca-file", self.ca.cert,

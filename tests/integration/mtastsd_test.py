@@ -43,9 +43,14 @@ def free_port(host="127.0.0.1"):
 
 
 def run(args, timeout=30, check=False, input=None, env=None):
-    """Runs a client to completion within timeout; returns CompletedProcess."""
-    return subprocess.run(args, capture_output=True, text=True,
-                          timeout=timeout, check=check, input=input, env=env)
+    """Runs a client to completion within timeout; returns CompletedProcess
+    with stdout and stderr as text, line ends kept exactly (CRLF matters)."""
+    r = subprocess.run(args, capture_output=True, timeout=timeout,
+                       check=check, env=env,
+                       input=input.encode() if input is not None else None)
+    r.stdout = r.stdout.decode("utf-8", "replace")
+    r.stderr = r.stderr.decode("utf-8", "replace")
+    return r
 
 
 class CA:

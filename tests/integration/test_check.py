@@ -96,7 +96,7 @@ class Check(CheckWorld):
             "[  ok  ] MX mx1.example.test: STARTTLS, TLS1.3, certificate "
             "valid for mx1.example.test\n",
             '[  ok  ] TLS-RPT _smtp._tls.example.test: "%s"\n' % TLSRPT,
-            "[ info ] DNSSEC: not validated (no trust anchor)\n")
+            "[ info ] DNSSEC: not validated (--trust-anchor none)\n")
         self.assertNotIn("FAIL", r.stdout)
         self.assertNotIn("warn", r.stdout)
 

@@ -126,14 +126,15 @@ class Lifecycle(World):
         listener = socket.socket()
         listener.bind(("127.0.0.1", self.port))
         listener.listen(16)
-        # LISTEN_PID must name the daemon itself: set it from the shell
-        # that execs it, exactly as systemd does.
-        wrapper = ["sh", "-c", 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"']
-        os.dup2(listener.fileno(), 3, inheritable=True)
+        # The shell moves the socket to fd 3 and sets LISTEN_PID to its
+        # own PID, which exec hands to the daemon, exactly as systemd does.
+        fd = listener.fileno()
+        move = "" if fd == 3 else "exec 3<&%d %d<&-; " % (fd, fd)
+        wrapper = ["sh", "-c", move + 'LISTEN_PID=$$ LISTEN_FDS=1 '
+                   'exec "$0" "$@"']
         try:
-            d = self.start(path, wrapper=wrapper, pass_fds=(3,))
+            d = self.start(path, wrapper=wrapper, pass_fds=(fd,))
         finally:
-            os.close(3)
             listener.close()
         r = self.curl("mta-sts.example.com", self.port)
         self.assertIn("version: STSv1", r.stdout)
