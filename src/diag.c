@@ -95,6 +95,28 @@ void diag_move(struct diag *dst, struct diag *src)
 	*src = (struct diag){0};
 }
 
+static int compare_place(const struct diag_item *a, const struct diag_item *b)
+{
+	int c = strcmp(a->file ? a->file : "", b->file ? b->file : "");
+	if (c)
+		return c;
+	return (a->line > b->line) - (a->line < b->line);
+}
+
+void diag_sort(struct diag *d)
+{
+	/* Insertion sort: stable, and finding lists are short. */
+	for (size_t i = 1; i < d->len; i++) {
+		struct diag_item item = d->items[i];
+		size_t j = i;
+		while (j > 0 && compare_place(&d->items[j - 1], &item) > 0) {
+			d->items[j] = d->items[j - 1];
+			j--;
+		}
+		d->items[j] = item;
+	}
+}
+
 const char *diag_severity_name(enum diag_severity severity)
 {
 	switch (severity) {

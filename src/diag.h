@@ -54,6 +54,9 @@ void diag_move(struct diag *dst, struct diag *src);
 
 const char *diag_severity_name(enum diag_severity severity);
 
+/* Orders the items by file and line, keeping the order of equal ones. */
+void diag_sort(struct diag *d);
+
 /* Prints "FILE:LINE: error: message" lines, one per item, in order. */
 void diag_print(const struct diag *d, FILE *out);
 

@@ -982,6 +982,7 @@ static int cmd_lint(const char *path, bool txt)
 		rc = policy_lint(text, len, name, &policy, &d);
 		policy_finish(&policy);
 	}
+	diag_sort(&d);
 	diag_print(&d, stdout);
 	printf("%s: %s (%zu error(s), %zu warning(s))\n", name,
 		rc == 0 ? (txt ? "valid TXT record" : "valid policy") :

@@ -67,6 +67,23 @@ START_TEST(test_diag_move)
 }
 END_TEST
 
+START_TEST(test_diag_sort_is_stable)
+{
+	struct diag d;
+	diag_init(&d);
+	diag_add(&d, DIAG_ERROR, "b", 5, NULL, "b5");
+	diag_add(&d, DIAG_ERROR, "a", 9, NULL, "a9");
+	diag_add(&d, DIAG_WARNING, "b", 2, NULL, "b2");
+	diag_add(&d, DIAG_ERROR, "b", 2, NULL, "b2 second");
+	diag_add(&d, DIAG_ERROR, "a", 1, NULL, "a1");
+	diag_sort(&d);
+	const char *want[] = { "a1", "a9", "b2", "b2 second", "b5" };
+	for (size_t i = 0; i < 5; i++)
+		ck_assert_str_eq(d.items[i].message, want[i]);
+	diag_finish(&d);
+}
+END_TEST
+
 START_TEST(test_log_escape)
 {
 	char buf[32];
@@ -89,6 +106,7 @@ static Suite *diag_suite(void)
 	tcase_add_test(tc, test_diag_counts_and_order);
 	tcase_add_test(tc, test_diag_print_format);
 	tcase_add_test(tc, test_diag_move);
+	tcase_add_test(tc, test_diag_sort_is_stable);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("log escaping");
 	tcase_add_test(tc, test_log_escape);
