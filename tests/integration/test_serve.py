@@ -183,6 +183,29 @@ class Serving(World):
         self.assertNotIn("Handshake was completed", r.stdout + r.stderr)
 
 
+class AccessLog(World):
+    def test_access_log_line_per_request(self):
+        port = free_port()
+        cert = self.leaf("mta-sts.example.com")
+        config = self.write("mta-stsd.conf", config_text(port, [
+            domain_block("example.com", ["mail.example.com"], *cert)],
+            self.state, extra="access_log = true;"))
+        d = self.start(config)
+        self.curl("mta-sts.example.com", port, POLICY_PATH, "-A",
+                  'test-sender/1.0 "quoted"')
+        self.curl("mta-sts.example.com", port, "/missing", "-A", "x")
+        self.curl("mta-sts.example.com", port, POLICY_PATH, "-I", "-A", "y")
+        log = d.output()
+        body = ("version: STSv1\r\nmode: enforce\r\nmx: mail.example.com"
+                "\r\nmax_age: 1209600\r\n")
+        self.assertRegex(log, r'access: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ '
+                         r'127\.0\.0\.1 mta-sts\.example\.com '
+                         r'"GET /\.well-known/mta-sts\.txt" 200 %d '
+                         r'"test-sender/1\.0 \\x22quoted\\x22"' % len(body))
+        self.assertIn('"GET /missing" 404 0 "x"', log)
+        self.assertIn('"HEAD /.well-known/mta-sts.txt" 200 0 "y"', log)
+
+
 class OldTlsControl(World):
     """The TLS 1.1 refusal above must come from the server: with a priority
     string that allows TLS 1.1 the same client succeeds."""

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "diag.h"
+#include "snapshot.h"
+#include "state.h"
+#include "testsupport.h"
+#include "tls.h"
+
+/* 2026-11-28 12:00:00 UTC */
+#define NOW ((time_t)1795867200)
+
+static char *state_dir;
+
+static void setup(void)
+{
+	ck_assert_int_eq(tls_init(), 0);
+	state_dir = test_tmpdir();
+}
+
+static void teardown(void)
+{
+	test_rmtree(state_dir);
+	free(state_dir);
+	tls_finish();
+}
+
+static struct snapshot *load(const char *mx_list, time_t now, bool state,
+	struct diag *d)
+{
+	char text[1024];
+	snprintf(text, sizeof(text),
+		"state_directory = \"%s\";\n"
+		"domains = ( { name = \"example.com\"; mode = \"enforce\";\n"
+		"  mx = [ %s ]; cert = \"c\"; key = \"k\"; },\n"
+		"  { name = \"example.org\"; mx = [ \"mx.example.org\" ];\n"
+		"  cert = \"c\"; key = \"k\"; id = \"abc1\"; } );\n",
+		state_dir, mx_list);
+	struct config *config = calloc(1, sizeof(*config));
+	ck_assert_int_eq(config_load_string(text, "test.conf", config, d), 0);
+	struct snapshot_options options = {
+		.now = now,
+		.use_state = state,
+		.load_certificates = true,
+		.generate_certificates = true,
+	};
+	return snapshot_create(config, &options, d);
+}
+
+START_TEST(test_snapshot_renders_and_finds)
+{
+	struct diag d;
+	diag_init(&d);
+	struct snapshot *snap = load("\"mail.example.com\"", NOW, true, &d);
+	ck_assert_msg(snap != NULL, "%s", test_diag_dump(&d));
+	ck_assert_uint_eq(snapshot_domain_count(snap), 2);
+
+	const struct snapshot_domain *sd = snapshot_find(snap, "example.com");
+	ck_assert_ptr_nonnull(sd);
+	ck_assert_str_eq(sd->host, "mta-sts.example.com");
+	ck_assert_str_eq(sd->body, "version: STSv1\r\nmode: enforce\r\n"
+		"mx: mail.example.com\r\nmax_age: 604800\r\n");
+	ck_assert_uint_eq(sd->body_len, strlen(sd->body));
+	char digest[TLS_DIGEST_HEX_LEN + 1];
+	tls_digest_hex(sd->body, sd->body_len, digest);
+	ck_assert_str_eq(sd->digest, digest);
+	/* The managed id is the time of the first load. */
+	ck_assert_str_eq(sd->id, "20261128120000");
+	/* The SNI table answers for the policy host. */
+	ck_assert_ptr_eq(tls_store_lookup(snapshot_tls(snap),
+		"MTA-STS.example.com"), sd);
+	ck_assert_ptr_null(snapshot_find(snap, "example.net"));
+
+	sd = snapshot_find(snap, "example.org");
+	ck_assert_str_eq(sd->id, "abc1");
+	snapshot_unref(snap);
+	diag_finish(&d);
+}
+END_TEST
+
+START_TEST(test_snapshot_ids_follow_policy)
+{
+	struct diag d;
+	diag_init(&d);
+	struct snapshot *a = load("\"mail.example.com\"", NOW, true, &d);
+	ck_assert_ptr_nonnull(a);
+	char first[TXT_ID_MAX + 1];
+	strcpy(first, snapshot_find(a, "example.com")->id);
+	snapshot_unref(a);
+
+	/* Same policy an hour later: same id, from the state directory. */
+	struct snapshot *b = load("\"mail.example.com\"", NOW + 3600, true,
+		&d);
+	ck_assert_str_eq(snapshot_find(b, "example.com")->id, first);
+	snapshot_unref(b);
+
+	/* Changed policy: a new, greater id. */
+	struct snapshot *c = load("\"mail.example.com\", \"mx2.example.com\"",
+		NOW + 7200, true, &d);
+	ck_assert_str_eq(snapshot_find(c, "example.com")->id, "20261128140000");
+	ck_assert_int_eq(snapshot_record_served(c, NOW + 7200, &d), 0);
+	snapshot_unref(c);
+
+	struct state *state = state_open(state_dir, &d);
+	ck_assert_ptr_nonnull(state);
+	const struct state_record *served = state_find_served(state,
+		"example.com");
+	ck_assert_ptr_nonnull(served);
+	ck_assert_str_eq(served->id, "20261128140000");
+	ck_assert_int_eq(served->time, (int64_t)NOW + 7200);
+	state_destroy(state);
+	ck_assert_msg(!diag_has_errors(&d), "%s", test_diag_dump(&d));
+	diag_finish(&d);
+}
+END_TEST
+
+START_TEST(test_snapshot_invalid_config_reports_all)
+{
+	struct diag d;
+	diag_init(&d);
+	struct config *config = calloc(1, sizeof(*config));
+	/* A config that does not load still goes to snapshot_create in no
+	 * code path; a failing certificate does: */
+	ck_assert_int_eq(config_load_string(
+		"domains = ( { name = \"example.com\"; mx = [\"mx.example.com\"];"
+		" cert = \"/nonexistent/c.pem\"; key = \"/nonexistent/k.pem\"; "
+		"id = \"1\"; },\n"
+		"{ name = \"example.net\"; mx = [\"mx.example.net\"];"
+		" cert = \"/nonexistent/d.pem\"; key = \"/nonexistent/e.pem\"; "
+		"id = \"1\"; } );\n", "t.conf", config, &d), 0);
+	struct snapshot_options options = {
+		.now = NOW,
+		.load_certificates = true,
+	};
+	ck_assert_ptr_null(snapshot_create(config, &options, &d));
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 1, "/nonexistent/c.pem"));
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 2, "/nonexistent/d.pem"));
+	diag_finish(&d);
+}
+END_TEST
+
+static Suite *snapshot_suite(void)
+{
+	Suite *s = suite_create("snapshot");
+	TCase *tc = tcase_create("building");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_snapshot_renders_and_finds);
+	tcase_add_test(tc, test_snapshot_invalid_config_reports_all);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("ids");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_snapshot_ids_follow_policy);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	SRunner *sr = srunner_create(snapshot_suite());
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
