@@ -656,7 +656,9 @@ static int cmd_demo(void)
 	fflush(stdout);
 	rc = run_daemon(&dm, snap);
 out_tls:
+	daemon_finish(&dm);
 	tls_finish();
+	return rc;
 out:
 	daemon_finish(&dm);
 	return rc;
