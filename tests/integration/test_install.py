@@ -58,7 +58,7 @@ class Install(unittest.TestCase):
         cls.mandir = under_prefix(opts["mandir"])
         cls.datadir = under_prefix(opts["datadir"])
         cls.sysconfdir = under_prefix(opts["sysconfdir"])
-        cls.localstatedir = under_prefix(opts["localstatedir"])
+        cls.statedir = opts["statedir"]
         cls.man_pages = os.path.exists(os.path.join(BUILD_ROOT, "docs",
                                                     "mta-stsd.8"))
         cls.installed = sorted(
@@ -103,7 +103,7 @@ class Install(unittest.TestCase):
             self.assertEqual(re.findall(r"@[A-Z_]+@", text), [],
                              "%s: placeholders left" % p)
         # The page quotes the state directory this build compiled in.
-        state = os.path.join(self.localstatedir, "lib", "mta-stsd")
+        state = self.statedir
         with open(self.path(os.path.join(self.mandir, "man5",
                                          "mta-stsd.conf.5")),
                   encoding="utf-8") as f:
