@@ -1553,3 +1553,161 @@ bool tls_priorities_are_valid(const char *priorities, struct diag *d,
 			"(RFC 8996)", esc);
 	return true;
 }
+
+/* ---------------------------------------------------------------------
+ * The client probe of `mta-stsd check`
+ * --------------------------------------------------------------------- */
+
+#define PROBE_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2"
+
+/* Appends the DNS names of crt to out as "a, b, c" (at most NAMES_SHOWN). */
+static void probe_names(gnutls_x509_crt_t crt, char *out, size_t size)
+{
+	size_t o = 0;
+	out[0] = '\0';
+	for (unsigned i = 0, shown = 0; shown < NAMES_SHOWN; i++) {
+		char name[HOST_BUF];
+		size_t len = sizeof(name);
+		unsigned type;
+		int rc = gnutls_x509_crt_get_subject_alt_name2(crt, i, name,
+			&len, &type, NULL);
+		if (rc == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (rc == GNUTLS_E_SHORT_MEMORY_BUFFER)
+			continue;
+		if (rc < 0 || type != GNUTLS_SAN_DNSNAME)
+			continue;
+		int n = snprintf(out + o, size - o, "%s%.*s", shown ? ", " : "",
+			(int)len, name);
+		if (n < 0 || (size_t)n >= size - o)
+			break;
+		o += (size_t)n;
+		shown++;
+	}
+	if (o == 0) {
+		/* No SAN at all: show the subject's CN, which senders ignore. */
+		char cn[HOST_BUF];
+		size_t len = sizeof(cn);
+		if (gnutls_x509_crt_get_dn_by_oid(crt, GNUTLS_OID_X520_COMMON_NAME,
+				0, 0, cn, &len) == 0)
+			snprintf(out, size, "CN=%.200s (no DNS name)", cn);
+	}
+}
+
+/*
+ * verify_peer fills out's verdict fields for the session's peer chain.
+ * Chain and name are checked separately (name NULL in verify_peers3) so
+ * that a sender's three TLS-RPT failure types can be told apart: expired,
+ * not trusted, host mismatch (RFC 8460 §4.3).
+ */
+static void verify_peer(gnutls_session_t session, const char *host,
+	struct tls_probe_result *out)
+{
+	unsigned n = 0;
+	const gnutls_datum_t *certs = gnutls_certificate_get_peers(session, &n);
+	if (!certs || n == 0) {
+		out->untrusted = true;
+		snprintf(out->names, sizeof(out->names), "no certificate sent");
+		return;
+	}
+	gnutls_x509_crt_t leaf;
+	if (gnutls_x509_crt_init(&leaf) < 0) {
+		out->untrusted = true;
+		return;
+	}
+	if (gnutls_x509_crt_import(leaf, &certs[0], GNUTLS_X509_FMT_DER) < 0) {
+		out->untrusted = true;
+		gnutls_x509_crt_deinit(leaf);
+		return;
+	}
+	out->not_after = gnutls_x509_crt_get_expiration_time(leaf);
+	probe_names(leaf, out->names, sizeof(out->names));
+	/* RFC 6125 DNS-ID only, wildcard as the whole leftmost label. */
+	out->host_mismatch = !gnutls_x509_crt_check_hostname2(leaf, host,
+		GNUTLS_VERIFY_DO_NOT_ALLOW_IP_MATCHES);
+	gnutls_x509_crt_deinit(leaf);
+
+	unsigned status = 0;
+	if (gnutls_certificate_verify_peers3(session, NULL, &status) < 0) {
+		out->untrusted = true;
+		return;
+	}
+	out->expired = status & GNUTLS_CERT_EXPIRED;
+	out->not_yet_valid = status & GNUTLS_CERT_NOT_ACTIVATED;
+	out->untrusted = status & ~(unsigned)(GNUTLS_CERT_EXPIRED |
+		GNUTLS_CERT_NOT_ACTIVATED | GNUTLS_CERT_INVALID);
+	if ((status & GNUTLS_CERT_INVALID) && !out->expired &&
+			!out->not_yet_valid)
+		out->untrusted = true;
+	out->verified = status == 0 && !out->host_mismatch;
+}
+
+int tls_client_probe(int fd, const char *host, const char *ca_file,
+	unsigned timeout_s, struct tls_probe_result *out)
+{
+	*out = (struct tls_probe_result){0};
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_session_t session = NULL;
+	int rc = gnutls_certificate_allocate_credentials(&cred);
+	if (rc < 0)
+		goto err;
+	/* The system store, as senders use; a missing one is not fatal
+	 * when ca_file is given (GnuTLS returns the count loaded). */
+	rc = gnutls_certificate_set_x509_system_trust(cred);
+	if (rc < 0 && !ca_file)
+		goto err;
+	if (ca_file) {
+		rc = gnutls_certificate_set_x509_trust_file(cred, ca_file,
+			GNUTLS_X509_FMT_PEM);
+		if (rc < 0) {
+			snprintf(out->error, sizeof(out->error), "%s: %s",
+				ca_file, gnutls_strerror(rc));
+			goto err_set;
+		}
+	}
+	rc = gnutls_init(&session, GNUTLS_CLIENT);
+	if (rc < 0)
+		goto err;
+	rc = gnutls_priority_set_direct(session, PROBE_PRIORITIES, NULL);
+	if (rc < 0)
+		goto err;
+	rc = gnutls_credentials_set(session, GNUTLS_CRD_CERTIFICATE, cred);
+	if (rc < 0)
+		goto err;
+	/* §7.1 (for policy hosts) and common MX practice: always send SNI. */
+	rc = gnutls_server_name_set(session, GNUTLS_NAME_DNS, host,
+		strlen(host));
+	if (rc < 0)
+		goto err;
+	gnutls_transport_set_int(session, fd);
+	gnutls_handshake_set_timeout(session, timeout_s ? timeout_s * 1000 :
+		GNUTLS_DEFAULT_HANDSHAKE_TIMEOUT);
+	do {
+		rc = gnutls_handshake(session);
+	} while (rc < 0 && !gnutls_error_is_fatal(rc));
+	if (rc < 0) {
+		if (rc == GNUTLS_E_FATAL_ALERT_RECEIVED)
+			snprintf(out->error, sizeof(out->error), "the server "
+				"sent the alert \"%s\"", gnutls_alert_get_name(
+				gnutls_alert_get(session)));
+		else
+			snprintf(out->error, sizeof(out->error), "%s",
+				gnutls_strerror(rc));
+		goto err_set;
+	}
+	snprintf(out->version, sizeof(out->version), "%s",
+		gnutls_protocol_get_name(gnutls_protocol_get_version(session)));
+	verify_peer(session, host, out);
+	gnutls_bye(session, GNUTLS_SHUT_WR);
+	gnutls_deinit(session);
+	gnutls_certificate_free_credentials(cred);
+	return 0;
+err:
+	snprintf(out->error, sizeof(out->error), "%s", gnutls_strerror(rc));
+err_set:
+	if (session)
+		gnutls_deinit(session);
+	if (cred)
+		gnutls_certificate_free_credentials(cred);
+	return -1;
+}

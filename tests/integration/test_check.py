@@ -319,14 +319,16 @@ class Check(CheckWorld):
             r, 2, FIX,
             '[ FAIL ] DNS id is stale: publish _mta-sts.example.test. IN '
             'TXT "v=STSv1; id=2"\n',
-            "DNS has id 1 but %s serves the policy as id 2" % self.config)
+            "DNS has id 1, but the current policy has id 2 (says %s)"
+            % self.config)
         # Without -c the policy server's MTA-STS-Policy-Id says the same.
         r = self.check(D, https_port=port)
         self.assertReport(
             r, 2, FIX,
             '[ FAIL ] DNS id is stale: publish _mta-sts.example.test. IN '
             'TXT "v=STSv1; id=2"\n',
-            "DNS has id 1 but the policy server serves the policy as id 2")
+            "DNS has id 1, but the current policy has id 2 (says the "
+            "policy server)")
 
     def test_resolver_timeout(self):
         silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
