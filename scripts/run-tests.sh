@@ -18,3 +18,9 @@ ninja -C "$build"
 # Every tool is installed here, so a skipped test is a failure.
 export MTASTSD_NO_SKIP=1
 meson test -C "$build" --print-errorlogs --num-processes 2
+
+# The whole suite again with ASan + UBSan, the daemon tests under valgrind,
+# and each fuzzer for a bounded time (docs/SECURITY.md, docs/FUZZING.md).
+sh scripts/run-sanitizers.sh
+sh scripts/run-valgrind.sh
+if [ -f scripts/run-fuzzers.sh ]; then sh scripts/run-fuzzers.sh 30; fi

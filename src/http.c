@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 #include "tls.h"
 
 enum error_response {
+	ERROR_BAD_REQUEST,
 	ERROR_NOT_FOUND,
 	ERROR_METHOD_NOT_ALLOWED,
 	ERROR_MISDIRECTED,
@@ -52,6 +54,7 @@ static const struct {
 	unsigned status;
 	const char *body;
 } error_table[ERROR_COUNT] = {
+	[ERROR_BAD_REQUEST] = { MHD_HTTP_BAD_REQUEST, "bad request\n" },
 	[ERROR_NOT_FOUND] = { MHD_HTTP_NOT_FOUND, "not found\n" },
 	[ERROR_METHOD_NOT_ALLOWED] = { MHD_HTTP_METHOD_NOT_ALLOWED,
 		"method not allowed\n" },
@@ -182,6 +185,29 @@ static void log_access(struct MHD_Connection *mc, const char *sni,
 		log_escape(agent, e_agent, sizeof(e_agent)));
 }
 
+static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind,
+	const char *key, const char *value)
+{
+	(void)kind;
+	(void)value;
+	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
+		(*(unsigned *)cls)++;
+	return MHD_YES;
+}
+
+/*
+ * has_one_host_at_most: RFC 9112 §3.2 (RFC 7230 §5.4) requires a 400 for a
+ * request with more than one Host field. libmicrohttpd keeps them all but
+ * its lookup returns the first, which would let a request be routed by one
+ * Host while a proxy in front saw another.
+ */
+static bool has_one_host_at_most(struct MHD_Connection *mc)
+{
+	unsigned hosts = 0;
+	MHD_get_connection_values(mc, MHD_HEADER_KIND, count_host, &hosts);
+	return hosts <= 1;
+}
+
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 	const char *url, const char *method, const char *version,
 	const char *upload_data, size_t *upload_data_size, void **req_cls)
@@ -213,6 +239,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 		/* Unreachable: the handshake fails without a known SNI. */
 		response = server->errors[ERROR_INTERNAL];
 		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+	} else if (!has_one_host_at_most(mc)) {
+		response = server->errors[ERROR_BAD_REQUEST];
+		status = MHD_HTTP_BAD_REQUEST;
 	} else {
 		const char *host = MHD_lookup_connection_value(mc,
 			MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);

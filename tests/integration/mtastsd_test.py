@@ -8,6 +8,8 @@ the test ends, also on failure, and every wait is bounded.
 """
 
 import os
+import re
+import shlex
 import shutil
 import signal
 import socket
@@ -25,6 +27,14 @@ MKCERTS = os.environ.get("MTASTSD_MKCERTS",
                          os.path.join(BUILD_ROOT, "tests", "mkcerts"))
 NO_SKIP = os.environ.get("MTASTSD_NO_SKIP") == "1"
 SKIP = 77
+# Optional: a command every Daemon is started under, e.g.
+# "valgrind --error-exitcode=99 --leak-check=full" (scripts/run-valgrind.sh).
+TEST_WRAPPER = shlex.split(os.environ.get("MTASTSD_TEST_WRAPPER", ""))
+VALGRIND = bool(TEST_WRAPPER) and \
+    os.path.basename(TEST_WRAPPER[0]) == "valgrind"
+# What a sanitizer prints when it finds something (ASan, UBSan, LSan).
+SANITIZER_REPORT = re.compile(r"ERROR: (Address|Leak)Sanitizer|"
+                              r"runtime error: |SUMMARY: UndefinedBehavior")
 
 
 def require_tools(*tools):
@@ -93,7 +103,12 @@ class NotifySocket:
     """A stand-in for systemd's notification socket (sd_notify)."""
 
     def __init__(self, directory):
-        self.path = os.path.join(directory, "notify.sock")
+        # One per daemon: a test may start several in one directory.
+        n = 0
+        while os.path.exists(os.path.join(directory, "notify%s.sock" % (
+                n or ""))):
+            n += 1
+        self.path = os.path.join(directory, "notify%s.sock" % (n or ""))
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self.sock.bind(self.path)
         # Like systemd's: the service may have dropped to another user.
@@ -129,25 +144,37 @@ class Daemon:
         self.notify = NotifySocket(workdir)
         self.log_path = os.path.join(workdir, "daemon.log")
         self.log = open(self.log_path, "w+")
+        self.stopped = False
         e = dict(os.environ)
         e["NOTIFY_SOCKET"] = self.notify.path
         e.pop("JOURNAL_STREAM", None)
         if env:
             e.update(env)
+        under = list(TEST_WRAPPER)
+        self.valgrind_log = None
+        if VALGRIND:
+            fd, self.valgrind_log = tempfile.mkstemp(
+                prefix="valgrind-", suffix=".log", dir=workdir)
+            os.close(fd)
+            under.append("--log-file=" + self.valgrind_log)
         self.proc = subprocess.Popen(
-            list(wrapper) + [MTASTSD, "-c", config_path] + list(args),
+            list(wrapper) + under + [MTASTSD, "-c", config_path] +
+            list(args),
             stdout=self.log, stderr=subprocess.STDOUT, env=e,
             pass_fds=pass_fds)
         self.pid = self.proc.pid
 
     def wait_ready(self, timeout=20):
+        if VALGRIND:
+            timeout *= 3
         try:
             self.notify.wait_for("READY=1", timeout)
         except AssertionError:
             raise AssertionError("daemon not ready; log:\n" + self.output())
 
     def output(self):
-        self.log.flush()
+        if not self.log.closed:
+            self.log.flush()
         with open(self.log_path) as f:
             return f.read()
 
@@ -156,12 +183,20 @@ class Daemon:
 
     def reload(self, timeout=20):
         """SIGHUP, then wait for the reload to finish (READY=1 again)."""
+        if VALGRIND:
+            timeout *= 3
         self.signal(signal.SIGHUP)
         self.notify.wait_for("RELOADING=1", timeout)
         self.notify.wait_for("READY=1", timeout)
 
     def stop(self, timeout=15):
-        """SIGTERM; SIGKILL if it does not exit in time. Returns the code."""
+        """SIGTERM; SIGKILL if it does not exit in time. Returns the code.
+        Fails when a sanitizer or valgrind found something in the run."""
+        if self.stopped:
+            return self.proc.returncode
+        if VALGRIND:
+            timeout *= 4
+        hung = False
         if self.proc.poll() is None:
             self.signal(signal.SIGTERM)
             try:
@@ -169,9 +204,33 @@ class Daemon:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+                hung = True
         self.notify.close()
+        self.stopped = True
+        output = self.output()
         self.log.close()
+        report = SANITIZER_REPORT.search(output)
+        if report:
+            raise AssertionError("sanitizer report in the daemon log:\n" +
+                                 output[max(0, report.start() - 2000):])
+        if self.valgrind_log and hung:
+            raise AssertionError("valgrind: the daemon did not stop on "
+                                 "SIGTERM within %ss" % timeout)
+        # A daemon the test killed on purpose (kill -9) has no summary.
+        if self.valgrind_log and self.proc.returncode != -signal.SIGKILL:
+            check_valgrind_log(self.valgrind_log)
         return self.proc.returncode
+
+
+def check_valgrind_log(path):
+    """Fails unless memcheck saw 0 errors and no definitely lost bytes."""
+    with open(path) as f:
+        text = f.read()
+    errors = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+    lost = re.search(r"definitely lost: ([\d,]+) bytes", text)
+    if not errors or errors.group(1) != "0" or \
+            (lost and lost.group(1) != "0"):
+        raise AssertionError("valgrind: %s\n%s" % (path, text[-6000:]))
 
 
 class World(unittest.TestCase):
@@ -195,9 +254,17 @@ class World(unittest.TestCase):
             if p.poll() is None:
                 p.kill()
                 p.wait(5)
+        # Every daemon is stopped and the directory removed even when a
+        # stop reports a sanitizer or valgrind finding; then it fails.
+        failures = []
         for d in self.daemons:
-            d.stop()
+            try:
+                d.stop()
+            except AssertionError as e:
+                failures.append(str(e))
         shutil.rmtree(self.dir, ignore_errors=True)
+        if failures:
+            raise AssertionError("\n".join(failures))
 
     def leaf(self, host, *extra, sans=()):
         cert, key = self.ca.leaf(host, *extra, sans=sans)
