@@ -237,7 +237,12 @@ class World(unittest.TestCase):
     """Base class: a temporary directory, a CA and cleanup of processes."""
 
     def setUp(self):
+        self.daemons = []
+        self.procs = []
         self.dir = tempfile.mkdtemp(prefix="mta-stsd-it-")
+        # A cleanup, not tearDown: it also runs when a setUp fails after
+        # starting a daemon, so no process outlives its test.
+        self.addCleanup(self.release)
         # The daemon drops to nobody when run as root: let it in.
         os.chmod(self.dir, 0o755)
         self.state = os.path.join(self.dir, "state")
@@ -246,10 +251,8 @@ class World(unittest.TestCase):
             shutil.chown(self.state, "nobody", "nogroup")
         self.ca = CA(os.path.join(self.dir, "ca"))
         os.chmod(self.ca.dir, 0o755)
-        self.daemons = []
-        self.procs = []
 
-    def tearDown(self):
+    def release(self):
         for p in self.procs:
             if p.poll() is None:
                 p.kill()
