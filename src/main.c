@@ -59,8 +59,9 @@ enum exit_code {
 #define DEMO_LISTEN "127.0.0.1:8443"
 #define LINT_READ_LIMIT (16u * 1024 * 1024)
 
+/* The demo's configuration; %s is the listen address. */
 static const char demo_config[] =
-	"listen = [ \"" DEMO_LISTEN "\" ];\n"
+	"listen = [ \"%s\" ];\n"
 	"domains = ( {\n"
 	"  name = \"example.com\";\n"
 	"  mode = \"testing\";\n"
@@ -78,7 +79,7 @@ static void usage(FILE *out)
 		"       mta-stsd txt [-c FILE] [--bump] [--value | --json] [DOMAIN...]\n"
 		"       mta-stsd lint [--txt] FILE|-\n"
 		"       mta-stsd check [OPTIONS] DOMAIN...\n"
-		"       mta-stsd demo\n"
+		"       mta-stsd demo [--listen ADDR:PORT]\n"
 		"       mta-stsd --help | --version\n");
 }
 
@@ -357,6 +358,11 @@ static void record_served(const struct snapshot *snap)
 	diag_finish(&d);
 }
 
+static bool same_text(const char *a, const char *b)
+{
+	return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
 /* Changes that only a restart can apply: say so instead of ignoring it. */
 static void warn_restart_needed(const struct config *old,
 	const struct config *new)
@@ -366,17 +372,19 @@ static void warn_restart_needed(const struct config *old,
 		same = strcmp(old->listen[i], new->listen[i]) == 0;
 	if (!same)
 		log_warn("listen changed: restart mta-stsd to apply it");
-	if ((old->user && new->user && strcmp(old->user, new->user) != 0) ||
+	if (!same_text(old->user, new->user) ||
+			!same_text(old->group, new->group) ||
+			!same_text(old->log_target, new->log_target) ||
+			!same_text(old->tls_priorities, new->tls_priorities) ||
 			old->threads != new->threads ||
 			old->max_connections != new->max_connections ||
 			old->max_connections_per_ip !=
 				new->max_connections_per_ip ||
 			old->connection_timeout != new->connection_timeout ||
-			old->max_request_size != new->max_request_size ||
-			strcmp(old->tls_priorities ? old->tls_priorities : "",
-				new->tls_priorities ? new->tls_priorities : ""))
-		log_warn("user, threads, limits or tls_priorities changed: "
-			"restart mta-stsd to apply them");
+			old->max_request_size != new->max_request_size)
+		log_warn("user, group, log_target, tls_priorities, threads or "
+			"a connection limit changed: restart mta-stsd to apply "
+			"them");
 }
 
 /*
@@ -598,7 +606,7 @@ out:
 	return rc;
 }
 
-static int cmd_demo(void)
+static int cmd_demo(const char *listen)
 {
 	struct daemon dm = { .config_path = "(built-in demo)", .signal_fd = -1 };
 	int rc = EXIT_INVALID;
@@ -608,11 +616,22 @@ static int cmd_demo(void)
 	if (dm.signal_fd < 0 || tls_init() < 0)
 		goto out;
 
+	char host[256];
+	unsigned port;
+	if (config_parse_listen(listen, host, sizeof(host), &port) < 0 ||
+			strcmp(host, "*") == 0) {
+		log_error("--listen \"%s\": not an address:port — for example "
+			"127.0.0.1:8443 or [::1]:8443", listen);
+		goto out;
+	}
+	char text[sizeof(demo_config) + 300];
+	snprintf(text, sizeof(text), demo_config, listen);
+
 	struct diag d;
 	diag_init(&d);
 	struct config *config = calloc(1, sizeof(*config));
-	if (!config || config_load_string(demo_config, "(built-in demo)",
-			config, &d) < 0) {
+	if (!config || config_load_string(text, "(built-in demo)", config,
+			&d) < 0) {
 		log_diag(&d);
 		diag_finish(&d);
 		if (config)
@@ -644,14 +663,17 @@ static int cmd_demo(void)
 		goto out_tls;
 
 	const struct snapshot_domain *sd = snapshot_domain_at(snap, 0);
-	printf("mta-stsd demo: serving https://%s:8443/.well-known/mta-sts.txt "
+	/* curl wants IPv6 addresses in brackets in --resolve. */
+	bool v6 = strchr(host, ':') != NULL;
+	printf("mta-stsd demo: serving https://%s:%u/.well-known/mta-sts.txt "
 		"(self-signed certificate made at start)\n"
 		"Fetch it from another terminal:\n\n"
-		"  curl --insecure --resolve %s:8443:127.0.0.1 "
-		"https://%s:8443/.well-known/mta-sts.txt\n\n"
+		"  curl --insecure --resolve %s:%u:%s%s%s "
+		"https://%s:%u/.well-known/mta-sts.txt\n\n"
 		"The matching DNS record:\n\n"
 		"  _mta-sts.%s. 3600 IN TXT \"v=STSv1; id=%s\"\n\n"
-		"Stop with Ctrl-C.\n", sd->host, sd->host, sd->host,
+		"Stop with Ctrl-C.\n", sd->host, port, sd->host, port,
+		v6 ? "[" : "", host, v6 ? "]" : "", sd->host, port,
 		sd->config->name, sd->id);
 	fflush(stdout);
 	rc = run_daemon(&dm, snap);
@@ -1010,9 +1032,11 @@ int main(int argc, char *argv[])
 		{ "value", no_argument, NULL, 'a' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "txt", no_argument, NULL, 't' },
+		{ "listen", required_argument, NULL, 'l' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = MTASTSD_CONFIG_FILE;
+	const char *demo_listen = NULL;
 	bool verbose = false, bump = false, txt = false;
 	enum txt_format format = TXT_ZONE;
 
@@ -1026,7 +1050,7 @@ int main(int argc, char *argv[])
 	if (strcmp(command, "check") == 0) return check_command(argc, argv);
 
 	int opt;
-	while ((opt = getopt_long(argc, argv, "c:vhV", long_options,
+	while ((opt = getopt_long(argc, argv, "c:vhVl:", long_options,
 			NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -1053,6 +1077,9 @@ int main(int argc, char *argv[])
 		case 't':
 			txt = true;
 			break;
+		case 'l':
+			demo_listen = optarg;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -1073,7 +1100,13 @@ int main(int argc, char *argv[])
 			format == TXT_ZONE)
 		return cmd_lint(args[0], txt);
 	if (strcmp(command, "demo") == 0 && rest == 0)
-		return cmd_demo();
+		return cmd_demo(demo_listen ? demo_listen : DEMO_LISTEN);
+	if (demo_listen) {
+		fprintf(stderr, "mta-stsd: --listen goes with demo only; the "
+			"daemon takes listen from its configuration\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 
 	if (strcmp(command, "serve") && strcmp(command, "check-config") &&
 			strcmp(command, "txt") && strcmp(command, "lint") &&

@@ -143,7 +143,11 @@ class Lifecycle(World):
 
 class Demo(unittest.TestCase):
     def test_demo_serves_and_prints_curl(self):
-        proc = subprocess.Popen([MTASTSD, "demo"], stdout=subprocess.PIPE,
+        # An ephemeral port: 8443 may be taken on a shared machine.
+        port = free_port()
+        proc = subprocess.Popen([MTASTSD, "demo", "--listen",
+                                 "127.0.0.1:%d" % port],
+                                stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True)
         try:
             lines = []
@@ -162,6 +166,7 @@ class Demo(unittest.TestCase):
             self.assertEqual(r.returncode, 0, r.stderr)
             self.assertIn("version: STSv1\r\nmode: testing\r\n", r.stdout)
             self.assertIn('TXT "v=STSv1; id=', text)
+            self.assertIn("mta-sts.example.com:%d:127.0.0.1" % port, text)
         finally:
             proc.terminate()
             try:
