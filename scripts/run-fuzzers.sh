@@ -26,7 +26,7 @@ if ! command -v clang >/dev/null 2>&1; then
     exit 1
 fi
 
-build=build-fuzz
+build='build-fuzz'
 if [ ! -f "$build/build.ninja" ]; then
     CC=clang meson setup "$build" -Dfuzz=true -Dtests=disabled \
         -Db_lundef=false
@@ -58,18 +58,24 @@ rm -rf "$artifacts"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:symbolize=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 # The one suppression is a libconfig leak, explained in the file.
-export LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0
+LSAN_OPTIONS="suppressions=$PWD/tests/fuzz/lsan.supp:print_suppressions=0"
+export LSAN_OPTIONS
 
 # figures FILE: the final figures of one run as "execs exec/s cov ft corpus".
 figures() {
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$1" | tail -n 1)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$1" |
+        tail -n 1)
     rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$1" | tail -n 1)
     line=$(grep ' cov: ' "$1" | tail -n 1 || true)
     cov=$(echo "$line" | sed -n 's/.* cov: \([0-9]*\).*/\1/p')
     ft=$(echo "$line" | sed -n 's/.* ft: \([0-9]*\).*/\1/p')
-    corp=$(echo "$line" | sed -n 's/.* corp: \([0-9]*\/[0-9]*[a-zA-Z]*\).*/\1/p')
+    corp=$(echo "$line" | sed -n 's/.* corp: \([0-9]*\/[0-9a-zA-Z]*\).*/\1/p')
     echo "${execs:--} ${rate:--} ${cov:--} ${ft:--} ${corp:--}"
 }
+
+# What a sanitizer, libFuzzer or a harness prints when something is wrong.
+reports='ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|'
+reports="${reports}libFuzzer)|runtime error:|SUMMARY: |invariant failed"
 
 failed=
 table=$(printf '%-12s %-6s %10s %8s %6s %6s %12s\n' target result \
@@ -95,7 +101,7 @@ for t in $targets; do
     "$exe" "$@" "$corpus" >"$log" 2>&1 || rc=$?
 
     result=ok
-    if [ "$rc" -ne 0 ] || grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|libFuzzer)|runtime error:|SUMMARY: |invariant failed' "$log"; then
+    if [ "$rc" -ne 0 ] || grep -Eq "$reports" "$log"; then
         result=FAIL
         failed="$failed $t"
         # The report and the input that caused it.

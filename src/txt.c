@@ -833,10 +833,11 @@ static long unquote(const char *s, size_t n, char *out, struct report *r)
 				!is_digit((unsigned char)s[i + 2]) ||
 				(s[i] - '0') * 100 + (s[i + 1] - '0') * 10 +
 				(s[i + 2] - '0') > 255) {
+				/* at most the 3 bytes left before n */
 				REPORT(r, DIAG_ERROR, "txt-answer-escape",
-					"bad escape \\%.3s — a decimal escape "
+					"bad escape \\%.*s — a decimal escape "
 					"is \\DDD with DDD from 000 to 255",
-					s + i);
+					(int)(n - i < 3 ? n - i : 3), s + i);
 				return -1;
 			}
 			out[o++] = (char)((s[i] - '0') * 100 +

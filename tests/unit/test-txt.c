@@ -492,6 +492,24 @@ START_TEST(test_lint_answer_length)
 }
 END_TEST
 
+/*
+ * Found by fuzz-txt-answer: a bad \DDD escape at the end of the text was
+ * quoted with "%.3s" from the input, reading past len. Here the bytes
+ * after len are "XY", which must not appear in the message.
+ */
+START_TEST(test_lint_answer_escape_at_end)
+{
+	struct diag d;
+	diag_init(&d);
+	const char text[] = "\"v=STSv1; id=\\1\"XY";
+	ck_assert_int_eq(txt_lint_answer(text, sizeof(text) - 3, "answer", &d),
+		-1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 1, "bad escape \\1\" — "),
+		"%s", test_diag_dump(&d));
+	diag_finish(&d);
+}
+END_TEST
+
 static Suite *txt_suite(void)
 {
 	Suite *s = suite_create("txt");
@@ -542,6 +560,10 @@ static Suite *txt_suite(void)
 	tc = tcase_create("dig answer");
 	tcase_add_loop_test(tc, test_lint_answer, 0, ARRAY_LEN(lint_cases));
 	tcase_add_test(tc, test_lint_answer_length);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("fuzz regressions");
+	tcase_add_test(tc, test_lint_answer_escape_at_end);
 	suite_add_tcase(s, tc);
 
 	return s;
