@@ -16,6 +16,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buildconf.h"
 #include "config.h"
@@ -2012,6 +2013,71 @@ static int finish_load(struct loader *ld, size_t errors)
 	return ld->d->errors > errors ? -1 : 0;
 }
 
+#define INCLUDE_DEPTH_MAX 10	/* libconfig's own limit */
+
+/*
+ * check_includes looks at every "@include" line of file (and of the files
+ * it includes) before libconfig does: libconfig 1.5 calls exit() when an
+ * included name is a directory or cannot be read, which would end the
+ * daemon on a reload instead of keeping the old configuration. Returns
+ * false after reporting each bad include at its file and line.
+ */
+static bool check_includes(struct loader *ld, const char *file, int depth)
+{
+	FILE *f = fopen(file, "r");
+	if (!f)
+		return true;	/* the caller reports the main file itself */
+	bool ok = true;
+	char line[4096];
+	unsigned number = 0;
+	while (fgets(line, sizeof(line), f)) {
+		number++;
+		const char *p = line + strspn(line, " \t");
+		if (strncmp(p, "@include", 8) != 0)
+			continue;
+		p += 8;
+		p += strspn(p, " \t");
+		const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+		if (!end)
+			continue;	/* a syntax error: libconfig reports it */
+		char *name = strndup(p + 1, (size_t)(end - p - 1));
+		char *target = name && ld->main_dir ?
+			join(ld->main_dir, name) : name ? strdup(name) : NULL;
+		if (!target) {
+			free(name);
+			nomem(ld);
+			ok = false;
+			break;
+		}
+		struct stat st;
+		int err = stat(target, &st) < 0 ? errno :
+			S_ISDIR(st.st_mode) ? EISDIR :
+			!S_ISREG(st.st_mode) ? EINVAL :
+			access(target, R_OK) < 0 ? errno : 0;
+		if (err) {
+			report_at(ld, DIAG_ERROR, file, number, "config-include",
+				"@include \"%s\": cannot read %s: %s — include "
+				"a regular, readable file; the name is relative "
+				"to the directory of the main file", name,
+				target, err == EINVAL ? "not a regular file" :
+				strerror(err));
+			ok = false;
+		} else if (depth + 1 >= INCLUDE_DEPTH_MAX) {
+			report_at(ld, DIAG_ERROR, file, number, "config-include",
+				"@include \"%s\": includes nest deeper than %d "
+				"files — include the files from one place",
+				name, INCLUDE_DEPTH_MAX);
+			ok = false;
+		} else if (!check_includes(ld, target, depth + 1)) {
+			ok = false;
+		}
+		free(name);
+		free(target);
+	}
+	fclose(f);
+	return ok;
+}
+
 int config_load_file(const char *path, struct config *out, struct diag *d)
 {
 	struct loader ld = {
@@ -2040,6 +2106,8 @@ int config_load_file(const char *path, struct config *out, struct diag *d)
 	}
 
 	ld.main_dir = dir_of(path);
+	if (!check_includes(&ld, path, 0))
+		return finish_load(&ld, errors);
 	config_t cfg;
 	config_init(&cfg);
 	if (ld.main_dir)

@@ -395,6 +395,44 @@ START_TEST(test_relative_paths_and_include)
 }
 END_TEST
 
+/* libconfig 1.5 exit()s on an @include of a directory (found by fuzzing
+ * review): it must be an error at its line instead. */
+START_TEST(test_include_not_a_file)
+{
+	char *dir = test_tmpdir();
+	char *sub = NULL;
+	if (asprintf(&sub, "%s/domains.d", dir) < 0)
+		abort();
+	ck_assert_int_eq(mkdir(sub, 0755), 0);
+	char *main = test_write_file(dir, "main.conf",
+		"domains = (\n"
+		"{ name = \"example.com\"; mx = [\"mx.example.com\"];\n"
+		"  cert = \"c\"; key = \"k\"; }\n"
+		",\n"
+		"@include \"domains.d\"\n"
+		");\n");
+	ck_assert_int_eq(load_file(main), -1);
+	ck_assert_msg(has_error_at(main, 5, "Is a directory"), "%s",
+		test_diag_dump(&d));
+
+	/* A nested include is followed and checked too. */
+	free(test_write_file(dir, "main.conf",
+		"domains = (\n@include \"a.conf\"\n);\n"));
+	char *a = test_write_file(dir, "a.conf",
+		"{ name = \"a.example\"; mx = \"mx.a.example\"; cert = \"c\";"
+		" key = \"k\"; }\n,\n@include \"domains.d\"\n");
+	ck_assert_int_eq(load_file(main), -1);
+	ck_assert_msg(has_error_at(a, 3, "Is a directory"), "%s",
+		test_diag_dump(&d));
+
+	test_rmtree(dir);
+	free(a);
+	free(main);
+	free(sub);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_unknown_keys)
 {
 	const char *text =
@@ -1021,6 +1059,7 @@ static Suite *config_suite(void)
 	add(s, "templates and names", test_templates_and_names);
 	add(s, "percent expansion", test_percent_expansion);
 	add(s, "relative paths and include", test_relative_paths_and_include);
+	add(s, "include not a file", test_include_not_a_file);
 	add(s, "unknown keys", test_unknown_keys);
 	add(s, "typo does not cascade", test_typo_no_cascade);
 	add(s, "duplicate domains", test_duplicates);
