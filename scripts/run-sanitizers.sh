@@ -23,7 +23,7 @@ fi
 CC=${CC:-gcc} meson setup $reconfigure "$build" \
 	-Db_sanitize=address,undefined -Db_lundef=false \
 	-Dc_args=-fno-sanitize-recover=all \
-	-Dwerror=true -Dtests=enabled -Dman-pages=disabled -Dbuildtype=debug
+	-Dwerror=true -Dtests=enabled -Dman-pages=enabled -Dbuildtype=debug
 ninja -C "$build"
 
 # halt_on_error: the first report ends the process, so none goes unseen.
