@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <malloc.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,14 @@ static void destroy(struct snapshot *snap)
 	config_finish(snap->config);
 	free(snap->config);
 	free(snap);
+#ifdef __GLIBC__
+	/*
+	 * A snapshot of 10,000 domains frees some 50 MiB in small blocks
+	 * that glibc keeps for reuse: give the whole pages back, or every
+	 * reload would leave the daemon at twice its size.
+	 */
+	malloc_trim(0);
+#endif
 }
 
 /*

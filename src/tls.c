@@ -13,14 +13,20 @@
  * Memory, for 10,000 hosts with a certificate each: a loaded P-256 key
  * costs about 2.6 KiB in GnuTLS and a certificate about 1.2 KiB. The
  * intermediates of all those chains are nearly always the same few, so a
- * third table keeps one copy of each certificate that is not a leaf and
- * the chains share it: about 4 KiB a host instead of 5 (40 MiB of heap
- * for 10,000 hosts, loaded in about a second).
+ * third table keeps one copy of each certificate that is not a leaf, and
+ * the chains share it; it also keeps the parsed issuer, so each chain
+ * parses only its leaf. Loading checks everything and then keeps just the
+ * leaf's DER and the key's PEM block (about 0.7 KiB); the GnuTLS objects
+ * a handshake needs are made on the first handshake for that certificate
+ * (struct live). A daemon with 10,000 hosts holds about 28 MiB until
+ * they are fetched, about 60 once all have been, and loads in about 0.7 s
+ * of CPU (docs/PERFORMANCE.md).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,13 +52,30 @@
 #define DAY (24 * 60 * 60)
 
 /*
+ * What a handshake hands GnuTLS: the chain as served (its leaf is its own,
+ * the rest shallow copies of the store's issuers) and the key.
+ */
+struct live {
+	gnutls_privkey_t key;
+	gnutls_pcert_st chain[];
+};
+
+/*
  * A certificate chain and its key. Shared by every host whose config names
  * the same pair of files. A rejected credential keeps only its paths, so
  * that later hosts naming it get one short error instead of a reload.
+ *
+ * Loading checks everything, then keeps only the leaf's DER and the key's
+ * PEM block (about 0.7 KiB): the GnuTLS objects a handshake needs cost
+ * 3.3 KiB more and are made on the first handshake for the credential
+ * (make_live), so 10,000 mostly idle hosts take a fraction of the memory.
  */
 struct cred {
-	gnutls_pcert_st *chain;	/* leaf first, as served; [1..] shared */
-	gnutls_privkey_t key;
+	gnutls_pcert_st *chain;	/* [1..] the shared issuers; [0] unused */
+	gnutls_datum_t leaf_der;
+	gnutls_datum_t key_der;	/* the key's PEM block or PKCS #8 DER */
+	gnutls_x509_crt_fmt_t key_fmt;
+	_Atomic(struct live *) live;	/* NULL until the first handshake */
 	unsigned chain_len;
 	bool rejected;
 	time_t not_before;	/* of the leaf */
@@ -68,6 +91,7 @@ struct cred {
  */
 struct issuer {
 	gnutls_pcert_st pcert;
+	gnutls_x509_crt_t crt;	/* parsed, for the checks of later chains */
 	uint64_t hash;		/* of the DER */
 };
 
@@ -281,16 +305,29 @@ static struct entry *find_entry(const struct tls_store *store,
 /* Store lifetime                                                     */
 /* ------------------------------------------------------------------ */
 
+static void wipe_datum(gnutls_datum_t *d)
+{
+	if (d->data) {
+		gnutls_memset(d->data, 0, d->size);
+		free(d->data);
+	}
+	*d = (gnutls_datum_t){0};
+}
+
 static void cred_free(struct cred *cred)
 {
 	if (!cred)
 		return;
 	/* Only the leaf is the credential's own; issuers are the store's. */
-	if (cred->chain_len > 0)
-		gnutls_pcert_deinit(&cred->chain[0]);
+	struct live *live = atomic_load(&cred->live);
+	if (live) {
+		gnutls_pcert_deinit(&live->chain[0]);
+		gnutls_privkey_deinit(live->key);
+		free(live);
+	}
 	free(cred->chain);
-	if (cred->key)
-		gnutls_privkey_deinit(cred->key);
+	free(cred->leaf_der.data);
+	wipe_datum(&cred->key_der);
 	free(cred->paths);
 	free(cred);
 }
@@ -326,6 +363,8 @@ void tls_store_destroy(struct tls_store *store)
 		if (!is)
 			continue;
 		gnutls_pcert_deinit(&is->pcert);
+		if (is->crt)
+			gnutls_x509_crt_deinit(is->crt);
 		free(is);
 	}
 	free(store->issuers.slots);
@@ -595,10 +634,118 @@ static const char *subject(gnutls_x509_crt_t crt, char *out, size_t size)
 	return out;
 }
 
-/* Parses the PEM chain in buf into *crts (n certificates). */
-static bool parse_chain(const struct file_buf *buf, const char *path,
-	gnutls_x509_crt_t **crts, unsigned *n, struct diag *d,
-	const char *file, unsigned line)
+static uint64_t hash_der(const gnutls_datum_t *der)
+{
+	return hash_final(hash_bytes(FNV_BASIS, (const char *)der->data,
+		der->size));
+}
+
+/*
+ * A parsed chain: crts[0] is the leaf. A certificate after the leaf that
+ * the store already holds as an issuer is borrowed from it (owned[i]
+ * false), so that the intermediates that 10,000 chains share are parsed
+ * once per load, not once per chain.
+ */
+struct chain {
+	gnutls_x509_crt_t *crts;
+	bool *owned;
+	unsigned n;
+	unsigned cap;
+};
+
+static void chain_finish(struct chain *c, unsigned from)
+{
+	for (unsigned i = from; i < c->n; i++) {
+		if (c->owned[i])
+			gnutls_x509_crt_deinit(c->crts[i]);
+	}
+	free(c->crts);
+	free(c->owned);
+	*c = (struct chain){0};
+}
+
+/* The next PEM certificate at or after *pos: its DER (caller frees). */
+static int next_pem_cert(const struct file_buf *buf, size_t *pos,
+	gnutls_datum_t *der)
+{
+	static const char *const headers[] = {"CERTIFICATE",
+		"X509 CERTIFICATE"};
+	const unsigned char *best = NULL;
+	unsigned which = 0;
+	for (unsigned h = 0; h < 2; h++) {
+		char begin[40];
+		snprintf(begin, sizeof(begin), "-----BEGIN %s", headers[h]);
+		const unsigned char *at = memmem(buf->data + *pos,
+			buf->len - *pos, begin, strlen(begin));
+		if (at && (!best || at < best)) {
+			best = at;
+			which = h;
+		}
+	}
+	if (!best)
+		return 0;
+	gnutls_datum_t rest = {(unsigned char *)best,
+		(unsigned)(buf->len - (size_t)(best - buf->data))};
+	int rc = gnutls_pem_base64_decode2(headers[which], &rest, der);
+	if (rc < 0)
+		return rc;
+	const unsigned char *end = memmem(best, rest.size, "-----END ", 9);
+	*pos = end ? (size_t)(end - buf->data) + 9 : buf->len;
+	return 1;
+}
+
+/*
+ * add_to_chain appends the certificate in der to c: the store's parsed
+ * issuer when it holds this DER already (never for the leaf), or a new
+ * parse. A GnuTLS error code or 0.
+ */
+static int add_to_chain(struct tls_store *store, struct chain *c,
+	const gnutls_datum_t *der)
+{
+	if (c->n == c->cap) {
+		unsigned cap = c->cap ? c->cap * 2 : 4;
+		gnutls_x509_crt_t *crts = realloc(c->crts,
+			cap * sizeof(*crts));
+		if (!crts)
+			return GNUTLS_E_MEMORY_ERROR;
+		c->crts = crts;
+		bool *owned = realloc(c->owned, cap * sizeof(*owned));
+		if (!owned)
+			return GNUTLS_E_MEMORY_ERROR;
+		c->owned = owned;
+		c->cap = cap;
+	}
+	if (c->n > 0) {
+		const struct issuer *is = table_find(&store->issuers,
+			hash_der(der), issuer_eq, der);
+		if (is && is->crt) {
+			c->crts[c->n] = is->crt;
+			c->owned[c->n++] = false;
+			return 0;
+		}
+	}
+	gnutls_x509_crt_t crt;
+	int rc = gnutls_x509_crt_init(&crt);
+	if (rc < 0)
+		return rc;
+	rc = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER);
+	if (rc < 0) {
+		gnutls_x509_crt_deinit(crt);
+		return rc;
+	}
+	c->crts[c->n] = crt;
+	c->owned[c->n++] = true;
+	return 0;
+}
+
+/*
+ * Parses the PEM chain in buf into c, as gnutls_x509_crt_list_import2
+ * would (every CERTIFICATE block in order, other blocks skipped, any bad
+ * block an error), one block at a time so that known issuers are reused.
+ */
+static bool parse_chain(struct tls_store *store, const struct file_buf *buf,
+	const char *path, struct chain *c, struct diag *d, const char *file,
+	unsigned line)
 {
 	if (!contains(buf, "-----BEGIN ")) {
 		diag_add(d, DIAG_ERROR, file, line, "tls-cert-not-pem",
@@ -615,16 +762,24 @@ static bool parse_chain(const struct file_buf *buf, const char *path,
 				: "");
 		return false;
 	}
-	gnutls_datum_t data = {buf->data, (unsigned)buf->len};
-	int rc = gnutls_x509_crt_list_import2(crts, n, &data,
-		GNUTLS_X509_FMT_PEM, 0);
-	if (rc < 0 || *n == 0) {
+	size_t pos = 0;
+	int rc;
+	for (;;) {
+		gnutls_datum_t der = {0};
+		rc = next_pem_cert(buf, &pos, &der);
+		if (rc <= 0)
+			break;
+		rc = add_to_chain(store, c, &der);
+		gnutls_free(der.data);
+		if (rc < 0)
+			break;
+	}
+	if (rc < 0 || c->n == 0) {
 		diag_add(d, DIAG_ERROR, file, line, "tls-cert-invalid",
 			"cannot parse certificate %s: %s — give an intact PEM "
 			"certificate chain", path,
 			rc < 0 ? gnutls_strerror(rc) : "empty");
-		*crts = NULL;
-		*n = 0;
+		chain_finish(c, 0);
 		return false;
 	}
 	return true;
@@ -689,10 +844,75 @@ static bool key_matches(gnutls_x509_crt_t crt, const unsigned char *id,
 	return cid_len == id_len && memcmp(cid, id, id_len) == 0;
 }
 
+/* Compares two big-endian integers, ignoring leading zero bytes. */
+static bool same_number(const gnutls_datum_t *a, const gnutls_datum_t *b)
+{
+	const unsigned char *p = a->data, *q = b->data;
+	size_t m = a->size, n = b->size;
+	while (m > 0 && *p == 0) {
+		p++;
+		m--;
+	}
+	while (n > 0 && *q == 0) {
+		q++;
+		n--;
+	}
+	return m == n && (m == 0 || memcmp(p, q, m) == 0);
+}
+
+/*
+ * same_public_key compares the public key of crt with the public half of
+ * key by their numbers: 1 equal, 0 different, -1 cannot tell (another
+ * algorithm, or an export failed), when check_key falls back to key ids.
+ * It reads the parameters both objects already hold, where key ids
+ * encode a SubjectPublicKeyInfo twice and hash it (a fifth of the load
+ * time of a small certificate).
+ */
+static int same_public_key(gnutls_x509_crt_t crt, gnutls_privkey_t key)
+{
+	gnutls_datum_t a[2] = {{0}}, b[2] = {{0}};
+	gnutls_ecc_curve_t ca, cb;
+	int rc = -1, ra, rb;
+	int alg = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
+	if (alg != gnutls_privkey_get_pk_algorithm(key, NULL))
+		return -1;	/* e.g. RSA and RSA-PSS: let key ids decide */
+	switch (alg) {
+	case GNUTLS_PK_ECDSA:
+	case GNUTLS_PK_EDDSA_ED25519:
+	case GNUTLS_PK_EDDSA_ED448:
+		ra = gnutls_x509_crt_get_pk_ecc_raw(crt, &ca, &a[0], &a[1]);
+		rb = gnutls_privkey_export_ecc_raw2(key, &cb, &b[0], &b[1],
+			NULL, 0);
+		if (ra == 0 && rb == 0)
+			rc = ca == cb && same_number(&a[0], &b[0]) &&
+				same_number(&a[1], &b[1]);
+		break;
+	case GNUTLS_PK_RSA:
+		ra = gnutls_x509_crt_get_pk_rsa_raw(crt, &a[0], &a[1]);
+		rb = gnutls_privkey_export_rsa_raw2(key, &b[0], &b[1], NULL,
+			NULL, NULL, NULL, NULL, NULL, 0);
+		if (ra == 0 && rb == 0)
+			rc = same_number(&a[0], &b[0]) &&
+				same_number(&a[1], &b[1]);
+		break;
+	default:
+		break;
+	}
+	for (int i = 0; i < 2; i++) {
+		gnutls_free(a[i].data);
+		gnutls_free(b[i].data);
+	}
+	return rc;
+}
+
 static bool check_key(gnutls_x509_crt_t *crts, unsigned n,
 	gnutls_privkey_t key, const char *cert_path, const char *key_path,
 	struct diag *d, const char *file, unsigned line)
 {
+	/* The common case, a key that matches its leaf, the cheap way. */
+	if (same_public_key(crts[0], key) == 1)
+		return true;
+
 	unsigned char id[KEY_ID_MAX];
 	size_t id_len = sizeof(id);
 	gnutls_pubkey_t pub;
@@ -873,7 +1093,7 @@ static gnutls_x509_crt_t leaf_for(struct tls_store *store,
 	gnutls_x509_crt_t crt;
 	if (gnutls_x509_crt_init(&crt) < 0)
 		return NULL;
-	if (gnutls_x509_crt_import(crt, &cred->chain[0].cert,
+	if (gnutls_x509_crt_import(crt, &cred->leaf_der,
 		GNUTLS_X509_FMT_DER) < 0) {
 		gnutls_x509_crt_deinit(crt);
 		return NULL;
@@ -911,14 +1131,13 @@ static bool check_covers(struct tls_store *store, const struct cred *cred,
  * the first time it is seen. A GnuTLS error code or 0.
  */
 static int share_issuer(struct tls_store *store, gnutls_x509_crt_t crt,
-	gnutls_pcert_st *out)
+	bool *owned, gnutls_pcert_st *out)
 {
 	gnutls_datum_t der = {0};
 	int rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
 	if (rc < 0)
 		return rc;
-	uint64_t h = hash_final(hash_bytes(FNV_BASIS, (const char *)der.data,
-		der.size));
+	uint64_t h = hash_der(&der);
 	struct issuer *is = table_find(&store->issuers, h, issuer_eq, &der);
 	if (!is) {
 		rc = GNUTLS_E_MEMORY_ERROR;
@@ -932,6 +1151,11 @@ static int share_issuer(struct tls_store *store, gnutls_x509_crt_t crt,
 			goto out;
 		}
 		is->hash = h;
+		/* Keep the parse for the chains that follow. */
+		if (*owned) {
+			is->crt = crt;
+			*owned = false;
+		}
 		*table_slot(&store->issuers, h, issuer_eq, &der) = is;
 		store->issuers.len++;
 	}
@@ -942,23 +1166,162 @@ out:
 	return rc;
 }
 
-/* Fills cred->chain from crts: its own leaf, then shared issuers. */
-static int import_chain(struct tls_store *store, struct cred *cred,
-	gnutls_x509_crt_t *crts, unsigned n)
+/*
+ * keep_key_block copies the PEM block of the private key in buf (the
+ * bytes parse_key imported) into cred, for make_live to import again the
+ * same way. false when there is no single clear block: keep_key then
+ * exports the parsed key instead (ten times the cost).
+ */
+static bool keep_key_block(struct cred *cred, const struct file_buf *buf)
 {
+	const unsigned char *begin = memmem(buf->data, buf->len,
+		"-----BEGIN ", 11);
+	while (begin) {
+		const unsigned char *eol = memchr(begin, '\n',
+			buf->len - (size_t)(begin - buf->data));
+		if (!eol)
+			return false;
+		if (memmem(begin, (size_t)(eol - begin), "PRIVATE KEY-----",
+				16))
+			break;
+		begin = memmem(eol, buf->len - (size_t)(eol - buf->data),
+			"-----BEGIN ", 11);
+	}
+	if (!begin)
+		return false;
+	size_t rest = buf->len - (size_t)(begin - buf->data);
+	const unsigned char *end = memmem(begin, rest, "-----END ", 9);
+	const unsigned char *tail = end ? memmem(end, rest -
+		(size_t)(end - begin), "PRIVATE KEY-----", 16) : NULL;
+	if (!tail)
+		return false;
+	size_t len = (size_t)(tail - begin) + 16;
+	cred->key_der.data = malloc(len);
+	if (!cred->key_der.data)
+		return false;
+	memcpy(cred->key_der.data, begin, len);
+	cred->key_der.size = (unsigned)len;
+	cred->key_fmt = GNUTLS_X509_FMT_PEM;
+	return true;
+}
+
+/*
+ * keep_key stores key in cred as unencrypted PKCS #8 DER, the form
+ * make_live imports again. A GnuTLS error code or 0.
+ */
+static int keep_key(struct cred *cred, gnutls_privkey_t key)
+{
+	gnutls_x509_privkey_t x = NULL;
+	gnutls_datum_t der = {0};
+	int rc = gnutls_privkey_export_x509(key, &x);
+	if (rc < 0)
+		return rc;
+	rc = gnutls_x509_privkey_export2_pkcs8(x, GNUTLS_X509_FMT_DER, NULL,
+		GNUTLS_PKCS_PLAIN, &der);
+	gnutls_x509_privkey_deinit(x);
+	if (rc < 0)
+		return rc;
+	cred->key_der.data = malloc(der.size);
+	if (cred->key_der.data) {
+		memcpy(cred->key_der.data, der.data, der.size);
+		cred->key_der.size = der.size;
+		cred->key_fmt = GNUTLS_X509_FMT_DER;
+	} else {
+		rc = GNUTLS_E_MEMORY_ERROR;
+	}
+	gnutls_memset(der.data, 0, der.size);
+	gnutls_free(der.data);
+	return rc;
+}
+
+/*
+ * make_live builds what a handshake needs from the DER that loading kept.
+ * The DER passed every check at load, so only memory can fail here. NULL
+ * then (logged).
+ */
+static struct live *make_live(const struct cred *cred)
+{
+	struct live *live = calloc(1, sizeof(*live) +
+		cred->chain_len * sizeof(live->chain[0]));
+	if (!live)
+		goto oom;
+	int rc = gnutls_privkey_init(&live->key);
+	if (rc < 0) {
+		free(live);
+		goto err;
+	}
+	rc = gnutls_privkey_import_x509_raw(live->key, &cred->key_der,
+		cred->key_fmt, NULL, 0);
+	if (rc == 0)
+		rc = gnutls_pcert_import_x509_raw(&live->chain[0],
+			&cred->leaf_der, GNUTLS_X509_FMT_DER, 0);
+	if (rc < 0) {
+		gnutls_privkey_deinit(live->key);
+		free(live);
+		goto err;
+	}
+	for (unsigned i = 1; i < cred->chain_len; i++)
+		live->chain[i] = cred->chain[i];
+	return live;
+oom:
+	log_error("tls: cannot serve a certificate: out of memory");
+	return NULL;
+err:
+	log_error("tls: cannot serve a certificate: %s", gnutls_strerror(rc));
+	return NULL;
+}
+
+/*
+ * live_of returns the live form of cred, making it on first use. Two
+ * handshakes may race to make it: one wins, the other frees its copy.
+ */
+static struct live *live_of(struct cred *cred)
+{
+	struct live *live = atomic_load_explicit(&cred->live,
+		memory_order_acquire);
+	if (live)
+		return live;
+	struct live *fresh = make_live(cred);
+	if (!fresh)
+		return NULL;
+	if (atomic_compare_exchange_strong_explicit(&cred->live, &live, fresh,
+			memory_order_acq_rel, memory_order_acquire))
+		return fresh;
+	gnutls_pcert_deinit(&fresh->chain[0]);
+	gnutls_privkey_deinit(fresh->key);
+	free(fresh);
+	return live;	/* the winner's, loaded by the failed exchange */
+}
+
+/* Fills cred->chain from c: its own leaf, then shared issuers. */
+static int import_chain(struct tls_store *store, struct cred *cred,
+	struct chain *c)
+{
+	gnutls_x509_crt_t *crts = c->crts;
+	unsigned n = c->n;
 	cred->chain = calloc(n, sizeof(*cred->chain));
 	if (!cred->chain)
 		return GNUTLS_E_MEMORY_ERROR;
-	int rc = gnutls_pcert_import_x509(&cred->chain[0], crts[0], 0);
+	gnutls_datum_t der = {0};
+	int rc = gnutls_x509_crt_export2(crts[0], GNUTLS_X509_FMT_DER, &der);
 	if (rc == 0) {
-		for (unsigned i = 1; rc == 0 && i < n; i++)
-			rc = share_issuer(store, crts[i], &cred->chain[i]);
-		if (rc < 0)
-			gnutls_pcert_deinit(&cred->chain[0]);
+		rc = GNUTLS_E_MEMORY_ERROR;
+		cred->leaf_der.data = malloc(der.size);
+		if (cred->leaf_der.data) {
+			memcpy(cred->leaf_der.data, der.data, der.size);
+			cred->leaf_der.size = der.size;
+			rc = 0;
+		}
+		gnutls_free(der.data);
 	}
+	for (unsigned i = 1; rc == 0 && i < n; i++)
+		rc = share_issuer(store, crts[i], &c->owned[i],
+			&cred->chain[i]);
 	if (rc < 0) {
 		free(cred->chain);
 		cred->chain = NULL;
+		free(cred->leaf_der.data);
+		cred->leaf_der = (gnutls_datum_t){0};
 		return rc;
 	}
 	cred->chain_len = n;
@@ -1002,14 +1365,17 @@ static struct cred *load_cred(struct tls_store *store, const char *cert_file,
 		report_unreadable(d, file, line, true, key_file, err);
 		ok = false;
 	}
-	gnutls_x509_crt_t *crts = NULL;
-	unsigned n = 0;
+	struct chain chain = {0};
 	gnutls_privkey_t key = NULL;
-	if (cert.data && !parse_chain(&cert, cert_file, &crts, &n, d, file,
-		line))
+	if (cert.data && !parse_chain(store, &cert, cert_file, &chain, d,
+		file, line))
 		ok = false;
+	gnutls_x509_crt_t *crts = chain.crts;
+	unsigned n = chain.n;
 	if (keybuf.data && !parse_key(&keybuf, key_file, &key, d, file, line))
 		ok = false;
+	if (key)
+		keep_key_block(cred, &keybuf);
 	/* A cert file may hold a key too (a combined PEM): wipe both. */
 	file_buf_wipe(&keybuf);
 	file_buf_wipe(&cert);
@@ -1026,25 +1392,28 @@ static struct cred *load_cred(struct tls_store *store, const char *cert_file,
 			ok = false;
 	}
 	if (ok) {
-		int rc = import_chain(store, cred, crts, n);
+		int rc = import_chain(store, cred, &chain);
 		if (rc < 0) {
 			diag_add(d, DIAG_ERROR, file, line, "tls-cert-invalid",
 				"cannot use certificate %s: %s — give an intact "
 				"PEM certificate chain", cert_file,
 				gnutls_strerror(rc));
 			ok = false;
-		} else {
-			cred->key = key;
-			key = NULL;
+		} else if (!cred->key_der.data &&
+				(rc = keep_key(cred, key)) < 0) {
+			diag_add(d, DIAG_ERROR, file, line, "tls-key-invalid",
+				"cannot use key %s: %s — give an intact PEM "
+				"private key", key_file, gnutls_strerror(rc));
+			ok = false;
 		}
 	}
 	cred->rejected = !ok;
+	if (!ok)
+		wipe_datum(&cred->key_der);
 	if (key)
 		gnutls_privkey_deinit(key);
 	set_leaf(store, cred, n > 0 ? crts[0] : NULL);
-	for (unsigned i = 1; i < n; i++)
-		gnutls_x509_crt_deinit(crts[i]);
-	gnutls_free(crts);
+	chain_finish(&chain, 1);	/* the leaf went to the cache */
 	return cred;
 }
 
@@ -1220,6 +1589,7 @@ int tls_store_add_generated(struct tls_store *store, const char *host,
 	gnutls_x509_privkey_t xkey = NULL;
 	gnutls_x509_crt_t crt = NULL;
 	struct cred *cred = NULL;
+	struct live *live = NULL;
 	struct entry *e = NULL;
 	char *pem = NULL;
 	const char *what = "cannot make a key";
@@ -1238,21 +1608,25 @@ int tls_store_add_generated(struct tls_store *store, const char *host,
 	if (cert_pem && (rc = export_pem(crt, &pem)) < 0)
 		goto err;
 
+	/* Generated credentials are live from the start: no DER kept. */
 	rc = GNUTLS_E_MEMORY_ERROR;
 	cred = calloc(1, sizeof(*cred));
-	if (!cred || !(cred->chain = calloc(1, sizeof(*cred->chain))))
+	if (!cred || !(cred->chain = calloc(1, sizeof(*cred->chain))) ||
+	    !(live = calloc(1, sizeof(*live) + sizeof(live->chain[0]))))
 		goto err;
-	if ((rc = gnutls_pcert_import_x509(&cred->chain[0], crt, 0)) < 0)
+	if ((rc = gnutls_pcert_import_x509(&live->chain[0], crt, 0)) < 0)
 		goto err;
 	cred->chain_len = 1;
-	if ((rc = gnutls_privkey_init(&cred->key)) < 0) {
-		cred->key = NULL;
+	if ((rc = gnutls_privkey_init(&live->key)) < 0) {
+		live->key = NULL;
 		goto err;
 	}
-	if ((rc = gnutls_privkey_import_x509(cred->key, xkey,
+	if ((rc = gnutls_privkey_import_x509(live->key, xkey,
 		GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE)) < 0)
 		goto err;
-	xkey = NULL;	/* owned by cred->key now */
+	xkey = NULL;	/* owned by live->key now */
+	atomic_store(&cred->live, live);
+	live = NULL;	/* owned by cred now */
 	cred->not_before = gnutls_x509_crt_get_activation_time(crt);
 	cred->not_after = gnutls_x509_crt_get_expiration_time(crt);
 
@@ -1268,6 +1642,13 @@ int tls_store_add_generated(struct tls_store *store, const char *host,
 err:
 	log_error("%s: %s: %s", name, what, gnutls_strerror(rc));
 	free(e);
+	if (live) {
+		if (live->chain[0].cert.data)
+			gnutls_pcert_deinit(&live->chain[0]);
+		if (live->key)
+			gnutls_privkey_deinit(live->key);
+		free(live);
+	}
 	cred_free(cred);
 	free(pem);
 	if (crt)
@@ -1455,9 +1836,12 @@ static int retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn,
 	const struct entry *e = session_entry(session, binding, raw, &has_sni);
 	if (!e || e->user != binding->selected || !e->cred->chain_len)
 		return -1;
-	*pcert = e->cred->chain;
+	struct live *live = live_of(e->cred);
+	if (!live)
+		return -1;
+	*pcert = live->chain;
 	*pcert_length = e->cred->chain_len;
-	*privkey = e->cred->key;
+	*privkey = live->key;
 	return 0;
 }
 

@@ -1,0 +1,20 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# bench/run.sh [--domains N] [--quick] [--reps R] [--duration S] [--no-nginx]
+#
+# The benchmark of issue 6: mta-stsd against nginx on 127.0.0.1, one run,
+# servers alternated, server pinned to CPU 0 and load to CPU 1. Builds a
+# release tree in build-bench (or uses $MTASTSD_BUILD) and runs
+# bench/bench.py; see docs/PERFORMANCE.md. Run it as root (mta-stsd drops
+# to nobody, nginx's workers too) on a machine with nothing else to do.
+set -eu
+src=$(cd "$(dirname "$0")/.." && pwd)
+build=${MTASTSD_BUILD:-$src/build-bench}
+if [ -z "${MTASTSD_BUILD:-}" ]; then
+	if [ ! -d "$build" ]; then
+		meson setup "$build" "$src" --buildtype=release >/dev/null
+	fi
+	ninja -C "$build" src/mta-stsd tests/mkcerts bench/mtsload >/dev/null
+fi
+exec python3 "$src/bench/bench.py" --build "$build" "$@"

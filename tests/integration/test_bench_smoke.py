@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""The benchmark (bench/run.sh, issue 6) still runs: a smoke run with ten
+domains and two-second loads, nginx included when it is installed. It checks
+that the run completes and prints its table with every row and a figure for
+mta-stsd in each. It asserts no performance figure: those belong in
+docs/PERFORMANCE.md, measured on a quiet machine, never in CI."""
+
+import os
+import shutil
+import subprocess
+import sys
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from mtastsd_test import (BUILD_ROOT, NO_SKIP, SKIP, SOURCE_ROOT,
+                          require_tools)
+
+BENCH = os.path.join(SOURCE_ROOT, "bench", "bench.py")
+MTSLOAD = os.path.join(BUILD_ROOT, "bench", "mtsload")
+
+# Every row of the table for a run with N = 10 (one domain count).
+ROWS = [
+    "(a) keep-alive req/s [10 dom]",
+    "(a) keep-alive server CPU us/req",
+    "(b) full-handshake req/s",
+    "(b) full-handshake server CPU us/req",
+    "(b) full handshakes resumed (client)",
+    "(c) resumed req/s",
+    "(c) resumed server CPU us/req",
+    "(c) share of connections resumed",
+    "(d) p50 latency ms @",
+    "(d) p99 latency ms @",
+    "(e) idle PSS MiB [10 dom]",
+    "(e) idle PSS_Anon MiB [10 dom]",
+    "(e) peak PSS MiB under load [10 dom]",
+    "(e) peak PSS MiB during reloads [10 dom]",
+    "(f) start to first verified resp s [10 dom]",
+    "(g) reload time s [10 dom]",
+    "(g) requests during 1 reloads",
+    "(g) failed requests during reloads",
+    "failed requests, ka",
+    "failed requests, full",
+    "failed requests, res",
+    "failed requests, lat",
+    "GnuTLS kx us/handshake (gnutls-cli, both sides)",
+    "GnuTLS crypto us/handshake (server side only)",
+    "(b) mta-stsd full-hs CPU / gnutls-cli kx",
+]
+
+
+class BenchSmoke(unittest.TestCase):
+    def test_quick_run_prints_the_whole_table(self):
+        r = subprocess.run([sys.executable, BENCH, "--build", BUILD_ROOT,
+                            "--domains", "10", "--quick"],
+                           capture_output=True, text=True, timeout=400)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("machine: "), r.stdout)
+        self.assertIn("mta-stsd", lines[1])
+        self.assertIn("nginx", lines[1])
+        self.assertIn("ratio", lines[1])
+        for label in ROWS:
+            found = [ln for ln in lines if ln.startswith(label)]
+            self.assertEqual(len(found), 1, "row %r in:\n%s" %
+                             (label, r.stdout))
+            # label, then the mta-stsd, nginx and ratio columns
+            cols = found[0][len(label):].split()
+            self.assertGreaterEqual(len(cols), 3, found[0])
+        # mta-stsd has a figure in every measured row ((a) to (g)).
+        for ln in lines:
+            if ln[:3] in ("(a)", "(b)", "(c)", "(d)", "(e)", "(f)", "(g)") \
+                    and "gnutls-cli" not in ln:
+                value = ln.split()[-3]
+                self.assertNotIn(value, ("-", "nan"), ln)
+        # No request may fail, load or no load.
+        for ln in lines:
+            if ln.startswith("failed requests") or \
+                    ln.startswith("(g) failed"):
+                self.assertEqual(ln.split()[-3], "0", ln)
+        self.assertIn("server-side check: ", r.stdout)
+
+
+if __name__ == "__main__":
+    require_tools("taskset", "python3")
+    if not os.access(MTSLOAD, os.X_OK):
+        print("bench/mtsload is not built (no nettle/hogweed)",
+              file=sys.stderr)
+        sys.exit(1 if NO_SKIP else SKIP)
+    if shutil.which("nginx") is None:
+        print("nginx is not installed: measuring mta-stsd alone",
+              file=sys.stderr)
+    unittest.main()
