@@ -31,7 +31,7 @@
  * not depend on the TLS module; test-config checks that the two agree.
  */
 #define CONFIG_TLS_PRIORITIES \
-	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SERVER_PRECEDENCE"
+	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+CHACHA20-POLY1305:+AES-256-GCM:%SERVER_PRECEDENCE"
 
 /*
  * The defaults, written exactly as they would be in the file. They are not
