@@ -21,25 +21,7 @@
  */
 static const char *esc(char *buf, const char *s, size_t len)
 {
-	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (o + 8 >= ESC_SIZE) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c >= 0x20 && c < 0x7f) {
-			buf[o++] = (char)c;
-		} else {
-			o += (size_t)snprintf(buf + o, ESC_SIZE - o, "\\x%02X", c);
-		}
-	}
-	buf[o] = '\0';
-	return buf;
+	return diag_escape(buf, ESC_SIZE, s, len);
 }
 
 static const char *escs(char *buf, const char *s)

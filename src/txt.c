@@ -55,26 +55,9 @@ static bool all_digits(const char *s)
  */
 static const char *show(const char *s, size_t len, char *buf, size_t size)
 {
-	size_t o = 0;
-	buf[o++] = '"';
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (o + 8 >= size) {
-			memcpy(buf + o, "...", 3);
-			o += 3;
-			break;
-		}
-		if (c == '"' || c == '\\') {
-			buf[o++] = '\\';
-			buf[o++] = (char)c;
-		} else if (c < 0x20 || c > 0x7e) {
-			o += (size_t)snprintf(buf + o, size - o, "\\x%02x", c);
-		} else {
-			buf[o++] = (char)c;
-		}
-	}
-	buf[o++] = '"';
-	buf[o] = '\0';
+	buf[0] = '"';
+	diag_escape(buf + 1, size - 2, s, len);
+	strcat(buf, "\"");
 	return buf;
 }
 

@@ -84,6 +84,19 @@ START_TEST(test_diag_sort_is_stable)
 }
 END_TEST
 
+START_TEST(test_diag_escape)
+{
+	char buf[16];
+	ck_assert_str_eq(diag_escape(buf, sizeof(buf), "a\"b\\c", 5),
+		"a\\\"b\\\\c");
+	ck_assert_str_eq(diag_escape(buf, sizeof(buf), "x\0y\x1b", 4),
+		"x\\x00y\\x1b");
+	/* Cut with "..." and never past the buffer. */
+	ck_assert_str_eq(diag_escape(buf, sizeof(buf), "0123456789abcdef",
+		16), "01234567...");
+}
+END_TEST
+
 START_TEST(test_log_escape)
 {
 	char buf[32];
@@ -107,6 +120,7 @@ static Suite *diag_suite(void)
 	tcase_add_test(tc, test_diag_print_format);
 	tcase_add_test(tc, test_diag_move);
 	tcase_add_test(tc, test_diag_sort_is_stable);
+	tcase_add_test(tc, test_diag_escape);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("log escaping");
 	tcase_add_test(tc, test_log_escape);

@@ -264,7 +264,7 @@ static const struct validate_case mx_cases[] = {
 	{ POLICY_MODE_ENFORCE, 1209600, { "_mx.example.com", NULL }, -1,
 		DIAG_ERROR, "mx-underscore", "contains '_'" },
 	{ POLICY_MODE_ENFORCE, 1209600, { "b\xc3\xbc" "cher.example", NULL },
-		-1, DIAG_ERROR, "mx-ulabel", "mx \"b\\xC3\\xBCcher.example\" "
+		-1, DIAG_ERROR, "mx-ulabel", "mx \"b\\xc3\\xbccher.example\" "
 		"contains non-ASCII characters (a U-label) — write it as its "
 		"xn-- A-label (punycode), e.g. with `idn2`" },
 	{ POLICY_MODE_ENFORCE, 1209600, { "mail", NULL }, -1, DIAG_ERROR,
@@ -474,7 +474,7 @@ static const struct lint_case key_cases[] = {
 		"key \"max age\" is not a valid" },
 	{ T(GOOD "a/b: 1" CRLF), -1, DIAG_ERROR, 5, "not a valid field name" },
 	{ T(GOOD "k\xc3\xa9y: 1" CRLF), -1, DIAG_ERROR, 5,
-		"key \"k\\xC3\\xA9y\"" },
+		"key \"k\\xc3\\xa9y\"" },
 	/* 32 octets is the longest key, 33 too long */
 	{ T(GOOD "abcdefghijabcdefghijabcdefghij12: 1" CRLF), 0, DIAG_WARNING,
 		5, "unknown field \"abcdefghijabcdefghijabcdefghij12\"" },
