@@ -540,6 +540,29 @@ static void daemon_finish(struct daemon *dm)
 	free(dm->fds);
 }
 
+/*
+ * bind_drop_load does steps 2 to 4 for serve and demo: sockets, then
+ * privileges, then the snapshot (taking ownership of config). NULL on
+ * failure, with every reason logged.
+ */
+static struct snapshot *bind_drop_load(struct daemon *dm,
+	struct config *config, const char *user, const char *group,
+	const struct snapshot_options *options)
+{
+	dm->fd_count = open_sockets(config, &dm->fds);
+	if (dm->fd_count < 0 || drop_privileges(user, group) < 0) {
+		config_finish(config);
+		free(config);
+		return NULL;
+	}
+	struct diag d;
+	diag_init(&d);
+	struct snapshot *snap = snapshot_create(config, options, &d);
+	log_diag(&d);
+	diag_finish(&d);
+	return snap;
+}
+
 static int cmd_serve(const char *config_path)
 {
 	struct daemon dm = { .config_path = config_path, .signal_fd = -1 };
@@ -570,25 +593,14 @@ static int cmd_serve(const char *config_path)
 		goto out;
 	}
 
-	/* 2 and 3. */
-	dm.fd_count = open_sockets(config, &dm.fds);
-	if (dm.fd_count < 0 || drop_privileges(config->user,
-			config->group) < 0) {
-		config_finish(config);
-		free(config);
-		goto out_tls;
-	}
-
-	/* 4. Everything else, now as the service user. */
-	diag_init(&d);
+	/* 2 to 4: everything else is loaded as the service user. */
 	struct snapshot_options options = {
 		.now = time(NULL),
 		.use_state = true,
 		.load_certificates = true,
 	};
-	struct snapshot *snap = snapshot_create(config, &options, &d);
-	log_diag(&d);
-	diag_finish(&d);
+	struct snapshot *snap = bind_drop_load(&dm, config, config->user,
+		config->group, &options);
 	if (!snap) {
 		log_error("%s: configuration invalid, not starting",
 			config_path);
@@ -612,18 +624,17 @@ static int cmd_demo(const char *listen)
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
-	dm.signal_fd = block_signals();
-	if (dm.signal_fd < 0 || tls_init() < 0)
-		goto out;
-
 	char host[256];
 	unsigned port;
 	if (config_parse_listen(listen, host, sizeof(host), &port) < 0 ||
 			strcmp(host, "*") == 0) {
 		log_error("--listen \"%s\": not an address:port — for example "
 			"127.0.0.1:8443 or [::1]:8443", listen);
-		goto out;
+		return EXIT_USAGE;
 	}
+	dm.signal_fd = block_signals();
+	if (dm.signal_fd < 0 || tls_init() < 0)
+		goto out;
 	char text[sizeof(demo_config) + 300];
 	snprintf(text, sizeof(text), demo_config, listen);
 
@@ -641,24 +652,14 @@ static int cmd_demo(const char *listen)
 	}
 	diag_finish(&d);
 
-	dm.fd_count = open_sockets(config, &dm.fds);
 	/* The demo reads no file after start; as root it runs as nobody. */
-	if (dm.fd_count < 0 || (geteuid() == 0 &&
-			drop_privileges("nobody", "nogroup") < 0)) {
-		config_finish(config);
-		free(config);
-		goto out_tls;
-	}
-
-	diag_init(&d);
 	struct snapshot_options options = {
 		.now = time(NULL),
 		.load_certificates = true,
 		.generate_certificates = true,
 	};
-	struct snapshot *snap = snapshot_create(config, &options, &d);
-	log_diag(&d);
-	diag_finish(&d);
+	struct snapshot *snap = bind_drop_load(&dm, config, "nobody",
+		"nogroup", &options);
 	if (!snap)
 		goto out_tls;
 
