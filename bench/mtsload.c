@@ -578,8 +578,11 @@ int main(int argc, char **argv)
 		free(all);
 	}
 	printf(" last_error=\"%s\"\n", error);
-	for (unsigned t = 0; t < opt.threads; t++)
+	for (unsigned t = 0; t < opt.threads; t++) {
 		free(workers[t].lat);
+		for (size_t k = 0; k < SESSIONS_PER_THREAD; k++)
+			gnutls_free(workers[t].sessions[k].data);
+	}
 	free(workers);
 	return 0;
 }
