@@ -179,10 +179,16 @@ static void log_access(struct MHD_Connection *mc, const char *sni,
 	struct tm tm;
 	gmtime_r(&now, &tm);
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
-	log_info("access: %s %s %s \"%s %s\" %u %zu \"%s\"", when, client,
-		sni ? sni : "-", log_escape(method, e_method, sizeof(e_method)),
+	/* Full handshakes are what costs: say which requests had one. */
+	const union MHD_ConnectionInfo *tls = MHD_get_connection_info(mc,
+		MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	bool resumed = tls && tls_session_is_resumed(tls->tls_session);
+	log_info("access: %s %s %s \"%s %s\" %u %zu \"%s\" tls=%s", when,
+		client, sni ? sni : "-",
+		log_escape(method, e_method, sizeof(e_method)),
 		log_escape(url, e_url, sizeof(e_url)), status, bytes,
-		log_escape(agent, e_agent, sizeof(e_agent)));
+		log_escape(agent, e_agent, sizeof(e_agent)),
+		resumed ? "resumed" : "full");
 }
 
 static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind,

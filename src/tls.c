@@ -1805,6 +1805,11 @@ int tls_session_bind(void *session, struct tls_binding *binding)
 	return 0;
 }
 
+bool tls_session_is_resumed(void *session)
+{
+	return session && gnutls_session_is_resumed(session) != 0;
+}
+
 const char *tls_session_server_name(void *session, char *buf, size_t size)
 {
 	char raw[SNI_BUF];

@@ -100,6 +100,9 @@ struct tls_binding {
  */
 int tls_session_bind(void *session, struct tls_binding *binding);
 
+/* Was the session resumed from a ticket rather than a full handshake? */
+bool tls_session_is_resumed(void *session);
+
 /* The SNI host name of a session, or NULL; valid while the session lives. */
 const char *tls_session_server_name(void *session, char *buf, size_t size);
 

@@ -201,9 +201,32 @@ class AccessLog(World):
         self.assertRegex(log, r'access: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ '
                          r'127\.0\.0\.1 mta-sts\.example\.com '
                          r'"GET /\.well-known/mta-sts\.txt" 200 %d '
-                         r'"test-sender/1\.0 \\x22quoted\\x22"' % len(body))
-        self.assertIn('"GET /missing" 404 0 "x"', log)
-        self.assertIn('"HEAD /.well-known/mta-sts.txt" 200 0 "y"', log)
+                         r'"test-sender/1\.0 \\x22quoted\\x22" tls=full' %
+                         len(body))
+        self.assertIn('"GET /missing" 404 0 "x" tls=full', log)
+        self.assertIn('"HEAD /.well-known/mta-sts.txt" 200 0 "y" tls=full',
+                      log)
+
+    def test_access_log_tells_resumed_sessions(self):
+        port = free_port()
+        cert = self.leaf("mta-sts.example.com")
+        config = self.write("mta-stsd.conf", config_text(port, [
+            domain_block("example.com", ["mail.example.com"], *cert)],
+            self.state, extra="access_log = true;"))
+        d = self.start(config)
+        sess = os.path.join(self.dir, "session")
+        # openssl keeps the TLS 1.2 session for the second connection.
+        for flag in ("-sess_out", "-sess_in"):
+            r = run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+                     "-servername", "mta-sts.example.com", "-tls1_2",
+                     "-CAfile", self.ca.cert, flag, sess, "-ign_eof"],
+                    input="GET %s HTTP/1.0\r\n\r\n" % POLICY_PATH,
+                    timeout=20)
+            self.assertIn("version: STSv1", r.stdout)
+        self.assertIn("Reused, TLSv1.2", r.stdout)
+        log = d.output()
+        self.assertEqual(log.count(" tls=full"), 1, log)
+        self.assertEqual(log.count(" tls=resumed"), 1, log)
 
 
 class OldTlsControl(World):
