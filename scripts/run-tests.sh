@@ -23,4 +23,8 @@ meson test -C "$build" --print-errorlogs --num-processes 2
 # and each fuzzer for a bounded time (docs/SECURITY.md, docs/FUZZING.md).
 sh scripts/run-sanitizers.sh
 sh scripts/run-valgrind.sh
-if [ -f scripts/run-fuzzers.sh ]; then sh scripts/run-fuzzers.sh 30; fi
+sh scripts/run-fuzzers.sh 30
+
+# One closing line over the three meson runs (normal, sanitizers, valgrind).
+python3 scripts/summarize-tests.py "$build/meson-logs/testlog.json" \
+	build-asan/meson-logs/testlog.json build-valgrind/meson-logs/testlog.json
