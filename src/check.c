@@ -312,18 +312,62 @@ static const char *mark_colour(enum check_mark mark)
 	return "";
 }
 
+/* The length of the UTF-8 sequence at p, or 0 when it is not a valid one
+ * or encodes a C1 control (U+0080 to U+009F, which terminals obey). */
+static size_t utf8_printable(const unsigned char *p)
+{
+	size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc2 ? 2 : 0;
+	if (n == 0 || p[0] > 0xf4)
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	}
+	if (n == 2 && p[0] == 0xc2 && p[1] < 0xa0)
+		return 0;
+	return n;
+}
+
+/*
+ * put_safe writes text that may hold what a remote server sent (an SMTP
+ * banner, a Content-Type, a certificate name) with control bytes as \xNN:
+ * an escape sequence must not reach the admin's terminal.
+ */
+static void put_safe(const char *text, FILE *out)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p;) {
+		if (*p >= 0x20 && *p < 0x7f) {
+			fputc(*p++, out);
+			continue;
+		}
+		size_t n = *p >= 0x80 ? utf8_printable(p) : 0;
+		if (n) {
+			fwrite(p, 1, n, out);
+			p += n;
+		} else {
+			fprintf(out, "\\x%02x", *p++);
+		}
+	}
+}
+
 void check_print(const struct check_domain *d, FILE *out, bool colour)
 {
-	fprintf(out, "%s\n", d->name);
+	put_safe(d->name, out);
+	fputc('\n', out);
 	for (size_t i = 0; i < d->count; i++) {
 		const struct check_finding *f = &d->findings[i];
 		if (colour)
-			fprintf(out, "[%s%s\033[0m] %s\n", mark_colour(f->mark),
-				mark_text(f->mark), f->text);
+			fprintf(out, "[%s%s\033[0m] ", mark_colour(f->mark),
+				mark_text(f->mark));
 		else
-			fprintf(out, "[%s] %s\n", mark_text(f->mark), f->text);
-		if (f->advice)
-			fprintf(out, "         %s\n", f->advice);
+			fprintf(out, "[%s] ", mark_text(f->mark));
+		put_safe(f->text, out);
+		fputc('\n', out);
+		if (f->advice) {
+			fputs("         ", out);
+			put_safe(f->advice, out);
+			fputc('\n', out);
+		}
 	}
 	if (d->out_of_memory)
 		fprintf(out, "[ FAIL ] out of memory: some results were lost\n");

@@ -42,13 +42,38 @@ struct http_server {
 
 	struct MHD_Response *errors[ERROR_COUNT];
 	atomic_bool access_log;
+	/* Keep-alive connections waiting for their next request: a stop
+	 * need not wait for them, only for the others. */
+	atomic_uint idle;
 };
 
 /* What a connection keeps from its start to its end. */
 struct connection {
 	struct snapshot *snapshot;
 	struct tls_binding binding;
+	bool idle;		/* answered, and no new request yet */
 };
+
+/* The connection's own record, or NULL. */
+static struct connection *connection_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *info = MHD_get_connection_info(mc,
+		MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return info ? info->socket_context : NULL;
+}
+
+/* A connection's idle flag changes only on the thread that serves it. */
+static void set_idle(struct http_server *server, struct connection *conn,
+	bool idle)
+{
+	if (!conn || conn->idle == idle)
+		return;
+	conn->idle = idle;
+	if (idle)
+		atomic_fetch_add(&server->idle, 1);
+	else
+		atomic_fetch_sub(&server->idle, 1);
+}
 
 static const struct {
 	unsigned status;
@@ -121,6 +146,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc,
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		struct connection *conn = *socket_context;
 		if (conn) {
+			set_idle(server, conn, false);
 			snapshot_unref(conn->snapshot);
 			free(conn);
 			*socket_context = NULL;
@@ -226,6 +252,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 	static int request_seen;
 	if (!*req_cls) {
 		*req_cls = &request_seen;
+		set_idle(server, connection_of(mc), false);
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
@@ -233,9 +260,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 		return MHD_YES;
 	}
 
-	const union MHD_ConnectionInfo *info = MHD_get_connection_info(mc,
-		MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-	const struct connection *conn = info ? info->socket_context : NULL;
+	const struct connection *conn = connection_of(mc);
 	const struct snapshot_domain *sd = conn ? conn->binding.selected : NULL;
 
 	struct MHD_Response *response;
@@ -277,6 +302,23 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 		log_access(mc, sd ? sd->host : NULL, method, url, status,
 			bytes);
 	return MHD_queue_response(mc, status, response);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *mc,
+	void **req_cls, enum MHD_RequestTerminationCode code)
+{
+	if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		set_idle(cls, connection_of(mc), true);
+}
+
+/*
+ * keep_escaped leaves the request path as the client sent it: the policy
+ * lives at one exact path (RFC 8461 §3.2), and decoding would serve it for
+ * "/.well-known/mta-sts.txt%00x" or "%2e" spellings too.
+ */
+static size_t keep_escaped(void *cls, struct MHD_Connection *mc, char *s)
+{
+	return strlen(s);
 }
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
@@ -328,6 +370,8 @@ static struct MHD_Daemon *start_daemon(struct http_server *server,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
 		MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
+		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
 		MHD_OPTION_END);
 }
 
@@ -401,6 +445,13 @@ void http_server_quiesce(struct http_server *server)
 		if (fd != MHD_INVALID_SOCKET)
 			close(fd);
 	}
+}
+
+unsigned http_server_busy_count(struct http_server *server)
+{
+	unsigned open = http_server_connection_count(server);
+	unsigned idle = atomic_load(&server->idle);
+	return open > idle ? open - idle : 0;
 }
 
 unsigned http_server_connection_count(struct http_server *server)

@@ -51,6 +51,13 @@ void http_server_quiesce(struct http_server *server);
 /* Connections still open. */
 unsigned http_server_connection_count(struct http_server *server);
 
+/*
+ * Connections still open that are not keep-alive connections waiting idle
+ * for their next request: those in a handshake, reading a request or
+ * sending an answer.
+ */
+unsigned http_server_busy_count(struct http_server *server);
+
 /* Stops every thread and closes every connection. Accepts NULL. */
 void http_server_stop(struct http_server *server);
 

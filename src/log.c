@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,8 @@
 
 #include "log.h"
 
-static enum log_level current_level = LOG_LEVEL_INFO;
+/* Atomic: a reload changes it while the HTTP threads read it. */
+static _Atomic enum log_level current_level = LOG_LEVEL_INFO;
 static enum log_target current_target = LOG_TARGET_STDERR;
 /* journald reads "<N>" prefixes as priorities when stderr is its stream. */
 static bool journal_prefix;

@@ -295,8 +295,10 @@ static int drop_privileges(const char *user, const char *group)
 		}
 		gid = gr->gr_gid;
 	}
-	if (setgroups(1, &gid) < 0) {
-		log_error_errno("setgroups");
+	/* The user's other groups too, as systemd's User= gives them: keys
+	 * are often readable through a group such as ssl-cert. */
+	if (initgroups(pw->pw_name, gid) < 0) {
+		log_error_errno("initgroups(%s)", pw->pw_name);
 		return -1;
 	}
 	if (setresgid(gid, gid, gid) < 0) {
@@ -441,9 +443,10 @@ static void drain_and_stop(struct daemon *dm)
 {
 	notify("STOPPING=1");
 	http_server_quiesce(dm->http);
-	/* Requests in flight get a bounded time to finish. */
+	/* Requests in flight get a bounded time to finish; idle keep-alive
+	 * connections are simply closed. */
 	for (unsigned i = 0; i < DRAIN_SECONDS * 10; i++) {
-		if (http_server_connection_count(dm->http) == 0)
+		if (http_server_busy_count(dm->http) == 0)
 			break;
 		struct timespec pause = { 0, 100 * 1000 * 1000 };
 		nanosleep(&pause, NULL);
@@ -560,6 +563,9 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	struct snapshot *snap = snapshot_create(config, options, &d);
 	log_diag(&d);
 	diag_finish(&d);
+	if (!snap)
+		log_error("%s: configuration invalid, not starting",
+			dm->config_path);
 	return snap;
 }
 
@@ -601,11 +607,8 @@ static int cmd_serve(const char *config_path)
 	};
 	struct snapshot *snap = bind_drop_load(&dm, config, config->user,
 		config->group, &options);
-	if (!snap) {
-		log_error("%s: configuration invalid, not starting",
-			config_path);
+	if (!snap)
 		goto out_tls;
-	}
 
 	/* 5 and 6. */
 	rc = run_daemon(&dm, snap);
@@ -746,8 +749,14 @@ static void print_config_dump(const struct snapshot *snap)
 			cd->policy.max_age);
 		for (size_t j = 0; j < cd->policy.mx_count; j++)
 			printf("%s \"%s\"", j ? "," : "", cd->policy.mx[j]);
-		printf(" ];\n    cert = \"%s\";\n    key = \"%s\";\n"
-			"    id = \"%s\";", cd->cert, cd->key, sd->id);
+		printf(" ];\n    cert = \"%s\";\n    key = \"%s\";\n",
+			cd->cert, cd->key);
+		/* A managed id stays a comment: pasted back as a setting it
+		 * would stop following the policy. */
+		if (cd->id)
+			printf("    id = \"%s\";", sd->id);
+		else
+			printf("    # id %s (managed)", sd->id);
 		if (cd->tlsrpt_rua)
 			printf("\n    tlsrpt_rua = \"%s\";", cd->tlsrpt_rua);
 		printf(" }%s\n", i + 1 < snapshot_domain_count(snap) ? "," : "");
@@ -767,10 +776,35 @@ static int cmd_check_config(const char *config_path, bool verbose)
 	};
 	if (tls_init() < 0)
 		return EXIT_INVALID;
-	struct snapshot *snap = load_snapshot(config_path, &options, &d);
+	/* Read keys and the state directory as the daemon will: as root,
+	 * check with the service user's rights, so that a key only root can
+	 * read fails here and not at the next reload. */
+	struct snapshot *snap = NULL;
+	struct config *config = load_config(config_path, &d);
+	const char *checked_as = NULL;
+	if (config && geteuid() == 0) {
+		log_init(LOG_LEVEL_WARN, LOG_TARGET_STDERR);
+		if (drop_privileges(config->user, config->group) < 0) {
+			diag_add(&d, DIAG_ERROR, config_path, 0, "check-user",
+				"cannot check as user %s, as the daemon would "
+				"run — see the error above", config->user ?
+				config->user : "(none)");
+			config_finish(config);
+			free(config);
+			config = NULL;
+		} else {
+			checked_as = config->user;
+		}
+	}
+	if (config)
+		snap = snapshot_create(config, &options, &d);
 	diag_print(&d, stderr);
 	int rc = EXIT_OK;
 	if (snap) {
+		if (checked_as)
+			fprintf(stderr, "%s: certificates, keys and state read "
+				"as user %s, as the daemon reads them\n",
+				config_path, checked_as);
 		if (verbose) {
 			print_config_dump(snap);
 		} else {
@@ -878,6 +912,9 @@ static void print_txt_domain(const struct snapshot_domain *sd,
 			"policy yet — reload it (systemctl reload mta-stsd) "
 			"before you publish id %s (RFC 8461 §8.1)\n",
 			cd->name, sd->id);
+	else
+		fprintf(stderr, "%s: served by the running mta-stsd: safe to "
+			"publish id %s\n", cd->name, sd->id);
 	if (bump && next[0]) {
 		if (cd->id)
 			fprintf(stderr, "%s: next id %s — set id = \"%s\"; in "

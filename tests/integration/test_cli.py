@@ -26,6 +26,7 @@ class Cli(World):
         super().setUp()
         self.port = free_port()
         com = self.leaf("mta-sts.example.com")
+        self.config_key = com[1]
         org = self.leaf("mta-sts.example.org")
         self.config = self.write("mta-stsd.conf", config_text(self.port, [
             domain_block("example.com", ["mail.example.com",
@@ -80,6 +81,22 @@ class Cli(World):
         self.assertIn("Enforce", r.stderr)
         self.assertIn("nmx", r.stderr)
         self.assertIn("already configured", r.stderr)
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root: check-config "
+                         "then reads as the service user")
+    def test_check_config_reads_keys_as_the_service_user(self):
+        # A key only root can read passes for root but fails for the
+        # daemon at its next reload: check-config must say so now.
+        key = self.config_key
+        os.chmod(key, 0o600)
+        r = self.mta_stsd("check-config", "-c", self.config)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertIn(key, r.stderr)
+        self.assertIn("Permission denied", r.stderr)
+        os.chmod(key, 0o644)
+        r = self.mta_stsd("check-config", "-c", self.config)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("read as user nobody", r.stderr)
 
     def test_txt_zone_lines(self):
         r = self.mta_stsd("txt", "-c", self.config)

@@ -107,6 +107,22 @@ class Lifecycle(World):
         self.assertIn(b"version: STSv1", data)
         self.assertEqual(d.proc.wait(15), 0)
 
+    def test_idle_keep_alive_does_not_delay_stop(self):
+        d = self.start(self.config())
+        ctx = ssl.create_default_context(cafile=self.ca.cert)
+        raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        conn = ctx.wrap_socket(raw, server_hostname="mta-sts.example.com")
+        conn.sendall(b"GET " + POLICY_PATH.encode() +
+                     b" HTTP/1.1\r\nHost: mta-sts.example.com\r\n\r\n")
+        self.assertTrue(conn.recv(4096).startswith(b"HTTP/1.1 200 OK"))
+        # The connection stays open, idle; a stop must not wait for it
+        # (the drain waits up to 10 s for requests in flight).
+        start = time.monotonic()
+        d.signal(signal.SIGTERM)
+        self.assertEqual(d.proc.wait(15), 0)
+        self.assertLess(time.monotonic() - start, 5)
+        conn.close()
+
     def test_socket_activation_systemd(self):
         path = self.config()
         d = self.start(path, ready=False, wrapper=[

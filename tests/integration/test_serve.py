@@ -97,6 +97,17 @@ class Serving(World):
             self.assertEqual(fields["content-type"], "text/plain")
             self.assertNotIn("location", fields)
 
+    def test_encoded_paths_are_not_the_policy(self):
+        # The policy lives at one exact path; no decoded spelling of it.
+        for path in ("/.well-known/mta-sts.txt%00x",
+                     "/.well-known/mta%2Dsts.txt",
+                     "/.well-known/mta-sts%2etxt",
+                     "/.well-known%2Fmta-sts.txt"):
+            status, _, body = self.get("mta-sts.example.com",
+                                       "--path-as-is", path=path)
+            self.assertEqual(status, "HTTP/1.1 404 Not Found", path)
+            self.assertNotIn("STSv1", body)
+
     def test_method_not_allowed(self):
         for method in ("POST", "PUT", "DELETE", "OPTIONS"):
             status, fields, _ = self.get("mta-sts.example.com", "-X", method)

@@ -272,6 +272,25 @@ static void sample(struct check_domain *d)
 	check_set_detail(d, "detail-code");
 }
 
+/* A remote server's text (an SMTP banner) must not drive the terminal. */
+START_TEST(test_print_escapes_remote_text)
+{
+	struct check_domain d;
+	ck_assert_int_eq(check_domain_init(&d, "example.com"), 0);
+	check_add(&d, CHECK_WARN, CHECK_AREA_SMTP, "smtp-no-starttls", NULL,
+		"mx.example.com", "MX mx.example.com said \"%s\"",
+		"220 \033]0;pwned\a\033[2J \xc2\x9b" "2J ok — fine");
+	char *text = print_to_string(&d, false);
+	ck_assert_ptr_null(strchr(text, '\033'));
+	ck_assert_ptr_null(strchr(text, '\a'));
+	ck_assert_ptr_null(strstr(text, "\xc2\x9b"));
+	ck_assert_ptr_nonnull(strstr(text, "220 \\x1b]0;pwned\\x07\\x1b[2J "
+		"\\xc2\\x9b2J ok — fine"));
+	free(text);
+	check_domain_finish(&d);
+}
+END_TEST
+
 START_TEST(test_print)
 {
 	struct check_domain d;
@@ -392,6 +411,7 @@ static Suite *check_suite(void)
 
 	tc = tcase_create("report");
 	tcase_add_test(tc, test_print);
+	tcase_add_test(tc, test_print_escapes_remote_text);
 	tcase_add_test(tc, test_json);
 	tcase_add_test(tc, test_finish_zeroed);
 	suite_add_tcase(s, tc);
