@@ -933,6 +933,32 @@ static void lint_record(struct lint *l, const char *rec, size_t n,
  * line is layout, not record text (dig prints none, pasted text often
  * has some).
  */
+/*
+ * zone_rdata finds the data of a zone-file or `dig` answer line such as
+ * "_mta-sts.example.com. 3600 IN TXT \"v=STSv1; id=1\"": the owner, an
+ * optional TTL and class, then TXT. It returns where the data starts, or
+ * NULL when the line is not one (it then is the data itself).
+ */
+static const char *zone_rdata(const char *s, size_t n)
+{
+	if (n == 0 || *s == '"')
+		return NULL;
+	const char *end = s + n;
+	const char *p = s;
+	/* Up to four tokens before the data: owner, TTL, class, type. */
+	for (int token = 0; token < 4 && p < end; token++) {
+		const char *start = p;
+		while (p < end && !is_wsp((unsigned char)*p))
+			p++;
+		size_t len = (size_t)(p - start);
+		while (p < end && is_wsp((unsigned char)*p))
+			p++;
+		if (token > 0 && len == 3 && strncasecmp(start, "TXT", 3) == 0)
+			return p < end ? p : NULL;
+	}
+	return NULL;
+}
+
 int txt_lint_answer(const char *text, size_t len, const char *file,
 	struct diag *d)
 {
@@ -958,8 +984,15 @@ int txt_lint_answer(const char *text, size_t len, const char *file,
 			s++;
 			n--;
 		}
-		if (n == 0)
-			continue;
+		if (n == 0 || *s == ';')
+			continue;	/* blank, or a zone-file comment */
+		/* Pasted zone-file lines (`mta-stsd txt`, full `dig` output)
+		 * are read for their data, as `dig +short` would print it. */
+		const char *rdata = zone_rdata(s, n);
+		if (rdata) {
+			n -= (size_t)(rdata - s);
+			s = rdata;
+		}
 		struct report r = { .d = d, .file = file, .line = line };
 		long rn = unquote(s, n, buf, &r);
 		if (rn <= 0)

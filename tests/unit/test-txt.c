@@ -492,6 +492,29 @@ START_TEST(test_lint_answer_length)
 }
 END_TEST
 
+/* Zone-file lines, as `mta-stsd txt` and a full `dig` answer print them,
+ * are read for their data; comments are skipped. */
+START_TEST(test_lint_answer_zone_lines)
+{
+	struct diag d;
+	diag_init(&d);
+	const char good[] =
+		"; from mta-stsd txt\n"
+		"_mta-sts.example.com. 3600 IN TXT \"v=STSv1; id=20261101\"\n"
+		"_smtp._tls.example.com.\t3600\tIN\tTXT\t"
+		"\"v=TLSRPTv1; rua=mailto:t@example.com\"\n";
+	ck_assert_int_eq(txt_lint_answer(good, strlen(good), "a", &d), 0);
+	ck_assert_msg(d.errors == 0, "%s", test_diag_dump(&d));
+	diag_finish(&d);
+
+	diag_init(&d);
+	const char bad[] = "_mta-sts.example.com. IN TXT \"v=STSv1; id=a-b\"\n";
+	ck_assert_int_eq(txt_lint_answer(bad, strlen(bad), "a", &d), -1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 1, "a-b"));
+	diag_finish(&d);
+}
+END_TEST
+
 /*
  * Found by fuzz-txt-answer: a bad \DDD escape at the end of the text was
  * quoted with "%.3s" from the input, reading past len. Here the bytes
@@ -560,6 +583,10 @@ static Suite *txt_suite(void)
 	tc = tcase_create("dig answer");
 	tcase_add_loop_test(tc, test_lint_answer, 0, ARRAY_LEN(lint_cases));
 	tcase_add_test(tc, test_lint_answer_length);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("zone-file lines");
+	tcase_add_test(tc, test_lint_answer_zone_lines);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("fuzz regressions");
