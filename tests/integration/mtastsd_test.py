@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -231,6 +232,51 @@ def check_valgrind_log(path):
     if not errors or errors.group(1) != "0" or \
             (lost and lost.group(1) != "0"):
         raise AssertionError("valgrind: %s\n%s" % (path, text[-6000:]))
+
+
+class Prober:
+    """The normal client: curl from 127.0.0.1 fetching host's policy every
+    interval seconds, at most limit times, until stopped. Every failure is
+    kept with its time, curl's exit code and message. Use it as a context
+    manager around an attack or a fault."""
+
+    def __init__(self, world, port, host="mta-sts.example.com",
+                 interval=0.2, limit=1000):
+        self.world = world
+        self.port = port
+        self.host = host
+        self.interval = interval
+        self.limit = limit
+        self.count = 0
+        self.failures = []
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+        self.t0 = time.monotonic()
+
+    def loop(self):
+        for _ in range(self.limit):
+            if self.done.is_set():
+                break
+            start = time.monotonic()
+            r = self.world.curl(self.host, self.port,
+                                "/.well-known/mta-sts.txt", "-f")
+            self.count += 1
+            if r.returncode != 0 or "version: STSv1" not in r.stdout:
+                self.failures.append("%.1fs: curl exit %d: %s" % (
+                    time.monotonic() - self.t0, r.returncode,
+                    r.stderr.strip()))
+            self.done.wait(max(0.0, self.interval -
+                               (time.monotonic() - start)))
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.done.set()
+        self.thread.join(60)
+        assert not self.thread.is_alive(), "the prober did not stop"
+        return False
 
 
 class World(unittest.TestCase):

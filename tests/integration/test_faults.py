@@ -12,13 +12,12 @@ import signal
 import socket
 import ssl
 import sys
-import threading
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mtastsd_test import (MTASTSD, World, config_text, domain_block,
-                          free_port, run, require_tools)
+from mtastsd_test import (MTASTSD, Prober, World, config_text,
+                          domain_block, free_port, run, require_tools)
 
 HOST = "mta-sts.example.com"
 POLICY_PATH = "/.well-known/mta-sts.txt"
@@ -33,38 +32,6 @@ def der_of_pem_file(path):
         text = f.read()
     end = text.index("-----END CERTIFICATE-----") + 25
     return ssl.PEM_cert_to_DER_cert(text[:end])
-
-
-class Prober:
-    """A normal client fetching the policy every 0.1 s, at most 600 times,
-    until stopped; keeps every failure."""
-
-    def __init__(self, world):
-        self.world = world
-        self.count = 0
-        self.failures = []
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-
-    def loop(self):
-        for _ in range(600):
-            if self.done.is_set():
-                break
-            r = self.world.curl(HOST, self.world.port, POLICY_PATH, "-f")
-            self.count += 1
-            if r.returncode != 0 or "version: STSv1" not in r.stdout:
-                self.failures.append((r.returncode, r.stderr.strip()))
-            self.done.wait(0.1)
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the prober did not stop"
-        return False
 
 
 class Faults(World):
@@ -194,7 +161,7 @@ class Faults(World):
         ctx = ssl.create_default_context(cafile=self.ca.cert)
         early = ctx.wrap_socket(socket.create_connection(
             ("127.0.0.1", self.port), 10), server_hostname=HOST)
-        with Prober(self) as prober:
+        with Prober(self, self.port, interval=0.1, limit=600) as prober:
             cert, key = self.ca.leaf("renewed", sans=[HOST])
             os.chmod(key, 0o644)
             os.rename(cert, self.cert[0])
@@ -248,7 +215,7 @@ class Faults(World):
         d = self.start(self.config)
         self.assertEqual(self.peer_der(), der_of_pem_file(
             os.path.join(archive, "cert1.pem")))
-        with Prober(self) as prober:
+        with Prober(self, self.port, interval=0.1, limit=600) as prober:
             for link, target in zip(links, ("../archive/cert2.pem",
                                             "../archive/privkey2.pem")):
                 os.symlink(target, link + ".new")
@@ -271,7 +238,7 @@ class Faults(World):
         os.chmod(self.cert[1], 0o600)
         self.write_config(mode="enforce")
         mark = len(d.output())
-        with Prober(self) as prober:
+        with Prober(self, self.port, interval=0.1, limit=600) as prober:
             d.reload()
         log = self.log_since(d, mark)
         self.assertEqual(prober.failures, [])
@@ -295,7 +262,7 @@ class Faults(World):
         os.unlink(self.cert[0])
         self.write_config(mode="enforce")
         mark = len(d.output())
-        with Prober(self) as prober:
+        with Prober(self, self.port, interval=0.1, limit=600) as prober:
             d.reload()
         log = self.log_since(d, mark)
         self.assertEqual(prober.failures, [])
@@ -326,7 +293,7 @@ class Faults(World):
             ("deleted", lambda: os.unlink(self.config)),
             ("a directory", lambda: os.mkdir(self.config)),
         ]
-        with Prober(self) as prober:
+        with Prober(self, self.port, interval=0.1, limit=600) as prober:
             for name, breakage in breakages:
                 if os.path.isdir(self.config):
                     os.rmdir(self.config)
@@ -361,7 +328,7 @@ class Faults(World):
 
         self.write_config(mode="enforce")
         mark = len(d.output())
-        with Prober(self) as prober:
+        with Prober(self, self.port, interval=0.1, limit=600) as prober:
             d.reload()
         log = self.log_since(d, mark)
         self.assertEqual(prober.failures, [])
@@ -407,7 +374,7 @@ class Faults(World):
 
         self.write_config(mode="enforce")
         mark = len(d.output())
-        with Prober(self) as prober:
+        with Prober(self, self.port, interval=0.1, limit=600) as prober:
             d.reload()
         log = self.log_since(d, mark)
         self.assertEqual(prober.failures, [])

@@ -23,8 +23,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mtastsd_test import (World, config_text, domain_block, free_port,
-                          require_tools)
+from mtastsd_test import (Prober, World, config_text, domain_block,
+                          free_port, require_tools)
 
 HOST = "mta-sts.example.com"
 POLICY_PATH = "/.well-known/mta-sts.txt"
@@ -162,50 +162,9 @@ def rst_close(s):
     s.close()
 
 
-class Prober:
-    """The normal client: curl from 127.0.0.1 fetching the policy every
-    interval seconds, at most limit times, until stopped. Every failure is
-    kept with curl's exit code and message."""
-
-    def __init__(self, world, port, interval=0.2, limit=1000):
-        self.world = world
-        self.port = port
-        self.interval = interval
-        self.limit = limit
-        self.count = 0
-        self.failures = []
-        self.done = threading.Event()
-        self.thread = threading.Thread(target=self.loop, daemon=True)
-
-    def loop(self):
-        for _ in range(self.limit):
-            if self.done.is_set():
-                break
-            start = time.monotonic()
-            r = self.world.curl(HOST, self.port, POLICY_PATH, "-f")
-            self.count += 1
-            if r.returncode != 0 or "version: STSv1" not in r.stdout:
-                self.failures.append("%.1fs: curl exit %d: %s" % (
-                    time.monotonic() - self.world.t0, r.returncode,
-                    r.stderr.strip()))
-            self.done.wait(max(0.0, self.interval -
-                               (time.monotonic() - start)))
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.done.set()
-        self.thread.join(60)
-        assert not self.thread.is_alive(), "the prober did not stop"
-        return False
-
-
 class Hostile(World):
     def setUp(self):
         super().setUp()
-        self.t0 = time.monotonic()
         self.port = free_port()
         self.cert = self.leaf(HOST)
         self.sockets = []
