@@ -447,14 +447,7 @@ void http_server_quiesce(struct http_server *server)
 	}
 }
 
-unsigned http_server_busy_count(struct http_server *server)
-{
-	unsigned open = http_server_connection_count(server);
-	unsigned idle = atomic_load(&server->idle);
-	return open > idle ? open - idle : 0;
-}
-
-unsigned http_server_connection_count(struct http_server *server)
+static unsigned connection_count(struct http_server *server)
 {
 	unsigned total = 0;
 	for (size_t i = 0; i < server->daemon_count; i++) {
@@ -466,6 +459,14 @@ unsigned http_server_connection_count(struct http_server *server)
 	}
 	return total;
 }
+
+unsigned http_server_busy_count(struct http_server *server)
+{
+	unsigned open = connection_count(server);
+	unsigned idle = atomic_load(&server->idle);
+	return open > idle ? open - idle : 0;
+}
+
 
 void http_server_stop(struct http_server *server)
 {

@@ -48,9 +48,6 @@ void http_server_set_access_log(struct http_server *server, bool enabled);
 /* Stops accepting connections; those open go on. */
 void http_server_quiesce(struct http_server *server);
 
-/* Connections still open. */
-unsigned http_server_connection_count(struct http_server *server);
-
 /*
  * Connections still open that are not keep-alive connections waiting idle
  * for their next request: those in a handshake, reading a request or
