@@ -6,6 +6,7 @@
 
 #include "diag.h"
 #include "log.h"
+#include "testsupport.h"
 
 START_TEST(test_diag_counts_and_order)
 {
@@ -130,9 +131,5 @@ static Suite *diag_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(diag_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run(diag_suite());
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "dnsname.h"
+#include "testsupport.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -445,9 +446,5 @@ static Suite *dnsname_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(dnsname_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run(dnsname_suite());
 }

@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "route.h"
+#include "testsupport.h"
 
 static const char *const host = "mta-sts.example.com";
 
@@ -82,9 +83,5 @@ static Suite *route_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(route_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run(route_suite());
 }

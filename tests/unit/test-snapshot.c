@@ -160,9 +160,5 @@ static Suite *snapshot_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(snapshot_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run(snapshot_suite());
 }

@@ -586,9 +586,5 @@ static Suite *state_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(state_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run(state_suite());
 }

@@ -1025,10 +1025,7 @@ int main(void)
 		(gnutls_certificate_retrieve_function2 *)
 		tls_retrieve_function());
 
-	SRunner *sr = srunner_create(tls_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
+	int rc = test_run(tls_suite());
 
 	gnutls_certificate_free_credentials(server_cred);
 	tls_finish();
@@ -1036,5 +1033,5 @@ int main(void)
 	testcert_ca_destroy(ca);
 	test_rmtree(dir);
 	free(dir);
-	return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return rc;
 }

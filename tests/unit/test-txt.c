@@ -598,9 +598,5 @@ static Suite *txt_suite(void)
 
 int main(void)
 {
-	SRunner *sr = srunner_create(txt_suite());
-	srunner_run_all(sr, CK_NORMAL);
-	int failed = srunner_ntests_failed(sr);
-	srunner_free(sr);
-	return failed > 0 ? EXIT_FAILURE : EXIT_SUCCESS;
+	return test_run(txt_suite());
 }

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: MIT */
+#include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -9,6 +10,15 @@
 
 #include "diag.h"
 #include "testsupport.h"
+
+int test_run(struct Suite *suite)
+{
+	SRunner *sr = srunner_create(suite);
+	srunner_run_all(sr, CK_NORMAL);
+	int failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
 
 char *test_tmpdir(void)
 {

@@ -6,6 +6,10 @@
 #include <stddef.h>
 
 struct diag;
+struct Suite;
+
+/* Runs every test of suite (which it frees); EXIT_SUCCESS or EXIT_FAILURE. */
+int test_run(struct Suite *suite);
 
 /* A new empty directory under $TMPDIR (or /tmp). Caller frees the path. */
 char *test_tmpdir(void);
