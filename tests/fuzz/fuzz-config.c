@@ -6,10 +6,10 @@
  */
 #include "fuzz.h"
 
-#include "config.h"
-#include "diag.h"
-#include "dnsname.h"
-#include "policy.h"
+#include "config/config.h"
+#include "util/diag.h"
+#include "core/dnsname.h"
+#include "core/policy.h"
 
 /*
  * @include makes libconfig open a file by the name given, relative to the

@@ -9,7 +9,7 @@
 
 #include <stdbool.h>
 
-#include "dnsname.h"
+#include "core/dnsname.h"
 
 static void check_one(const char *name, bool wildcard, size_t small)
 {

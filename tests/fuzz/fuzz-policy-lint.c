@@ -6,9 +6,9 @@
  */
 #include "fuzz.h"
 
-#include "diag.h"
-#include "dnsname.h"
-#include "policy.h"
+#include "util/diag.h"
+#include "core/dnsname.h"
+#include "core/policy.h"
 
 /* Every finding carries a line, a stable code and a fix after " — ". */
 static void check_findings(const struct diag *d)

@@ -8,7 +8,7 @@
 
 #include <strings.h>
 
-#include "route.h"
+#include "core/route.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -7,8 +7,8 @@
  */
 #include "fuzz.h"
 
-#include "diag.h"
-#include "txt.h"
+#include "util/diag.h"
+#include "core/txt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -8,8 +8,8 @@
 
 #include <time.h>
 
-#include "diag.h"
-#include "txt.h"
+#include "util/diag.h"
+#include "core/txt.h"
 
 static bool all_digits(const char *s)
 {

@@ -6,16 +6,16 @@ Everything is derived from the sources, so a new setting, option, command,
 diagnostic code or error message without documentation fails here, and the
 failure names exactly what is missing:
 
-  (a) every setting the config loader accepts (src/config.c key tables) is a
+  (a) every setting the config loader accepts (src/config/config.c key tables) is a
       term in docs/mta-stsd.conf.5.scd, and every config_defaults[] value
       appears there word for word on a "Default:" line under its setting;
-  (b) every subcommand and every long and short option of src/main.c (and
-      src/check.c when it exists), from the usage text and the getopt
+  (b) every subcommand and every long and short option of src/cli/main.c (and
+      src/checker/check.c when it exists), from the usage text and the getopt
       tables, appears in docs/mta-stsd.8.scd;
-  (c) every diagnostic code passed to diag_add() in src/*.c (directly or
+  (c) every diagnostic code passed to diag_add() in src/*/*.c (directly or
       through a wrapper) is a heading or a table row with cause and fix in
       docs/TROUBLESHOOTING.md, and so is every log_error/log_warn message of
-      src/main.c and src/http.c and every message main.c prints on stderr;
+      src/cli/main.c and src/server/http.c and every message main.c prints on stderr;
   (d) the man pages build with scdoc, without a warning;
   (e) README's quick start has exactly two commands and .ci/run calls the
       second.
@@ -170,12 +170,22 @@ def literal_text(expr):
     return "".join(unquote(t[1]) for t in strs) if strs else None
 
 
+def src_path(name):
+    """The path of src/*/name: file names are unique across src/'s folders,
+    so the tests name a file without its subsystem."""
+    for folder, _, names in sorted(os.walk(SRC)):
+        if name in names:
+            return os.path.join(folder, name)
+    return os.path.join(SRC, name)
+
+
 def source_files():
     files = {}
-    for name in sorted(os.listdir(SRC)):
-        if name.endswith(".c"):
-            with open(os.path.join(SRC, name), encoding="utf-8") as f:
-                files[name] = tokens(f.read())
+    for folder, _, names in sorted(os.walk(SRC)):
+        for name in sorted(names):
+            if name.endswith(".c"):
+                with open(os.path.join(folder, name), encoding="utf-8") as f:
+                    files[name] = tokens(f.read())
     return files
 
 
@@ -271,7 +281,7 @@ def diagnostic_codes(files):
 def call_formats(name, functions_, stream=None):
     """(line, format) of each call to functions_ in src/name; fprintf only
     when its first argument is stream."""
-    with open(os.path.join(SRC, name), encoding="utf-8") as f:
+    with open(src_path(name), encoding="utf-8") as f:
         toks = tokens(f.read())
     out = []
     for i, t in enumerate(toks[:-1]):
@@ -339,7 +349,7 @@ class Docs(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.files = source_files()
-        cls.config_c = read("src", "config.c")
+        cls.config_c = read("src", "config", "config.c")
         cls.man8 = read("docs", "mta-stsd.8.scd")
         cls.man5 = read("docs", "mta-stsd.conf.5.scd")
         cls.trouble = read("docs", "TROUBLESHOOTING.md")
@@ -447,7 +457,7 @@ class Docs(unittest.TestCase):
     # (b) -------------------------------------------------------------------
     def cli(self, name):
         """(commands, long options, short options) of src/name."""
-        path = os.path.join(SRC, name)
+        path = src_path(name)
         if not os.path.exists(path):
             return set(), set(), set()
         with open(path, encoding="utf-8") as f:

@@ -10,8 +10,8 @@
 
 #include <json-c/json.h>
 
-#include "check.h"
-#include "policy.h"
+#include "checker/check.h"
+#include "core/policy.h"
 #include "testsupport.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -6,11 +6,11 @@
 #include <sys/stat.h>
 
 #include "buildconf.h"
-#include "config.h"
-#include "diag.h"
-#include "policy.h"
+#include "config/config.h"
+#include "util/diag.h"
+#include "core/policy.h"
 #include "testsupport.h"
-#include "tls.h"
+#include "tls/tls.h"
 
 static struct config cfg;
 static struct diag d;

@@ -4,8 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag.h"
-#include "log.h"
+#include "util/diag.h"
+#include "util/log.h"
+#include "util/text.h"
 #include "testsupport.h"
 
 START_TEST(test_diag_counts_and_order)
@@ -88,27 +89,27 @@ END_TEST
 START_TEST(test_diag_escape)
 {
 	char buf[16];
-	ck_assert_str_eq(diag_escape(buf, sizeof(buf), "a\"b\\c", 5),
-		"a\\\"b\\\\c");
-	ck_assert_str_eq(diag_escape(buf, sizeof(buf), "x\0y\x1b", 4),
+	ck_assert_str_eq(text_escape(buf, sizeof(buf), "a\"b\\c", 5),
+		"a\\x22b\\x5cc");
+	ck_assert_str_eq(text_escape(buf, sizeof(buf), "x\0y\x1b", 4),
 		"x\\x00y\\x1b");
 	/* Cut with "..." and never past the buffer. */
-	ck_assert_str_eq(diag_escape(buf, sizeof(buf), "0123456789abcdef",
-		16), "01234567...");
+	ck_assert_str_eq(text_escape(buf, sizeof(buf), "0123456789abcdef",
+		16), "0123456789ab...");
 }
 END_TEST
 
 START_TEST(test_log_escape)
 {
 	char buf[32];
-	ck_assert_str_eq(log_escape("plain text", buf, sizeof(buf)),
+	ck_assert_str_eq(text_escape_str(buf, sizeof(buf), "plain text"),
 		"plain text");
-	ck_assert_str_eq(log_escape("a\nb\"c\\", buf, sizeof(buf)),
+	ck_assert_str_eq(text_escape_str(buf, sizeof(buf), "a\nb\"c\\"),
 		"a\\x0ab\\x22c\\x5c");
-	ck_assert_str_eq(log_escape(NULL, buf, sizeof(buf)), "-");
-	ck_assert_str_eq(log_escape("\xff", buf, sizeof(buf)), "\\xff");
+	ck_assert_str_eq(text_escape_str(buf, sizeof(buf), NULL), "-");
+	ck_assert_str_eq(text_escape_str(buf, sizeof(buf), "\xff"), "\\xff");
 	char small[8];
-	ck_assert_str_eq(log_escape("abcdefghijkl", small, sizeof(small)),
+	ck_assert_str_eq(text_escape_str(small, sizeof(small), "abcdefghijkl"),
 		"abcd...");
 }
 END_TEST

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dnsname.h"
+#include "core/dnsname.h"
 #include "testsupport.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

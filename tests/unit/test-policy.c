@@ -5,8 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag.h"
-#include "policy.h"
+#include "util/diag.h"
+#include "core/policy.h"
 #include "testsupport.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))

@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "route.h"
+#include "core/route.h"
 #include "testsupport.h"
 
 static const char *const host = "mta-sts.example.com";

@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "diag.h"
-#include "snapshot.h"
-#include "state.h"
+#include "config/config.h"
+#include "util/diag.h"
+#include "server/snapshot.h"
+#include "config/state.h"
 #include "testsupport.h"
-#include "tls.h"
+#include "tls/tls.h"
 
 /* 2026-11-28 12:00:00 UTC */
 #define NOW ((time_t)1795867200)

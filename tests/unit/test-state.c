@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "diag.h"
-#include "state.h"
+#include "util/diag.h"
+#include "config/state.h"
 #include "testsupport.h"
-#include "txt.h"
+#include "core/txt.h"
 
 /* 2026-06-12 00:00:00 UTC: a fixed clock for every id. */
 #define NOW ((time_t)1781222400)

@@ -15,10 +15,10 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "diag.h"
+#include "util/diag.h"
 #include "testcert.h"
 #include "testsupport.h"
-#include "tls.h"
+#include "tls/tls.h"
 
 #define DAY (24 * 60 * 60)
 #define CONF "test.conf"

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag.h"
+#include "util/diag.h"
 #include "testsupport.h"
-#include "txt.h"
+#include "core/txt.h"
 
 /* 2026-06-12 00:00:00 UTC: every id test runs on this fixed clock. */
 #define NOW ((time_t)1781222400)

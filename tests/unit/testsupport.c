@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "diag.h"
+#include "util/diag.h"
 #include "testsupport.h"
 
 int test_run(struct Suite *suite)

@@ -4,9 +4,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "diag.h"
-#include "dnsname.h"
-#include "policy.h"
+#include "util/diag.h"
+#include "core/dnsname.h"
+#include "core/policy.h"
+#include "util/text.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -21,17 +22,12 @@
  */
 static const char *esc(char *buf, const char *s, size_t len)
 {
-	return diag_escape(buf, ESC_SIZE, s, len);
+	return text_escape(buf, ESC_SIZE, s, len);
 }
 
 static const char *escs(char *buf, const char *s)
 {
 	return esc(buf, s, strlen(s));
-}
-
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
 }
 
 void policy_init(struct policy *policy)
@@ -75,7 +71,7 @@ int policy_add_mx(struct policy *policy, const char *pattern)
 	if (!copy)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		copy[i] = lower(pattern[i]);
+		copy[i] = text_lower(pattern[i]);
 	copy[n] = '\0';
 
 	char **mx = realloc(policy->mx, (policy->mx_count + 1) * sizeof(*mx));
@@ -223,7 +219,7 @@ static void suggest_mx(const char *value, enum dnsname_problem p, char *out,
 	if (n == 0 || n >= size)
 		return;
 	for (size_t i = 0; i < n; i++)
-		out[i] = lower(value[i]);
+		out[i] = text_lower(value[i]);
 	out[n] = '\0';
 	if (dnsname_check(out, true) != DNSNAME_OK)
 		out[0] = '\0';
@@ -409,24 +405,13 @@ static bool is_wsp(char c)
 	return c == ' ' || c == '\t';
 }
 
-static bool is_alnum(char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		(c >= '0' && c <= '9');
-}
-
-static bool is_digit(char c)
-{
-	return c >= '0' && c <= '9';
-}
-
 /* RFC 8461 §3.2: (ALPHA / DIGIT) *31(ALPHA / DIGIT / "_" / "-" / ".") */
 static bool key_is_valid(const char *k, size_t n)
 {
-	if (n == 0 || n > KEY_MAX || !is_alnum(k[0]))
+	if (n == 0 || n > KEY_MAX || !text_is_alnum(k[0]))
 		return false;
 	for (size_t i = 1; i < n; i++) {
-		if (!is_alnum(k[i]) && k[i] != '_' && k[i] != '-' && k[i] != '.')
+		if (!text_is_alnum(k[i]) && k[i] != '_' && k[i] != '-' && k[i] != '.')
 			return false;
 	}
 	return true;
@@ -438,7 +423,7 @@ static bool equal_nocase(const char *a, size_t an, const char *b)
 	if (an != bn)
 		return false;
 	for (size_t i = 0; i < an; i++) {
-		if (lower(a[i]) != lower(b[i]))
+		if (text_lower(a[i]) != text_lower(b[i]))
 			return false;
 	}
 	return true;
@@ -459,14 +444,14 @@ static size_t distance(const char *a, size_t an, const char *b)
 		dp[0][j] = j;
 	for (size_t i = 1; i <= an; i++) {
 		for (size_t j = 1; j <= bn; j++) {
-			size_t cost = lower(a[i - 1]) != lower(b[j - 1]);
+			size_t cost = text_lower(a[i - 1]) != text_lower(b[j - 1]);
 			size_t v = dp[i - 1][j] + 1;
 			if (dp[i][j - 1] + 1 < v)
 				v = dp[i][j - 1] + 1;
 			if (dp[i - 1][j - 1] + cost < v)
 				v = dp[i - 1][j - 1] + cost;
-			if (i > 1 && j > 1 && lower(a[i - 1]) == lower(b[j - 2]) &&
-					lower(a[i - 2]) == lower(b[j - 1]) &&
+			if (i > 1 && j > 1 && text_lower(a[i - 1]) == text_lower(b[j - 2]) &&
+					text_lower(a[i - 2]) == text_lower(b[j - 1]) &&
 					dp[i - 2][j - 2] + 1 < v)
 				v = dp[i - 2][j - 2] + 1;
 			dp[i][j] = v;
@@ -608,7 +593,7 @@ static void lint_max_age(struct lint *l, unsigned line, const char *v,
 	char e[ESC_SIZE];
 	bool numeric = n > 0;
 	for (size_t i = 0; i < n; i++) {
-		if (!is_digit(v[i]))
+		if (!text_is_digit(v[i]))
 			numeric = false;
 	}
 	if (!numeric) {
@@ -691,7 +676,7 @@ static const char *fixed_value(char *buf, int f, const char *v, size_t n)
 		char tmp[ESC_SIZE];
 		size_t m = n < sizeof(tmp) - 1 ? n : sizeof(tmp) - 1;
 		for (size_t i = 0; i < m; i++)
-			tmp[i] = lower(v[i]);
+			tmp[i] = text_lower(v[i]);
 		return esc(buf, tmp, m);
 	}
 	return esc(buf, v, n);

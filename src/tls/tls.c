@@ -39,9 +39,10 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
-#include "diag.h"
-#include "log.h"
-#include "tls.h"
+#include "util/diag.h"
+#include "util/log.h"
+#include "tls/tls.h"
+#include "util/text.h"
 
 #define HOST_MAX 253		/* octets of a host name, no trailing dot */
 #define HOST_BUF 256		/* fits HOST_MAX, the dot and the NUL */
@@ -133,13 +134,6 @@ static gnutls_datum_t ticket_key;
 
 /* ------------------------------------------------------------------ */
 /* Names and hashing                                                  */
-/* ------------------------------------------------------------------ */
-
-static char lower(char c)
-{
-	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
-}
-
 /*
  * norm_name writes host in lower case without one trailing dot to out and
  * returns its length: 0 when it is empty or longer than HOST_MAX.
@@ -152,7 +146,7 @@ static size_t norm_name(const char *host, char out[HOST_BUF])
 	if (len == 0 || len > HOST_MAX)
 		return 0;
 	for (size_t i = 0; i < len; i++)
-		out[i] = lower(host[i]);
+		out[i] = text_lower(host[i]);
 	out[len] = '\0';
 	return len;
 }
@@ -628,8 +622,8 @@ static const char *subject(gnutls_x509_crt_t crt, char *out, size_t size)
 {
 	gnutls_datum_t dn = {0};
 	if (gnutls_x509_crt_get_dn3(crt, &dn, 0) < 0 || !dn.data)
-		return log_escape("(no subject)", out, size);
-	log_escape((const char *)dn.data, out, size);
+		return text_escape_str(out, size, "(no subject)");
+	text_escape_str(out, size, (const char *)dn.data);
 	gnutls_free(dn.data);
 	return out;
 }
@@ -1060,7 +1054,7 @@ static void list_names(gnutls_x509_crt_t crt, char *out, size_t size)
 		if (total++ >= NAMES_SHOWN || o >= size)
 			continue;
 		int w = snprintf(out + o, size - o, "%s%s", o ? ", " : "",
-			log_escape(name, esc, sizeof(esc)));
+			text_escape_str(esc, sizeof(esc), name));
 		o = w < 0 ? size : o + (size_t)w;
 	}
 	if (total > NAMES_SHOWN && o < size)
@@ -1073,7 +1067,7 @@ static void list_names(gnutls_x509_crt_t crt, char *out, size_t size)
 		0, name, &len) == 0) {
 		name[len < sizeof(name) ? len : sizeof(name) - 1] = '\0';
 		snprintf(out, size, "no DNS name, only CN=%s",
-			log_escape(name, esc, sizeof(esc)));
+			text_escape_str(esc, sizeof(esc), name));
 	} else {
 		snprintf(out, size, "no names at all");
 	}
@@ -1462,7 +1456,7 @@ int tls_store_add(struct tls_store *store, const char *host,
 		diag_add(d, DIAG_ERROR, file, line, "tls-host-invalid",
 			"policy host \"%s\" is empty or longer than %d "
 			"characters — give a host name such as "
-			"mta-sts.example.com", log_escape(host, esc, sizeof(esc)),
+			"mta-sts.example.com", text_escape_str(esc, sizeof(esc), host),
 			HOST_MAX);
 		return -1;
 	}
@@ -1578,7 +1572,7 @@ int tls_store_add_generated(struct tls_store *store, const char *host,
 	size_t len = norm_name(host, name);
 	if (!len) {
 		log_error("\"%s\": not a host name: cannot make a certificate",
-			log_escape(host, esc, sizeof(esc)));
+			text_escape_str(esc, sizeof(esc), host));
 		return -1;
 	}
 	if (find_entry(store, name, len)) {
@@ -1761,10 +1755,10 @@ static int client_hello(gnutls_session_t session)
 	}
 	if (e)
 		log_debug("tls: server name changed to \"%s\" in a "
-			"connection: refused", log_escape(raw, esc, sizeof(esc)));
+			"connection: refused", text_escape_str(esc, sizeof(esc), raw));
 	else if (has_sni)
 		log_debug("tls: unknown server name \"%s\": refused",
-			log_escape(raw, esc, sizeof(esc)));
+			text_escape_str(esc, sizeof(esc), raw));
 	else
 		log_debug("tls: no server name: refused");
 	gnutls_alert_send(session, GNUTLS_AL_FATAL, GNUTLS_A_UNRECOGNIZED_NAME);
@@ -1889,7 +1883,7 @@ bool tls_priorities_are_valid(const char *priorities, struct diag *d,
 	const char *err_pos = NULL;
 	int rc = gnutls_priority_init(&prio, priorities, &err_pos);
 	if (rc < 0) {
-		log_escape(priorities, esc, sizeof(esc));
+		text_escape_str(esc, sizeof(esc), priorities);
 		if (err_pos && err_pos >= priorities)
 			diag_add(d, DIAG_ERROR, file, line,
 				"tls-priorities-invalid",
@@ -1897,7 +1891,7 @@ bool tls_priorities_are_valid(const char *priorities, struct diag *d,
 				"offset %zu, \"%s\": %s — fix or remove that "
 				"item (default: %s)", esc,
 				(size_t)(err_pos - priorities),
-				log_escape(err_pos, at, sizeof(at)),
+				text_escape_str(at, sizeof(at), err_pos),
 				gnutls_strerror(rc), TLS_DEFAULT_PRIORITIES);
 		else
 			diag_add(d, DIAG_ERROR, file, line,
@@ -1927,7 +1921,7 @@ bool tls_priorities_are_valid(const char *priorities, struct diag *d,
 		}
 	}
 	gnutls_priority_deinit(prio);
-	log_escape(priorities, esc, sizeof(esc));
+	text_escape_str(esc, sizeof(esc), priorities);
 	if (!modern) {
 		diag_add(d, DIAG_ERROR, file, line, "tls-priorities-no-tls12",
 			"TLS priority string \"%s\" enables neither TLS 1.2 nor "

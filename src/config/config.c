@@ -19,10 +19,11 @@
 #include <unistd.h>
 
 #include "buildconf.h"
-#include "config.h"
-#include "diag.h"
-#include "dnsname.h"
-#include "policy.h"
+#include "config/config.h"
+#include "util/diag.h"
+#include "core/dnsname.h"
+#include "core/policy.h"
+#include "util/text.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -381,22 +382,12 @@ static char *dir_of(const char *path)
 	return strndup(path, (size_t)(slash - path));
 }
 
-static char *join(const char *dir, const char *name)
-{
-	char *s = NULL;
-	size_t n = strlen(dir);
-	const char *sep = n && dir[n - 1] == '/' ? "" : "/";
-	if (asprintf(&s, "%s%s%s", dir, sep, name) < 0)
-		return NULL;
-	return s;
-}
-
 /* path as is when absolute or dir is NULL, else dir/path. */
 static char *resolve_path(const char *path, const char *dir)
 {
 	if (path[0] == '/' || !dir)
 		return strdup(path);
-	return join(dir, path);
+	return text_path_join(dir, path);
 }
 
 /*
@@ -1326,17 +1317,16 @@ static char *expand_path(const char *text, const char *domain,
 	*o = '\0';
 	if (s[0] == '/' || !dir)
 		return s;
-	char *joined = join(dir, s);
+	char *joined = text_path_join(dir, s);
 	free(s);
 	return joined;
 }
 
-static char *dup_or_null(const char *s, bool *ok)
+/* text_dup that clears *ok when a non-NULL s could not be copied. */
+static char *copy_text(const char *s, bool *ok)
 {
-	if (!s)
-		return NULL;
-	char *c = strdup(s);
-	if (!c)
+	char *c = text_dup(s);
+	if (s && !c)
 		*ok = false;
 	return c;
 }
@@ -1387,7 +1377,7 @@ static void add_domain(struct loader *ld, const char *name,
 	struct config_domain dom = {0};
 	bool ok = true;
 	policy_init(&dom.policy);
-	dom.name = dup_or_null(name, &ok);
+	dom.name = copy_text(name, &ok);
 	dom.policy.mode = r->mode;
 	dom.policy.max_age = r->max_age;
 	for (size_t i = 0; i < r->mx_count; i++) {
@@ -1404,10 +1394,10 @@ static void add_domain(struct loader *ld, const char *name,
 			r->dir[FIELD_KEY]);
 		ok = ok && dom.key;
 	}
-	dom.id = dup_or_null(r->text[FIELD_ID], &ok);
-	dom.tlsrpt_rua = dup_or_null(r->text[FIELD_TLSRPT_RUA], &ok);
-	dom.template_name = dup_or_null(r->template_name, &ok);
-	dom.file = dup_or_null(o.path, &ok);
+	dom.id = copy_text(r->text[FIELD_ID], &ok);
+	dom.tlsrpt_rua = copy_text(r->text[FIELD_TLSRPT_RUA], &ok);
+	dom.template_name = copy_text(r->template_name, &ok);
+	dom.file = copy_text(o.path, &ok);
 	dom.line = line;
 	if (!ok) {
 		nomem(ld);
@@ -2042,7 +2032,7 @@ static bool check_includes(struct loader *ld, const char *file, int depth)
 			continue;	/* a syntax error: libconfig reports it */
 		char *name = strndup(p + 1, (size_t)(end - p - 1));
 		char *target = name && ld->main_dir ?
-			join(ld->main_dir, name) : name ? strdup(name) : NULL;
+			text_path_join(ld->main_dir, name) : name ? strdup(name) : NULL;
 		if (!target) {
 			free(name);
 			nomem(ld);

@@ -54,14 +54,6 @@ void diag_move(struct diag *dst, struct diag *src);
 
 const char *diag_severity_name(enum diag_severity severity);
 
-/*
- * diag_escape writes len bytes of s to buf (size bytes, at least 8) for a
- * message: printable ASCII as is, '"' and '\\' backslashed, other bytes
- * as \\xNN, cut with "..." when it does not fit. Values in findings come
- * from files and the network and end up on a terminal. Returns buf.
- */
-const char *diag_escape(char *buf, size_t size, const char *s, size_t len);
-
 /* Orders the items by file and line, keeping the order of equal ones. */
 void diag_sort(struct diag *d);
 

@@ -5,15 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "diag.h"
-#include "dnsname.h"
-#include "log.h"
-#include "policy.h"
-#include "snapshot.h"
-#include "state.h"
-#include "tls.h"
-#include "txt.h"
+#include "config/config.h"
+#include "util/diag.h"
+#include "core/dnsname.h"
+#include "util/log.h"
+#include "core/policy.h"
+#include "server/snapshot.h"
+#include "config/state.h"
+#include "tls/tls.h"
+#include "core/txt.h"
 
 struct snapshot {
 	atomic_uint refs;

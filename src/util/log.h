@@ -38,12 +38,4 @@ void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn_errno(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
-/*
- * log_escape copies untrusted text into buf (of size bytes, at least 5) with
- * every byte outside printable ASCII, and '"' and '\\', written as \xNN.
- * Input that does not fit is cut and ends in "...". NULL becomes "-".
- * Returns buf.
- */
-const char *log_escape(const char *in, char *buf, size_t size);
-
 #endif

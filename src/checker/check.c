@@ -42,17 +42,19 @@
 
 #include <json-c/json.h>
 
-#include "check.h"
-#include "config.h"
-#include "diag.h"
-#include "dnsname.h"
-#include "fetch.h"
-#include "policy.h"
-#include "resolve.h"
-#include "snapshot.h"
-#include "state.h"
-#include "tls.h"
-#include "txt.h"
+#include "checker/check.h"
+#include "config/config.h"
+#include "util/diag.h"
+#include "core/dnsname.h"
+#include "checker/fetch.h"
+#include "core/policy.h"
+#include "checker/resolve.h"
+#include "server/snapshot.h"
+#include "config/state.h"
+#include "tls/tls.h"
+#include "core/txt.h"
+#include "util/clock.h"
+#include "util/text.h"
 
 #define PROBE_THREADS 8
 #define FETCH_PARALLEL 8
@@ -548,16 +550,9 @@ struct probe {
 	struct tls_probe_result tls;
 };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static int left_ms(long long deadline)
 {
-	long long left = deadline - now_ms();
+	long long left = deadline - clock_now_ms();
 	return left < 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
 }
 
@@ -782,7 +777,7 @@ out:
  * its timeout. */
 static void run_probe(struct probe *p)
 {
-	long long deadline = now_ms() + (long long)p->timeout_s * 1000;
+	long long deadline = clock_now_ms() + (long long)p->timeout_s * 1000;
 	int fd = -1;
 	int err = 0;
 	for (size_t i = 0; i < p->address_count && fd < 0; i++) {
@@ -1147,13 +1142,6 @@ static const char *media_type_ok(const char *content_type)
 	return *s == '\0' || *s == ';' ? content_type : NULL;
 }
 
-static void format_date(time_t t, char *out, size_t size)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(out, size, "%Y-%m-%d", &tm);
-}
-
 /* The certificate problem of the policy host, from the TLS probe. */
 static void report_https_cert(struct work *w, const char *url)
 {
@@ -1171,7 +1159,7 @@ static void report_https_cert(struct work *w, const char *url)
 			"for that SNI name.", host, host, w->name);
 	} else if (p->outcome == PROBE_DONE && t->expired) {
 		char date[16];
-		format_date(t->not_after, date, sizeof(date));
+		clock_format_date(t->not_after, date, sizeof(date));
 		check_add(r, CHECK_FAIL, CHECK_AREA_HTTPS, "https-cert-expired",
 			RT_WEBPKI, host, "the certificate of %s expired on %s",
 			host, date);
@@ -1501,7 +1489,7 @@ static void report_probe(struct work *w, struct mx_host *h,
 			"includes %s.", loss, host);
 	} else if (t->expired) {
 		char date[16];
-		format_date(t->not_after, date, sizeof(date));
+		clock_format_date(t->not_after, date, sizeof(date));
 		check_add(r, CHECK_FAIL, CHECK_AREA_SMTP, "smtp-cert-expired",
 			RT_EXPIRED, host, "MX %s: the certificate expired on %s",
 			host, date);

@@ -6,28 +6,9 @@
 #include <strings.h>
 #include <time.h>
 
-#include "diag.h"
-#include "txt.h"
-
-/*
- * Everything here works on bytes, never on the C locale: the RFC 8461 and
- * RFC 8460 grammars are ASCII (RFC 5234 ALPHA, DIGIT, WSP).
- */
-
-static bool is_alpha(unsigned char c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
-}
-
-static bool is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
-
-static bool is_alnum(unsigned char c)
-{
-	return is_alpha(c) || is_digit(c);
-}
+#include "util/diag.h"
+#include "core/txt.h"
+#include "util/text.h"
 
 static bool is_wsp(unsigned char c)
 {
@@ -36,7 +17,7 @@ static bool is_wsp(unsigned char c)
 
 static bool is_hex(unsigned char c)
 {
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
+	return text_is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
 }
 
 static bool all_digits(const char *s)
@@ -44,7 +25,7 @@ static bool all_digits(const char *s)
 	if (!*s)
 		return false;
 	for (; *s; s++)
-		if (!is_digit((unsigned char)*s))
+		if (!text_is_digit((unsigned char)*s))
 			return false;
 	return true;
 }
@@ -56,7 +37,7 @@ static bool all_digits(const char *s)
 static const char *show(const char *s, size_t len, char *buf, size_t size)
 {
 	buf[0] = '"';
-	diag_escape(buf + 1, size - 2, s, len);
+	text_escape(buf + 1, size - 2, s, len);
 	strcat(buf, "\"");
 	return buf;
 }
@@ -81,7 +62,7 @@ bool txt_id_is_valid(const char *id)
 {
 	size_t n = 0;
 	for (; id[n]; n++)
-		if (n >= TXT_ID_MAX || !is_alnum((unsigned char)id[n]))
+		if (n >= TXT_ID_MAX || !text_is_alnum((unsigned char)id[n]))
 			return false;
 	return n > 0;
 }
@@ -243,7 +224,7 @@ static void check_uri(struct report *r, const char *u, size_t n)
 			return;
 		}
 		/* RFC 3986 unreserved, the sub-delims left and gen-delims. */
-		if (is_alnum(c) || strchr("-._~$&'()*+=:@/?#[]", c))
+		if (text_is_alnum(c) || strchr("-._~$&'()*+=:@/?#[]", c))
 			continue;
 		REPORT(r, DIAG_ERROR, "txt-rua-char",
 			"%srua %s contains %s, which a URI cannot hold — "
@@ -440,7 +421,7 @@ static bool check_id(struct parser *p, const char *v, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)v[i];
-		if (is_alnum(c))
+		if (text_is_alnum(c))
 			continue;
 		REPORT(&p->r, DIAG_ERROR, "txt-id-char",
 			"id %s contains %s — an id is only letters and digits "
@@ -473,7 +454,7 @@ static void check_extension(struct parser *p, const char *name, size_t nlen,
 	}
 	for (size_t i = 0; i < nlen && ok; i++) {
 		unsigned char c = (unsigned char)name[i];
-		if (is_alnum(c) || (i > 0 && strchr("_-.", c)))
+		if (text_is_alnum(c) || (i > 0 && strchr("_-.", c)))
 			continue;
 		REPORT(&p->r, DIAG_ERROR, "txt-extension-name",
 			"field name %s contains %s — names are letters, digits, "
@@ -808,12 +789,12 @@ static long unquote(const char *s, size_t n, char *out, struct report *r)
 					"the string with '\"'");
 				return -1;
 			}
-			if (!is_digit((unsigned char)s[i])) {
+			if (!text_is_digit((unsigned char)s[i])) {
 				out[o++] = s[i++];
 				continue;
 			}
-			if (i + 3 > n || !is_digit((unsigned char)s[i + 1]) ||
-				!is_digit((unsigned char)s[i + 2]) ||
+			if (i + 3 > n || !text_is_digit((unsigned char)s[i + 1]) ||
+				!text_is_digit((unsigned char)s[i + 2]) ||
 				(s[i] - '0') * 100 + (s[i + 1] - '0') * 10 +
 				(s[i + 2] - '0') > 255) {
 				/* at most the 3 bytes left before n */
@@ -840,7 +821,7 @@ static bool is_cname_line(const char *s, size_t n)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (!is_alnum(c) && c != '-' && c != '.' && c != '_')
+		if (!text_is_alnum(c) && c != '-' && c != '.' && c != '_')
 			return false;
 	}
 	return true;

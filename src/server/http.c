@@ -15,11 +15,12 @@
 
 #include <microhttpd.h>
 
-#include "http.h"
-#include "log.h"
-#include "route.h"
-#include "snapshot.h"
-#include "tls.h"
+#include "server/http.h"
+#include "util/log.h"
+#include "core/route.h"
+#include "server/snapshot.h"
+#include "tls/tls.h"
+#include "util/text.h"
 
 enum error_response {
 	ERROR_BAD_REQUEST,
@@ -211,9 +212,9 @@ static void log_access(struct MHD_Connection *mc, const char *sni,
 	bool resumed = tls && tls_session_is_resumed(tls->tls_session);
 	log_info("access: %s %s %s \"%s %s\" %u %zu \"%s\" tls=%s", when,
 		client, sni ? sni : "-",
-		log_escape(method, e_method, sizeof(e_method)),
-		log_escape(url, e_url, sizeof(e_url)), status, bytes,
-		log_escape(agent, e_agent, sizeof(e_agent)),
+		text_escape_str(e_method, sizeof(e_method), method),
+		text_escape_str(e_url, sizeof(e_url), url), status, bytes,
+		text_escape_str(e_agent, sizeof(e_agent), agent),
 		resumed ? "resumed" : "full");
 }
 

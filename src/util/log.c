@@ -7,7 +7,7 @@
 #include <string.h>
 #include <syslog.h>
 
-#include "log.h"
+#include "util/log.h"
 
 /* Atomic: a reload changes it while the HTTP threads read it. */
 static _Atomic enum log_level current_level = LOG_LEVEL_INFO;
@@ -113,30 +113,3 @@ DEFINE_LOG(log_debug, LOG_LEVEL_DEBUG, false)
 DEFINE_LOG(log_error_errno, LOG_LEVEL_ERROR, true)
 DEFINE_LOG(log_warn_errno, LOG_LEVEL_WARN, true)
 
-const char *log_escape(const char *in, char *buf, size_t size)
-{
-	static const char hex[] = "0123456789abcdef";
-	if (!in) {
-		snprintf(buf, size, "-");
-		return buf;
-	}
-	size_t o = 0;
-	for (const unsigned char *p = (const unsigned char *)in; *p; p++) {
-		bool plain = *p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\';
-		size_t need = plain ? 1 : 4;
-		if (o + need + 4 > size) {
-			memcpy(buf + o, "...", 4);
-			return buf;
-		}
-		if (plain) {
-			buf[o++] = (char)*p;
-		} else {
-			buf[o++] = '\\';
-			buf[o++] = 'x';
-			buf[o++] = hex[*p >> 4];
-			buf[o++] = hex[*p & 15];
-		}
-	}
-	buf[o] = '\0';
-	return buf;
-}

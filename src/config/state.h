@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <time.h>
 
-#include "txt.h"
+#include "core/txt.h"
 
 struct diag;
 

@@ -38,16 +38,18 @@
 #include <systemd/sd-daemon.h>
 #endif
 
-#include "check.h"
-#include "config.h"
-#include "diag.h"
-#include "http.h"
-#include "log.h"
-#include "policy.h"
-#include "snapshot.h"
-#include "state.h"
-#include "tls.h"
-#include "txt.h"
+#include "checker/check.h"
+#include "config/config.h"
+#include "util/diag.h"
+#include "server/http.h"
+#include "util/log.h"
+#include "core/policy.h"
+#include "server/snapshot.h"
+#include "config/state.h"
+#include "tls/tls.h"
+#include "core/txt.h"
+#include "util/clock.h"
+#include "util/text.h"
 
 enum exit_code {
 	EXIT_OK = 0,
@@ -690,24 +692,13 @@ out:
 	return rc;
 }
 
-/* ---------------------------------------------------------------------
- * check-config
- * --------------------------------------------------------------------- */
-
-static void format_date(time_t t, char *buf, size_t size)
-{
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	strftime(buf, size, "%Y-%m-%d", &tm);
-}
-
 static void print_domain_summary(const struct snapshot_domain *sd, time_t now)
 {
 	const struct config_domain *cd = sd->config;
 	char expiry[64] = "not loaded";
 	if (sd->cert_loaded) {
 		char date[16];
-		format_date(sd->cert.not_after, date, sizeof(date));
+		clock_format_date(sd->cert.not_after, date, sizeof(date));
 		long days = (long)((sd->cert.not_after - now) / 86400);
 		snprintf(expiry, sizeof(expiry), "%s (%ld days)", date, days);
 	}

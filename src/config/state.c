@@ -8,8 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "diag.h"
-#include "state.h"
+#include "util/diag.h"
+#include "config/state.h"
+#include "util/text.h"
 
 /*
  * Both files hold one "domain id digest time" line per domain after a
@@ -142,16 +143,6 @@ static bool digest_is_valid(const char *digest)
 static bool digest_equal(const char *a, const char *b)
 {
 	return strncasecmp(a, b, DIGEST_LEN) == 0;
-}
-
-static char *join(const char *dir, const char *name)
-{
-	size_t n = strlen(dir);
-	const char *sep = n > 0 && dir[n - 1] == '/' ? "" : "/";
-	char *path = NULL;
-	if (asprintf(&path, "%s%s%s", dir, sep, name) < 0)
-		return NULL;
-	return path;
 }
 
 /* fix_for says how to get past err for the state directory dir. */
@@ -411,8 +402,8 @@ struct state *state_open(const char *dir, struct diag *d)
 	if (!state)
 		goto err_memory;
 	state->dir = strdup(dir);
-	state->ids_path = join(dir, "ids");
-	state->served_path = join(dir, "served");
+	state->ids_path = text_path_join(dir, "ids");
+	state->served_path = text_path_join(dir, "served");
 	if (!state->dir || !state->ids_path || !state->served_path)
 		goto err_memory;
 

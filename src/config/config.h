@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "policy.h"
+#include "core/policy.h"
 
 struct diag;
 

@@ -1,36 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #include <string.h>
 
-#include "dnsname.h"
-
-/*
- * Only ASCII letters fold: host names are A-labels, and the C library's
- * tolower() depends on the locale for bytes above 0x7f.
- */
-static char lower(char c)
-{
-	return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
-}
-
-static bool is_alpha(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
-}
-
-static bool is_digit(unsigned char c)
-{
-	return c >= '0' && c <= '9';
-}
+#include "core/dnsname.h"
+#include "util/text.h"
 
 static bool is_ldh(unsigned char c)
 {
-	return is_alpha(c) || is_digit(c) || c == '-';
+	return text_is_alpha(c) || text_is_digit(c) || c == '-';
 }
 
 static bool equal_n(const char *a, const char *b, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		if (lower(a[i]) != lower(b[i]))
+		if (text_lower(a[i]) != text_lower(b[i]))
 			return false;
 	}
 	return true;
@@ -70,7 +52,7 @@ static enum dnsname_problem classify_chars(const char *name, size_t n)
 		const char *p = colon + 1;
 		bool digits = *p != '\0';
 		for (; *p; p++) {
-			if (!is_digit((unsigned char)*p))
+			if (!text_is_digit((unsigned char)*p))
 				digits = false;
 		}
 		if (digits && colon != name)
@@ -119,7 +101,7 @@ static enum dnsname_problem check_plain(const char *name, size_t n)
 		if (name[start] == '-' || name[i - 1] == '-')
 			return DNSNAME_HYPHEN_EDGE;
 		for (size_t j = start; j < i; j++) {
-			if (!is_digit((unsigned char)name[j]))
+			if (!text_is_digit((unsigned char)name[j]))
 				numeric = false;
 		}
 		labels++;
@@ -270,7 +252,7 @@ int dnsname_normalize(const char *name, bool allow_wildcard, char *out,
 	if (n >= size)
 		return -1;
 	for (size_t i = 0; i < n; i++)
-		out[i] = lower(name[i]);
+		out[i] = text_lower(name[i]);
 	out[n] = '\0';
 	if (dnsname_check(out, allow_wildcard) != DNSNAME_OK) {
 		out[0] = '\0';

@@ -3,7 +3,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "route.h"
+#include "core/route.h"
 
 bool route_host_matches(const char *host, const char *policy_host)
 {

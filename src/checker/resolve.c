@@ -17,8 +17,9 @@
 
 #include <unbound.h>
 
-#include "diag.h"
-#include "resolve.h"
+#include "util/diag.h"
+#include "checker/resolve.h"
+#include "util/clock.h"
 
 struct resolver {
 	struct ub_ctx *ctx;
@@ -356,20 +357,13 @@ int resolve_submit(struct resolver *resolver, const char *name, int type,
 	return 0;
 }
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 int resolve_wait(struct resolver *resolver, unsigned timeout_ms)
 {
-	long long deadline = now_ms() + timeout_ms;
+	long long deadline = clock_now_ms() + timeout_ms;
 	int fd = ub_fd(resolver->ctx);
 	int result = 0;
 	while (resolver->pending_len > 0) {
-		long long left = deadline - now_ms();
+		long long left = deadline - clock_now_ms();
 		if (left <= 0)
 			break;
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };

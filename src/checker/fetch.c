@@ -15,7 +15,8 @@
 
 #include <curl/curl.h>
 
-#include "fetch.h"
+#include "checker/fetch.h"
+#include "util/text.h"
 
 #define HEADER_POLICY_ID "mta-sts-policy-id:"
 #define DEFAULT_CAPATH "/etc/ssl/certs"
@@ -144,11 +145,6 @@ static int setup(struct transfer *t, const struct fetch_request *rq)
 	return bad ? -1 : 0;
 }
 
-static char *dup_or_null(const char *s)
-{
-	return s ? strdup(s) : NULL;
-}
-
 static void finish(struct transfer *t, CURLcode code)
 {
 	struct fetch_result *r = t->result;
@@ -157,11 +153,11 @@ static void finish(struct transfer *t, CURLcode code)
 	r->http_status = status;
 	char *s = NULL;
 	if (curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &s) == CURLE_OK)
-		r->content_type = dup_or_null(s);
+		r->content_type = text_dup(s);
 	s = NULL;
 	if (status >= 300 && status < 400 && curl_easy_getinfo(t->easy,
 			CURLINFO_REDIRECT_URL, &s) == CURLE_OK)
-		r->redirect_url = dup_or_null(s);
+		r->redirect_url = text_dup(s);
 	s = NULL;
 	if (curl_easy_getinfo(t->easy, CURLINFO_PRIMARY_IP, &s) == CURLE_OK &&
 			s && *s)

@@ -6,8 +6,8 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "tls.h"
-#include "txt.h"
+#include "tls/tls.h"
+#include "core/txt.h"
 
 struct config;
 struct config_domain;

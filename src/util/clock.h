@@ -1,0 +1,14 @@
+// SPDX-License-Identifier: MIT
+#ifndef MTASTSD_CLOCK_H
+#define MTASTSD_CLOCK_H
+
+#include <stddef.h>
+#include <time.h>
+
+/* Milliseconds on the monotonic clock, for deadlines and durations. */
+long long clock_now_ms(void);
+
+/* t as "YYYY-MM-DD" in UTC into out (at least 11 bytes). Returns out. */
+const char *clock_format_date(time_t t, char *out, size_t size);
+
+#endif

@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: MIT
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/text.h"
+
+char *text_dup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+char *text_path_join(const char *dir, const char *name)
+{
+	size_t n = strlen(dir);
+	const char *sep = n > 0 && dir[n - 1] == '/' ? "" : "/";
+	char *path = NULL;
+	if (asprintf(&path, "%s%s%s", dir, sep, name) < 0)
+		return NULL;
+	return path;
+}
+
+const char *text_escape(char *buf, size_t size, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	if (!s) {
+		snprintf(buf, size, "-");
+		return buf;
+	}
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool plain = c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+		size_t need = plain ? 1 : 4;
+		/* Room for this byte, and for "..." and the NUL after it. */
+		if (o + need + 4 > size) {
+			memcpy(buf + o, "...", 4);
+			return buf;
+		}
+		if (plain) {
+			buf[o++] = (char)c;
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+const char *text_escape_str(char *buf, size_t size, const char *s)
+{
+	return text_escape(buf, size, s, s ? strlen(s) : 0);
+}

@@ -1,0 +1,53 @@
+// SPDX-License-Identifier: MIT
+#ifndef MTASTSD_TEXT_H
+#define MTASTSD_TEXT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Small text helpers every part shares. ASCII only on purpose: host names
+ * are A-labels and policy keys are ASCII, and the C library's <ctype.h>
+ * depends on the locale for bytes above 0x7f.
+ */
+static inline char text_lower(char c)
+{
+	return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+}
+
+static inline bool text_is_alpha(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+static inline bool text_is_digit(int c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static inline bool text_is_alnum(int c)
+{
+	return text_is_alpha(c) || text_is_digit(c);
+}
+
+/* strdup that passes NULL through. NULL for NULL or out of memory. */
+char *text_dup(const char *s);
+
+/* "dir/name" with exactly one slash between; caller frees; NULL on ENOMEM. */
+char *text_path_join(const char *dir, const char *name);
+
+/*
+ * text_escape is the one escaper for text from files and the network on its
+ * way to a log, a finding or a terminal. Its convention, the same as
+ * nginx's access log: printable ASCII stays as is, except '"' and '\\';
+ * those and every other byte (controls, DEL, bytes above 0x7f, NUL) are
+ * written as \xNN. Text that does not fit buf (size bytes, at least 8) is
+ * cut and ends in "...". It writes len bytes of s; a NULL s is written as
+ * "-". Returns buf.
+ */
+const char *text_escape(char *buf, size_t size, const char *s, size_t len);
+
+/* text_escape of a NUL-terminated string (NULL becomes "-"). */
+const char *text_escape_str(char *buf, size_t size, const char *s);
+
+#endif
