@@ -134,6 +134,33 @@ class Install(unittest.TestCase):
         self.assertIn("Documentation=man:mta-stsd(8)", text)
         self.assertRegex(text, r"(?m)^Type=notify")
 
+    def test_unit_skips_the_unedited_example(self):
+        """ExecCondition= compares the configuration with the installed
+        example: the same bytes skip the start (exit 1), an edit runs it."""
+        with open(self.path(self.unit("mta-stsd.service")),
+                  encoding="utf-8") as f:
+            text = f.read()
+        m = re.search(r"^ExecCondition=/bin/sh -c '([^']*)' sh (\S+) (\S+)$",
+                      text, re.M)
+        self.assertIsNotNone(m, "no ExecCondition= of the expected form")
+        script = m.group(1).replace("$$", "$")
+        self.assertEqual(m.group(2), os.path.join(
+            self.sysconfdir, "mta-stsd", "mta-stsd.conf"))
+        example = m.group(3)
+        self.assertIn(example, self.installed, self.tree())
+        edited = os.path.join(self.tmp, "edited.conf")
+        with open(self.path(example), encoding="utf-8") as f, \
+                open(edited, "w", encoding="utf-8") as g:
+            g.write(f.read() + "# edited\n")
+        for conf, status in ((self.path(example), 1), (edited, 0),
+                             (os.path.join(self.tmp, "missing"), 0)):
+            r = subprocess.run(["/bin/sh", "-c", script, "sh", conf,
+                                self.path(example)], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(r.returncode, status, "%s: %s" % (conf, r.stderr))
+            if status == 1:
+                self.assertIn("is the unedited example", r.stderr)
+
     def test_sysusers_tmpfiles_and_example(self):
         for suffix in ("sysusers.d/mta-stsd.conf", "tmpfiles.d/mta-stsd.conf"):
             found = self.find(suffix)
@@ -142,13 +169,17 @@ class Install(unittest.TestCase):
                 text = f.read()
             self.assertNotRegex(text, r"@[A-Za-z_]+@", found[0])
             self.assertIn("mta-stsd", text)
-        example = os.path.join(self.datadir, "doc", "mta-stsd",
-                               "mta-stsd.conf")
-        self.assertIn(example, self.installed, self.tree())
-        with open(self.path(example), encoding="utf-8") as f, \
-                open(os.path.join(SOURCE_ROOT, "conf", "mta-stsd.conf"),
-                     encoding="utf-8") as g:
-            self.assertEqual(f.read(), g.read())
+        # The example, in the documentation and where the unit compares
+        # the configuration with it.
+        for example in (os.path.join(self.datadir, "doc", "mta-stsd",
+                                     "mta-stsd.conf"),
+                        os.path.join(self.datadir, "mta-stsd",
+                                     "mta-stsd.conf")):
+            self.assertIn(example, self.installed, self.tree())
+            with open(self.path(example), encoding="utf-8") as f, \
+                    open(os.path.join(SOURCE_ROOT, "conf", "mta-stsd.conf"),
+                         encoding="utf-8") as g:
+                self.assertEqual(f.read(), g.read())
 
     def test_nothing_under_etc(self):
         bad = [p for p in self.installed
