@@ -4,7 +4,8 @@
 # From a fresh Debian 12 machine to a full test run: installs every package
 # the tests need, builds with warnings as errors, and runs the whole suite
 # (unit and integration tests against real clients and servers on
-# loopback). .ci/run calls exactly this.
+# loopback, and the Debian package from build to purge). .ci/run calls
+# exactly this.
 set -eu
 cd "$(dirname "$0")/.."
 
@@ -18,6 +19,10 @@ ninja -C "$build"
 # Every tool is installed here, so a skipped test is a failure.
 export MTASTSD_NO_SKIP=1
 meson test -C "$build" --print-errorlogs --num-processes 2
+
+# The Debian package: built from a copy of the tree, lintian, installed on
+# this machine, upgraded, removed and purged (tests/package/test-deb.sh).
+sh tests/package/test-deb.sh
 
 # The whole suite again with ASan + UBSan, the daemon tests under valgrind,
 # and each fuzzer for a bounded time (docs/SECURITY.md, docs/FUZZING.md).
