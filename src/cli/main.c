@@ -434,6 +434,8 @@ static void reload(struct daemon *dm)
 
 	snapshot_unref(dm->snapshot);
 	dm->snapshot = snap;
+	/* When no connection held the old snapshot it is gone now. */
+	snapshot_release_memory();
 	record_served(snap);
 	log_loaded(snap, "reloaded");
 	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu domain(s)",
@@ -461,13 +463,22 @@ static void drain_and_stop(struct daemon *dm)
 static int event_loop(struct daemon *dm)
 {
 	for (;;) {
-		struct pollfd pfd = { .fd = dm->signal_fd, .events = POLLIN };
-		if (poll(&pfd, 1, -1) < 0) {
+		/* The second fd: a snapshot was freed (by whichever thread let
+		 * it go); its memory is given back here, off the workers. */
+		struct pollfd pfd[2] = {
+			{ .fd = dm->signal_fd, .events = POLLIN },
+			{ .fd = snapshot_release_notifier(), .events = POLLIN },
+		};
+		if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error_errno("poll");
 			return EXIT_INVALID;
 		}
+		if (pfd[1].fd >= 0 && (pfd[1].revents & POLLIN))
+			snapshot_release_memory();
+		if (!(pfd[0].revents & POLLIN))
+			continue;
 		struct signalfd_siginfo si;
 		ssize_t n = read(dm->signal_fd, &si, sizeof(si));
 		if (n != (ssize_t)sizeof(si))
@@ -522,6 +533,10 @@ static struct http_options http_options_for(const struct config *config,
 static int run_daemon(struct daemon *dm, struct snapshot *snap)
 {
 	dm->snapshot = snap;
+	/* Made before any worker thread exists, which may free snapshots. */
+	if (snapshot_release_notifier() < 0)
+		log_warn_errno("cannot make the memory release eventfd: memory of "
+			"old snapshots is given back only after reloads");
 	struct http_options options = http_options_for(snapshot_config(snap),
 		dm);
 	dm->http = http_server_start(&options, snap);

@@ -69,6 +69,21 @@ void snapshot_set_attachment(struct snapshot *snapshot, void *data,
 	void (*destroy)(void *data));
 
 /*
+ * snapshot_release_notifier returns an eventfd (made on the first call,
+ * never closed) that becomes readable whenever a snapshot has been freed,
+ * on whatever thread dropped its last reference. The daemon's main thread
+ * polls it and calls snapshot_release_memory. -1 when it cannot be made.
+ */
+int snapshot_release_notifier(void);
+
+/*
+ * snapshot_release_memory gives the memory of snapshots freed since the
+ * last call back to the system (malloc_trim). Main thread only: a trim
+ * takes milliseconds, too long for a request thread.
+ */
+void snapshot_release_memory(void);
+
+/*
  * snapshot_record_served writes to the state directory that this snapshot
  * is now being served (RFC 8461 §8.1: the policy must be served before the
  * TXT id changes; `txt` reads this). Errors go to d. 0 or -1.

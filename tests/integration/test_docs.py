@@ -6,7 +6,7 @@ Everything is derived from the sources, so a new setting, option, command,
 diagnostic code or error message without documentation fails here, and the
 failure names exactly what is missing:
 
-  (a) every setting the config loader accepts (src/config/config.c key tables) is a
+  (a) every setting the config loader accepts (src/config/ key tables) is a
       term in docs/mta-stsd.conf.5.scd, and every config_defaults[] value
       appears there word for word on a "Default:" line under its setting;
   (b) every subcommand and every long and short option of src/cli/main.c (and
@@ -355,15 +355,22 @@ class Docs(unittest.TestCase):
         cls.trouble = read("docs", "TROUBLESHOOTING.md")
 
     # (a) -------------------------------------------------------------------
+    def config_tokens(self):
+        """The tokens of every file of the loader (src/config/), in one
+        list: its key tables and defaults live in keys.c today."""
+        names = sorted(n for n in os.listdir(os.path.join(SRC, "config"))
+                       if n.endswith(".c") and n != "state.c")
+        return [t for n in names for t in self.files[n]]
+
     def accepted_keys(self):
         """Every key of the loader's tables: the .name fields of struct
         gkey tables and every *_keys[] string array."""
-        toks = self.files["config.c"]
+        toks = self.config_tokens()
         keys = []
         for i, t in enumerate(toks):
             if t[0] != "id" or toks[i + 1][1] != "[":
                 continue
-            if not (t[1].endswith("keys") and toks[i + 2][1] == "]" and
+            if not ("keys" in t[1] and toks[i + 2][1] == "]" and
                     toks[i + 3][1] == "=" and toks[i + 4][1] == "{"):
                 continue
             j = i + 5
@@ -384,7 +391,7 @@ class Docs(unittest.TestCase):
         """config_defaults[] as (key, value), value as the file writes it:
         macros of config.c expanded, build-time MTASTSD_* macros as the
         @MTASTSD_*@ placeholders docs/meson.build fills in."""
-        toks = self.files["config.c"]
+        toks = self.config_tokens()
         macros = {}
         for k, v, _ in toks:
             m = k == "pp" and re.match(r"\s*#\s*define\s+(\w+)\s+(.*)", v,

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 #include <check.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +146,60 @@ START_TEST(test_snapshot_invalid_config_reports_all)
 }
 END_TEST
 
+/*
+ * malloc_trim is interposed here (the test binary's definition wins over
+ * libc's) to see which thread trims.
+ */
+static atomic_int trims;
+static pthread_t trim_thread;
+
+int malloc_trim(size_t pad);
+int malloc_trim(size_t pad)
+{
+	(void)pad;
+	trim_thread = pthread_self();
+	atomic_fetch_add(&trims, 1);
+	return 0;
+}
+
+static void *drop_last_reference(void *snap)
+{
+	snapshot_unref(snap);
+	return NULL;
+}
+
+START_TEST(test_snapshot_trim_on_main_thread)
+{
+	struct diag d;
+	diag_init(&d);
+	int fd = snapshot_release_notifier();
+	ck_assert_int_ge(fd, 0);
+	snapshot_release_memory();
+	atomic_store(&trims, 0);
+
+	struct snapshot *snap = load("\"mail.example.com\"", NOW, false, &d);
+	ck_assert_ptr_nonnull(snap);
+	/* A worker drops the last reference, as a closing connection does. */
+	pthread_t worker;
+	ck_assert_int_eq(pthread_create(&worker, NULL, drop_last_reference,
+		snap), 0);
+	pthread_join(worker, NULL);
+	ck_assert_int_eq(atomic_load(&trims), 0);
+
+	/* The main thread hears of it and trims. */
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 0), 1);
+	snapshot_release_memory();
+	ck_assert_int_eq(atomic_load(&trims), 1);
+	ck_assert(pthread_equal(trim_thread, pthread_self()));
+	ck_assert_int_eq(poll(&pfd, 1, 0), 0);
+	/* Nothing freed since: no second trim. */
+	snapshot_release_memory();
+	ck_assert_int_eq(atomic_load(&trims), 1);
+	diag_finish(&d);
+}
+END_TEST
+
 static Suite *snapshot_suite(void)
 {
 	Suite *s = suite_create("snapshot");
@@ -150,6 +207,10 @@ static Suite *snapshot_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_snapshot_renders_and_finds);
 	tcase_add_test(tc, test_snapshot_invalid_config_reports_all);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("memory release");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_snapshot_trim_on_main_thread);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("ids");
 	tcase_add_checked_fixture(tc, setup, teardown);
