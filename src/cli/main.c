@@ -43,6 +43,7 @@
 #include "util/diag.h"
 #include "server/http.h"
 #include "util/log.h"
+#include "core/dnsname.h"
 #include "core/policy.h"
 #include "server/snapshot.h"
 #include "config/state.h"
@@ -77,7 +78,8 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: mta-stsd [serve] [-c FILE]\n"
-		"       mta-stsd check-config [-c FILE] [-v]\n"
+		"       mta-stsd check-config [-c FILE] [-v | --json] [-q] "
+		"[DOMAIN...]\n"
 		"       mta-stsd txt [-c FILE] [--bump] [--value | --json] [DOMAIN...]\n"
 		"       mta-stsd lint [--txt] FILE|-\n"
 		"       mta-stsd check [OPTIONS] DOMAIN...\n"
@@ -353,6 +355,65 @@ static void log_loaded(const struct snapshot *snap, const char *verb)
 	}
 }
 
+/*
+ * describe_serving writes what snap serves in one line, for the service
+ * status and the log: "serving 201 of 202 domains; 1 not served:
+ * cust042.example (key unreadable)", and the domains kept in their previous
+ * version. Long lists end in "and N more".
+ */
+static void describe_serving(const struct snapshot *snap, const char *verb,
+	char *buf, size_t size)
+{
+	size_t lost = snapshot_not_served_count(snap);
+	size_t kept = snapshot_problem_count(snap) - lost;
+	size_t served = snapshot_domain_count(snap);
+	size_t used = 0;
+	int n = snprintf(buf, size, "%s %zu of %zu domain(s)", verb, served,
+		served + lost);
+	for (int pass = 0; pass < 2 && n >= 0; pass++) {
+		bool want_kept = pass == 1;
+		size_t count = want_kept ? kept : lost;
+		if (count == 0)
+			continue;
+		used = strlen(buf);
+		snprintf(buf + used, size - used, "; %zu %s:", count, want_kept ?
+			"on the previous version" : "not served");
+		size_t shown = 0;
+		for (size_t i = 0; i < snapshot_problem_count(snap); i++) {
+			const struct snapshot_problem *p =
+				snapshot_problem_at(snap, i);
+			if (p->kept != want_kept)
+				continue;
+			used = strlen(buf);
+			/* Keep room for " and N more". */
+			if (used + strlen(p->name) + strlen(p->reason) + 32 >=
+					size)
+				break;
+			snprintf(buf + used, size - used, "%s %s (%s)",
+				shown ? "," : "", p->name, p->reason);
+			shown++;
+		}
+		if (shown < count) {
+			used = strlen(buf);
+			snprintf(buf + used, size - used, " and %zu more",
+				count - shown);
+		}
+	}
+}
+
+/* Logs and tells systemd (READY=1, STATUS=) what snap serves. */
+static void announce_serving(const struct snapshot *snap)
+{
+	char line[1024], status[1100];
+	describe_serving(snap, "serving", line, sizeof(line));
+	if (snapshot_problem_count(snap))
+		log_warn("%s", line);
+	else
+		log_info("%s", line);
+	snprintf(status, sizeof(status), "READY=1\nSTATUS=%s", line);
+	notify(status);
+}
+
 static void record_served(const struct snapshot *snap)
 {
 	struct diag d;
@@ -412,6 +473,7 @@ static void reload(struct daemon *dm)
 		.now = time(NULL),
 		.use_state = true,
 		.load_certificates = true,
+		.previous = dm->snapshot,
 	};
 	struct snapshot *snap = load_snapshot(dm->config_path, &options, &d);
 	log_diag(&d);
@@ -438,9 +500,7 @@ static void reload(struct daemon *dm)
 	snapshot_release_memory();
 	record_served(snap);
 	log_loaded(snap, "reloaded");
-	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu domain(s)",
-		snapshot_domain_count(snap));
-	notify(status);
+	announce_serving(snap);
 }
 
 static void drain_and_stop(struct daemon *dm)
@@ -544,10 +604,7 @@ static int run_daemon(struct daemon *dm, struct snapshot *snap)
 		return EXIT_INVALID;
 	record_served(snap);
 	log_loaded(snap, "serving");
-	char status[64];
-	snprintf(status, sizeof(status), "READY=1\nSTATUS=serving %zu domain(s)",
-		snapshot_domain_count(snap));
-	notify(status);
+	announce_serving(snap);
 	return event_loop(dm);
 }
 
@@ -562,12 +619,13 @@ static void daemon_finish(struct daemon *dm)
 
 /*
  * bind_drop_load does steps 2 to 4 for serve and demo: sockets, then
- * privileges, then the snapshot (taking ownership of config). NULL on
+ * privileges, then the snapshot (taking ownership of config), with the
+ * configuration file read again first when reread is set (serve). NULL on
  * failure, with every reason logged.
  */
 static struct snapshot *bind_drop_load(struct daemon *dm,
 	struct config *config, const char *user, const char *group,
-	const struct snapshot_options *options)
+	const struct snapshot_options *options, bool reread)
 {
 	dm->fd_count = open_sockets(config, &dm->fds);
 	if (dm->fd_count < 0 || drop_privileges(user, group) < 0) {
@@ -577,7 +635,15 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	}
 	struct diag d;
 	diag_init(&d);
-	struct snapshot *snap = snapshot_create(config, options, &d);
+	/* Read again as the service user, as every reload will: a file
+	 * only root can read fails now, not at the next reload. */
+	if (reread) {
+		config_finish(config);
+		free(config);
+		config = load_config(dm->config_path, &d);
+	}
+	struct snapshot *snap = config ?
+		snapshot_create(config, options, &d) : NULL;
 	log_diag(&d);
 	diag_finish(&d);
 	if (!snap)
@@ -598,11 +664,14 @@ static int cmd_serve(const char *config_path)
 		return EXIT_INVALID;
 	}
 
-	/* 1. The configuration alone, so that errors show before binding. */
+	/* 1. The configuration alone, so that errors show before binding.
+	 * Its findings are logged when it is read again as the service
+	 * user (step 4), or now when it cannot be used at all. */
 	struct diag d;
 	diag_init(&d);
 	struct config *config = load_config(config_path, &d);
-	log_diag(&d);
+	if (!config)
+		log_diag(&d);
 	diag_finish(&d);
 	if (!config) {
 		log_error("%s: configuration invalid, not starting",
@@ -623,7 +692,7 @@ static int cmd_serve(const char *config_path)
 		.load_certificates = true,
 	};
 	struct snapshot *snap = bind_drop_load(&dm, config, config->user,
-		config->group, &options);
+		config->group, &options, true);
 	if (!snap)
 		goto out_tls;
 
@@ -679,7 +748,7 @@ static int cmd_demo(const char *listen)
 		.generate_certificates = true,
 	};
 	struct snapshot *snap = bind_drop_load(&dm, config, "nobody",
-		"nogroup", &options);
+		"nogroup", &options, false);
 	if (!snap)
 		goto out_tls;
 
@@ -770,8 +839,151 @@ static void print_config_dump(const struct snapshot *snap)
 	printf(");\n");
 }
 
-static int cmd_check_config(const char *config_path, bool verbose)
+/* What `check-config` was asked for. */
+struct check_request {
+	const char *config_path;
+	bool verbose;		/* -v: the normalised configuration */
+	bool quiet;		/* -q: nothing unless something is wrong */
+	bool json;
+	char **domains;		/* DOMAIN...: only these */
+	size_t domain_count;
+};
+
+/* Where one domain's entry is written: its findings fall in [from, to). */
+struct entry_range {
+	const char *file;
+	unsigned from, to;
+};
+
+/*
+ * entry_ranges works out, before config_keep_only drops the rest, the
+ * lines of each asked-for domain's entry: from its first line to the next
+ * entry of the same file. Findings in that range are the domain's own.
+ */
+static struct entry_range *entry_ranges(const struct config *config,
+	char *const *names, size_t count, size_t *n)
 {
+	struct entry_range *r = calloc(config->domain_count +
+		config->skipped_count + 1, sizeof(*r));
+	*n = 0;
+	for (size_t i = 0; r && i < config->domain_count +
+			config->skipped_count; i++) {
+		bool is_domain = i < config->domain_count;
+		const struct config_skipped *k = is_domain ? NULL :
+			&config->skipped[i - config->domain_count];
+		const char *name = is_domain ? config->domains[i].name : k->name;
+		const char *file = is_domain ? config->domains[i].file : k->file;
+		unsigned line = is_domain ? config->domains[i].line : k->line;
+		bool wanted = false;
+		for (size_t j = 0; j < count && !wanted; j++)
+			wanted = dnsname_equal(name, names[j]) ||
+				strcmp(name, names[j]) == 0;
+		if (!wanted || !file)
+			continue;
+		unsigned to = UINT_MAX;
+		for (size_t j = 0; j < config->domain_count; j++) {
+			const struct config_domain *o = &config->domains[j];
+			if (o->file && !strcmp(o->file, file) && o->line > line &&
+					o->line < to)
+				to = o->line;
+		}
+		r[(*n)++] = (struct entry_range){ file, line, to };
+	}
+	return r;
+}
+
+/* Is finding it one of the asked-for domains' (or of no file at all)? */
+static bool in_ranges(const struct diag_item *it,
+	const struct entry_range *r, size_t n)
+{
+	if (!it->file)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		if (!strcmp(it->file, r[i].file) && (it->line == 0 ||
+				(it->line >= r[i].from && it->line < r[i].to)))
+			return true;
+	}
+	return false;
+}
+
+static json_object *json_finding(const struct diag_item *it)
+{
+	json_object *o = json_object_new_object();
+	json_object_object_add(o, "severity",
+		json_object_new_string(diag_severity_name(it->severity)));
+	json_object_object_add(o, "file", it->file ?
+		json_object_new_string(it->file) : NULL);
+	json_object_object_add(o, "line", json_object_new_int64(it->line));
+	json_object_object_add(o, "code", it->code ?
+		json_object_new_string(it->code) : NULL);
+	json_object_object_add(o, "message",
+		json_object_new_string(it->message ? it->message : ""));
+	return o;
+}
+
+/*
+ * print_check_json writes the whole verdict as one JSON object: the
+ * domains served (with id and certificate expiry), those not served with
+ * their reason, and every finding.
+ */
+static void print_check_json(const struct check_request *req,
+	struct snapshot *snap, const struct diag *d,
+	const struct entry_range *ranges, size_t nranges, const char *verdict)
+{
+	json_object *root = json_object_new_object();
+	json_object_object_add(root, "config",
+		json_object_new_string(req->config_path));
+	json_object_object_add(root, "verdict", json_object_new_string(verdict));
+	json_object *served = json_object_new_array();
+	json_object *lost = json_object_new_array();
+	for (size_t i = 0; snap && i < snapshot_domain_count(snap); i++) {
+		const struct snapshot_domain *sd = snapshot_domain_at(snap, i);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "domain",
+			json_object_new_string(sd->config->name));
+		json_object_object_add(o, "mode", json_object_new_string(
+			policy_mode_name(sd->config->policy.mode)));
+		json_object_object_add(o, "id", json_object_new_string(sd->id));
+		json_object_object_add(o, "id_managed",
+			json_object_new_boolean(sd->config->id == NULL));
+		json_object_object_add(o, "certificate_expires",
+			sd->cert_loaded ? json_object_new_int64(
+			(int64_t)sd->cert.not_after) : NULL);
+		json_object_array_add(served, o);
+	}
+	for (size_t i = 0; snap && i < snapshot_problem_count(snap); i++) {
+		const struct snapshot_problem *p = snapshot_problem_at(snap, i);
+		json_object *o = json_object_new_object();
+		json_object_object_add(o, "domain",
+			json_object_new_string(p->name));
+		json_object_object_add(o, "reason",
+			json_object_new_string(p->reason));
+		json_object_object_add(o, "file", p->file ?
+			json_object_new_string(p->file) : NULL);
+		json_object_object_add(o, "line", json_object_new_int64(p->line));
+		json_object_array_add(lost, o);
+	}
+	json_object_object_add(root, "served", served);
+	json_object_object_add(root, "not_served", lost);
+	json_object *findings = json_object_new_array();
+	for (size_t i = 0; i < d->len; i++) {
+		if (!req->domain_count || in_ranges(&d->items[i], ranges,
+				nranges))
+			json_object_array_add(findings,
+				json_finding(&d->items[i]));
+	}
+	json_object_object_add(root, "findings", findings);
+	puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+		JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(root);
+}
+
+/* Exit status of check-config when it loads but a domain is not served. */
+#define EXIT_NOT_SERVED 3
+
+static int cmd_check_config(const struct check_request *req)
+{
+	const char *config_path = req->config_path;
 	struct diag d;
 	diag_init(&d);
 	time_t now = time(NULL);
@@ -782,49 +994,130 @@ static int cmd_check_config(const char *config_path, bool verbose)
 	};
 	if (tls_init() < 0)
 		return EXIT_INVALID;
-	/* Read keys and the state directory as the daemon will: as root,
-	 * check with the service user's rights, so that a key only root can
-	 * read fails here and not at the next reload. */
+	/* Read the configuration, its includes, keys and the state directory
+	 * as the daemon will: as root, check with the service user's rights,
+	 * so that a file only root can read fails here and not at the next
+	 * reload. The first read only finds out who that user is. */
 	struct snapshot *snap = NULL;
 	struct config *config = load_config(config_path, &d);
-	const char *checked_as = NULL;
+	char checked_as[256] = "";
 	if (config && geteuid() == 0) {
 		log_init(LOG_LEVEL_WARN, LOG_TARGET_STDERR);
-		if (drop_privileges(config->user, config->group) < 0) {
+		snprintf(checked_as, sizeof(checked_as), "%s",
+			config->user ? config->user : "");
+		int dropped = drop_privileges(config->user, config->group);
+		config_finish(config);
+		free(config);
+		config = NULL;
+		diag_finish(&d);
+		diag_init(&d);
+		if (dropped < 0)
 			diag_add(&d, DIAG_ERROR, config_path, 0, "check-user",
 				"cannot check as user %s, as the daemon would "
-				"run — see the error above", config->user ?
-				config->user : "(none)");
-			config_finish(config);
-			free(config);
-			config = NULL;
-		} else {
-			checked_as = config->user;
-		}
+				"run — see the error above", checked_as[0] ?
+				checked_as : "(none)");
+		else
+			config = load_config(config_path, &d);
 	}
-	if (config)
+
+	/* DOMAIN...: only their certificates are loaded, only their
+	 * findings shown; a name that is not configured is an error. */
+	struct entry_range *ranges = NULL;
+	size_t nranges = 0;
+	bool unknown = false;
+	if (config && req->domain_count) {
+		ranges = entry_ranges(config, req->domains, req->domain_count,
+			&nranges);
+		for (size_t i = 0; i < req->domain_count; i++) {
+			bool found = config_find_domain(config, req->domains[i]);
+			for (size_t j = 0; !found && j < config->skipped_count;
+					j++)
+				found = !strcmp(config->skipped[j].name,
+					req->domains[i]);
+			if (!found) {
+				diag_add(&d, DIAG_ERROR, NULL, 0,
+					"check-domain-unknown", "%s: not a "
+					"configured domain — check the name, or "
+					"add it to %s", req->domains[i],
+					config_path);
+				unknown = true;
+			}
+		}
+		config_keep_only(config, req->domains, req->domain_count);
+		options.subset = true;
+	}
+	if (config && (config->domain_count || config->skipped_count))
 		snap = snapshot_create(config, &options, &d);
-	diag_print(&d, stderr);
+	else if (config) {
+		config_finish(config);
+		free(config);
+	}
+
 	int rc = EXIT_OK;
+	const char *verdict = "ok";
+	if (!snap || unknown) {
+		rc = EXIT_INVALID;
+		verdict = "invalid";
+	} else if (snapshot_not_served_count(snap)) {
+		rc = EXIT_NOT_SERVED;
+		verdict = "not-all-served";
+	}
+	if (req->json) {
+		print_check_json(req, snap, &d, ranges, nranges, verdict);
+		goto out;
+	}
+
+	/* Findings on stderr: in quiet mode only when something is wrong,
+	 * and then only the errors (a hook's output is for failures). */
+	bool wrong = rc != EXIT_OK;
+	for (size_t i = 0; i < d.len; i++) {
+		const struct diag_item *it = &d.items[i];
+		if (req->domain_count && !in_ranges(it, ranges, nranges))
+			continue;
+		if (req->quiet && (!wrong || it->severity != DIAG_ERROR))
+			continue;
+		/* As diag_print writes them. */
+		if (it->file && it->line)
+			fprintf(stderr, "%s:%u: ", it->file, it->line);
+		else if (it->file)
+			fprintf(stderr, "%s: ", it->file);
+		fprintf(stderr, "%s: %s\n", diag_severity_name(it->severity),
+			it->message);
+	}
+	if (req->quiet)
+		goto out;
 	if (snap) {
-		if (checked_as)
-			fprintf(stderr, "%s: certificates, keys and state read "
-				"as user %s, as the daemon reads them\n",
-				config_path, checked_as);
-		if (verbose) {
+		if (checked_as[0])
+			fprintf(stderr, "%s: configuration, certificates, keys "
+				"and state read as user %s, as the daemon reads "
+				"them\n", config_path, checked_as);
+		if (req->verbose) {
 			print_config_dump(snap);
 		} else {
 			for (size_t i = 0; i < snapshot_domain_count(snap); i++)
 				print_domain_summary(snapshot_domain_at(snap,
 					i), now);
 		}
+		for (size_t i = 0; i < snapshot_problem_count(snap); i++) {
+			const struct snapshot_problem *p =
+				snapshot_problem_at(snap, i);
+			printf("%s: not served (%s)\n", p->name, p->reason);
+		}
+	}
+	if (rc == EXIT_OK) {
 		printf("%s: configuration OK (%zu domain(s), %zu warning(s))\n",
 			config_path, snapshot_domain_count(snap), d.warnings);
+	} else if (rc == EXIT_NOT_SERVED) {
+		char line[1024];
+		describe_serving(snap, "will serve", line, sizeof(line));
+		printf("%s: %s (%zu error(s), %zu warning(s))\n", config_path,
+			line, d.errors, d.warnings);
 	} else {
 		printf("%s: configuration invalid: %zu error(s), %zu "
 			"warning(s)\n", config_path, d.errors, d.warnings);
-		rc = EXIT_INVALID;
 	}
+out:
+	free(ranges);
 	snapshot_unref(snap);
 	diag_finish(&d);
 	tls_finish();
@@ -957,6 +1250,8 @@ static int cmd_txt(const char *config_path, enum txt_format format,
 		return EXIT_INVALID;
 	}
 	const struct config *config = snapshot_config(snap);
+	/* A domain that cannot be served has no record to print. */
+	int rc = snapshot_not_served_count(snap) ? EXIT_INVALID : EXIT_OK;
 
 	/* A second look at the state, for what the daemon serves now. */
 	diag_init(&d);
@@ -964,7 +1259,6 @@ static int cmd_txt(const char *config_path, enum txt_format format,
 	diag_print(&d, stderr);
 	diag_finish(&d);
 
-	int rc = EXIT_OK;
 	if (domain_count == 0) {
 		for (size_t i = 0; i < snapshot_domain_count(snap); i++)
 			print_txt_domain(snapshot_domain_at(snap, i), config,
@@ -1077,11 +1371,12 @@ int main(int argc, char *argv[])
 		{ "json", no_argument, NULL, 'j' },
 		{ "txt", no_argument, NULL, 't' },
 		{ "listen", required_argument, NULL, 'l' },
+		{ "quiet", no_argument, NULL, 'q' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = MTASTSD_CONFIG_FILE;
 	const char *demo_listen = NULL;
-	bool verbose = false, bump = false, txt = false;
+	bool verbose = false, bump = false, txt = false, quiet = false;
 	enum txt_format format = TXT_ZONE;
 
 	/* The subcommand comes first; options may follow it. */
@@ -1094,7 +1389,7 @@ int main(int argc, char *argv[])
 	if (strcmp(command, "check") == 0) return check_command(argc, argv);
 
 	int opt;
-	while ((opt = getopt_long(argc, argv, "c:vhVl:", long_options,
+	while ((opt = getopt_long(argc, argv, "c:vhVl:q", long_options,
 			NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -1124,6 +1419,9 @@ int main(int argc, char *argv[])
 		case 'l':
 			demo_listen = optarg;
 			break;
+		case 'q':
+			quiet = true;
+			break;
 		default:
 			usage(stderr);
 			return EXIT_USAGE;
@@ -1135,9 +1433,39 @@ int main(int argc, char *argv[])
 	if (strcmp(command, "serve") == 0 && rest == 0 && !bump && !txt &&
 			format == TXT_ZONE)
 		return cmd_serve(config_path);
-	if (strcmp(command, "check-config") == 0 && rest == 0 && !bump &&
-			!txt && format == TXT_ZONE)
-		return cmd_check_config(config_path, verbose);
+	if (strcmp(command, "check-config") == 0) {
+		/* Name what does not belong, rather than "wrong arguments". */
+		const char *stray = bump ? "--bump (it goes with txt)" :
+			txt ? "--txt (it goes with lint)" :
+			format == TXT_VALUE ? "--value (it goes with txt)" :
+			demo_listen ? "--listen (it goes with demo)" :
+			verbose && format == TXT_JSON ? "-v together with --json" :
+			NULL;
+		for (int i = 0; !stray && i < rest; i++) {
+			char name[DNSNAME_MAX + 1];
+			if (dnsname_normalize(args[i], false, name,
+					sizeof(name)) < 0) {
+				fprintf(stderr, "mta-stsd: check-config: \"%s\" is "
+					"not a domain name — give the policy "
+					"domains to check, e.g. example.com\n",
+					args[i]);
+				usage(stderr);
+				return EXIT_USAGE;
+			}
+		}
+		if (stray) {
+			fprintf(stderr, "mta-stsd: check-config does not take "
+				"%s\n", stray);
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		struct check_request req = {
+			.config_path = config_path, .verbose = verbose,
+			.quiet = quiet, .json = format == TXT_JSON,
+			.domains = args, .domain_count = (size_t)rest,
+		};
+		return cmd_check_config(&req);
+	}
 	if (strcmp(command, "txt") == 0 && !txt)
 		return cmd_txt(config_path, format, bump, args, rest);
 	if (strcmp(command, "lint") == 0 && rest == 1 && !bump &&

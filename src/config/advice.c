@@ -5,11 +5,16 @@
  * settings, and a guess at the cause of libconfig's bare syntax errors.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "config/loader.h"
 
@@ -392,7 +397,7 @@ void advice_syntax_error(struct loader *ld, const config_t *cfg)
 	unsigned line = eline > 0 ? (unsigned)eline : 0;
 	bool is_main = !raw || (ld->from_file && !strcmp(raw, ld->name));
 	char *path = is_main ? strdup(ld->name) :
-		loader_resolve_path(raw, ld->main_dir);
+		loader_source_path(ld, raw);
 	if (!path) {
 		loader_nomem(ld);
 		return;
@@ -421,8 +426,7 @@ void advice_syntax_error(struct loader *ld, const config_t *cfg)
 		snprintf(hint, sizeof(hint), "check the name; @include paths "
 			"are relative to %s%s", ld->main_dir ? ld->main_dir :
 			"the working directory", ld->main_dir ? ", the "
-			"directory of the main file (absolute paths do not "
-			"work)" : "");
+			"directory of the main file" : "");
 	} else if (!strcmp(text, "duplicate setting name")) {
 		snprintf(hint, sizeof(hint), "a setting may appear only once "
 			"in a group; remove or merge the repeated one");
@@ -443,3 +447,65 @@ void advice_syntax_error(struct loader *ld, const config_t *cfg)
 	free(path);
 }
 
+
+const char *advice_open_fix(int err, const char *path, char *buf, size_t size)
+{
+	struct stat st;
+	switch (err) {
+	case ENOENT:
+		snprintf(buf, size, "create it, or correct the name");
+		break;
+	case ENOTDIR:
+		snprintf(buf, size, "a part of the path is not a directory: "
+			"correct the name");
+		break;
+	case EISDIR:
+		snprintf(buf, size, "it is a directory: name a file");
+		break;
+	case EACCES:
+	case EPERM: {
+		/* getpwuid returns one static buffer: copy each name. */
+		char who[64] = "(this user)", owner[64], group[64];
+		struct passwd *pw = getpwuid(geteuid());
+		if (pw)
+			snprintf(who, sizeof(who), "%s", pw->pw_name);
+		if (stat(path, &st) < 0) {
+			snprintf(buf, size, "a directory on the way to it is not "
+				"searchable by user %s: give that user x on "
+				"each directory (chmod o+x, or a group it is in)",
+				who);
+			break;
+		}
+		pw = getpwuid(st.st_uid);
+		if (pw)
+			snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+		else
+			snprintf(owner, sizeof(owner), "%u", (unsigned)st.st_uid);
+		struct group *gr = getgrgid(st.st_gid);
+		if (gr)
+			snprintf(group, sizeof(group), "%s", gr->gr_name);
+		else
+			snprintf(group, sizeof(group), "%u", (unsigned)st.st_gid);
+		snprintf(buf, size, "it is owned by %s:%s with mode %04o, which "
+			"user %s, as whom mta-stsd reads it, may not read: let "
+			"a group of that user read it (chgrp GROUP %s; chmod g+r "
+			"%s) or make it readable by that user", owner, group,
+			(unsigned)(st.st_mode & 07777), who, path, path);
+		break;
+	}
+	case EMFILE:
+	case ENFILE:
+		snprintf(buf, size, "too many files are open: raise the limit "
+			"(LimitNOFILE= in the unit, ulimit -n) or lower "
+			"max_connections");
+		break;
+	case ENOMEM:
+		snprintf(buf, size, "free memory and try again");
+		break;
+	default:
+		snprintf(buf, size, "check the file and the file system under "
+			"it");
+		break;
+	}
+	return buf;
+}

@@ -5,6 +5,7 @@
  * offending setting (the included file when it comes from an @include), and
  * loading keeps going so one run reports everything.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -41,6 +42,7 @@ static void loader_finish(struct loader *ld)
 		config_destroy(&ld->builtin_cfg);
 	free(ld->places);
 	free(ld->main_dir);
+	free(ld->abs_prefix);
 }
 
 void loader_nomem(struct loader *ld)
@@ -108,7 +110,7 @@ struct origin loader_origin(struct loader *ld, const char *raw)
 	}
 	struct source *s = &ld->sources[ld->source_count];
 	s->raw = raw;
-	s->path = loader_resolve_path(raw, ld->main_dir);
+	s->path = loader_source_path(ld, raw);
 	s->dir = s->path ? loader_dir_of(s->path) : NULL;
 	if (!s->path) {
 		loader_nomem(ld);
@@ -116,6 +118,14 @@ struct origin loader_origin(struct loader *ld, const char *raw)
 	}
 	ld->last_source = ld->source_count++;
 	return (struct origin){ s->path, s->dir };
+}
+
+char *loader_source_path(const struct loader *ld, const char *raw)
+{
+	size_t n = ld->abs_prefix ? strlen(ld->abs_prefix) : 0;
+	if (n && !strncmp(raw, ld->abs_prefix, n))
+		return text_path_join("/", raw + n);
+	return loader_resolve_path(raw, ld->main_dir);
 }
 
 struct origin loader_origin_of_setting(struct loader *ld,
@@ -174,6 +184,8 @@ static void load_root(struct loader *ld, const config_setting_t *root,
 		const config_setting_t *s = config_setting_get_elem(root, i);
 		const char *key = config_setting_name(s);
 		const struct gkey *k = keys_global_find(key);
+		if (k && !ld->builtin && !strcmp(key, "domains_directory"))
+			ld->domains_directory_setting = s;
 		if (!k) {
 			advice_unknown_key(ld, s, SCOPE_GLOBAL);
 			continue;
@@ -266,6 +278,8 @@ static void check_connections(struct loader *ld)
 		c->max_connections);
 }
 
+static void load_domains_directory(struct loader *ld);
+
 /* After a successful parse: the whole semantic pass. */
 static void load(struct loader *ld, const config_t *cfg)
 {
@@ -276,21 +290,30 @@ static void load(struct loader *ld, const config_t *cfg)
 
 	unsigned n = ld->domains ?
 		(unsigned)config_setting_length(ld->domains) : 0;
+	for (unsigned i = 0; i < n; i++)
+		domains_load_entry(ld, config_setting_get_elem(ld->domains, i));
+	if (ld->out->domains_directory)
+		load_domains_directory(ld);
 	/* A domains setting of the wrong type was reported already. */
-	if (n == 0 && (ld->domains || !ld->domains_seen))
+	if (ld->out->domain_count == 0 && ld->out->skipped_count == 0 &&
+			(ld->domains || !ld->domains_seen))
 		loader_report_at(ld, DIAG_ERROR, ld->name, ld->domains ?
 			config_setting_source_line(ld->domains) : 0,
 			"config-no-domains", "no domains are configured — add "
-			"a domains = ( { name = \"example.com\"; ... } ); list");
-	for (unsigned i = 0; i < n; i++)
-		domains_load_entry(ld, config_setting_get_elem(ld->domains, i));
+			"a domains = ( { name = \"example.com\"; ... } ); list, "
+			"or files to domains_directory");
 	domains_check_duplicates(ld);
 }
 
+/*
+ * finish_load: the configuration is usable when every error found belongs
+ * to single domains (they are marked not served); any other error, or
+ * running out of memory, makes it unusable.
+ */
 static int finish_load(struct loader *ld, size_t errors)
 {
 	loader_finish(ld);
-	return ld->d->errors > errors ? -1 : 0;
+	return ld->d->errors - errors > ld->domain_errors || ld->oom ? -1 : 0;
 }
 
 #define INCLUDE_DEPTH_MAX 10	/* libconfig's own limit */
@@ -302,7 +325,8 @@ static int finish_load(struct loader *ld, size_t errors)
  * daemon on a reload instead of keeping the old configuration. Returns
  * false after reporting each bad include at its file and line.
  */
-static bool check_includes(struct loader *ld, const char *file, int depth)
+static bool check_includes(struct loader *ld, const char *file,
+	const char *base, int depth)
 {
 	FILE *f = fopen(file, "r");
 	if (!f)
@@ -321,8 +345,8 @@ static bool check_includes(struct loader *ld, const char *file, int depth)
 		if (!end)
 			continue;	/* a syntax error: libconfig reports it */
 		char *name = strndup(p + 1, (size_t)(end - p - 1));
-		char *target = name && ld->main_dir ?
-			text_path_join(ld->main_dir, name) : name ? strdup(name) : NULL;
+		/* An absolute name stays as it is, as libconfig takes it. */
+		char *target = name ? loader_resolve_path(name, base) : NULL;
 		if (!target) {
 			free(name);
 			loader_nomem(ld);
@@ -334,13 +358,25 @@ static bool check_includes(struct loader *ld, const char *file, int depth)
 			S_ISDIR(st.st_mode) ? EISDIR :
 			!S_ISREG(st.st_mode) ? EINVAL :
 			access(target, R_OK) < 0 ? errno : 0;
-		if (err) {
-			loader_report_at(ld, DIAG_ERROR, file, number, "config-include",
-				"@include \"%s\": cannot read %s: %s — include "
-				"a regular, readable file; the name is relative "
-				"to the directory of the main file", name,
-				target, err == EINVAL ? "not a regular file" :
-				strerror(err));
+		char fix[512];
+		if (depth > 0 && name[0] == '/') {
+			/* libconfig reads included files itself and joins
+			 * their names to the include directory. */
+			loader_report_at(ld, DIAG_ERROR, file, number,
+				"config-include", "@include \"%s\": an absolute "
+				"name works in the main file only — include it "
+				"from the main file, or write it relative to %s",
+				name, base ? base : "the working directory");
+			ok = false;
+		} else if (err) {
+			loader_report_at(ld, DIAG_ERROR, file, number,
+				"config-include", "@include \"%s\": cannot read "
+				"%s: %s — %s (a relative name is relative to the "
+				"directory of the main file)", name, target,
+				err == EINVAL ? "not a regular file" :
+				strerror(err), err == EINVAL ? "include a "
+				"regular file" : advice_open_fix(err, target,
+				fix, sizeof(fix)));
 			ok = false;
 		} else if (depth + 1 >= INCLUDE_DEPTH_MAX) {
 			loader_report_at(ld, DIAG_ERROR, file, number, "config-include",
@@ -348,7 +384,7 @@ static bool check_includes(struct loader *ld, const char *file, int depth)
 				"files — include the files from one place",
 				name, INCLUDE_DEPTH_MAX);
 			ok = false;
-		} else if (!check_includes(ld, target, depth + 1)) {
+		} else if (!check_includes(ld, target, base, depth + 1)) {
 			ok = false;
 		}
 		free(name);
@@ -356,6 +392,236 @@ static bool check_includes(struct loader *ld, const char *file, int depth)
 	}
 	fclose(f);
 	return ok;
+}
+
+/*
+ * read_file parses path. libconfig 1.5 joins every @include name to the
+ * include directory, absolute names too ("/a/b" + "/" + "/a/b/x.conf"),
+ * so the file's text is handed to it with each absolute @include name
+ * rewritten relative to that directory. The directory is the real path of
+ * the file's own, so each ".." climbs exactly one level;
+ * loader_source_path maps the names back for messages. Returns libconfig's
+ * verdict (CONFIG_TRUE or CONFIG_FALSE).
+ */
+static int read_file(struct loader *ld, config_t *cfg, const char *path)
+{
+	char *real = realpath(ld->main_dir ? ld->main_dir : ".", NULL);
+	FILE *in = real ? fopen(path, "r") : NULL;
+	char *text = NULL, *line = NULL;
+	size_t size = 0, cap = 0;
+	FILE *out = in ? open_memstream(&text, &size) : NULL;
+	if (!out) {
+		/* Out of memory or a race with the file: plain libconfig. */
+		if (in)
+			fclose(in);
+		free(real);
+		if (ld->main_dir)
+			config_set_include_dir(cfg, ld->main_dir);
+		return config_read_file(cfg, path);
+	}
+	free(ld->abs_prefix);
+	size_t levels = 0;
+	for (const char *p = real; *p; p++)
+		levels += *p == '/' && p[1] && p[1] != '/';
+	ld->abs_prefix = malloc(3 * levels + 1);
+	if (ld->abs_prefix) {
+		for (size_t i = 0; i < levels; i++)
+			memcpy(ld->abs_prefix + 3 * i, "../", 3);
+		ld->abs_prefix[3 * levels] = '\0';
+	}
+	while (getline(&line, &cap, in) >= 0) {
+		char *p = line + strspn(line, " \t");
+		char *q = !strncmp(p, "@include", 8) ? p + 8 : NULL;
+		if (q)
+			q += strspn(q, " \t");
+		if (q && q[0] == '"' && q[1] == '/' && ld->abs_prefix) {
+			fwrite(line, 1, (size_t)(q + 1 - line), out);
+			fputs(ld->abs_prefix, out);
+			fputs(q + 2, out);
+		} else {
+			fputs(line, out);
+		}
+	}
+	free(line);
+	fclose(in);
+	int rc = CONFIG_FALSE;
+	if (fclose(out) == 0 && text) {
+		config_set_include_dir(cfg, real);
+		rc = config_read_string(cfg, text);
+	} else {
+		loader_nomem(ld);
+	}
+	free(text);
+	free(real);
+	return rc;
+}
+
+/*
+ * open_error reports why path cannot be opened, or returns false when it
+ * can. libconfig says only "file I/O error"; errno names the cause.
+ */
+static bool open_error(struct loader *ld, const char *path,
+	const char *enoent_fix)
+{
+	FILE *probe = fopen(path, "r");
+	struct stat st;
+	int err = !probe ? errno : fstat(fileno(probe), &st) < 0 ? errno :
+		S_ISDIR(st.st_mode) ? EISDIR : 0;
+	if (probe)
+		fclose(probe);
+	if (!err)
+		return false;
+	char fix[512];
+	loader_report_at(ld, DIAG_ERROR, path, 0, "config-open",
+		"cannot open: %s — %s", strerror(err), err == ENOENT ?
+		enoent_fix : advice_open_fix(err, path, fix, sizeof(fix)));
+	return true;
+}
+
+static int is_conf_name(const struct dirent *e)
+{
+	size_t n = strlen(e->d_name);
+	return e->d_name[0] != '.' && n > 5 &&
+		!strcmp(e->d_name + n - 5, ".conf");
+}
+
+/* What a loader's current file is, saved while another one is read. */
+struct current_file {
+	const char *name;
+	char *dir;
+	char *abs_prefix;
+	const char *raw;
+	bool from_file;
+};
+
+/*
+ * load_domain_file reads one file of domains_directory on its own: it may
+ * hold only `domains = ( ... );`. Every error in it belongs to its domains
+ * alone. A file that does not parse, or holds anything else, is not used
+ * at all (its domains are not served; a reload keeps serving what the
+ * daemon had from it).
+ */
+static void load_domain_file(struct loader *ld, const char *path)
+{
+	size_t errors = ld->d->errors, mark = ld->d->len;
+	size_t domain_errors = ld->domain_errors;
+	size_t domains = ld->out->domain_count, sources = ld->source_count;
+	struct current_file saved = { ld->name, ld->main_dir, ld->abs_prefix,
+		ld->main_raw, ld->from_file };
+	ld->abs_prefix = NULL;
+	ld->name = path;
+	ld->from_file = true;
+	ld->main_raw = NULL;
+	ld->main_dir = loader_dir_of(path);
+	bool file_ok = false;
+	config_t cfg;
+	config_init(&cfg);
+	if (!ld->main_dir) {
+		loader_nomem(ld);
+	} else if (!open_error(ld, path, "it went away while reading the "
+			"directory: reload again") &&
+			check_includes(ld, path, ld->main_dir, 0)) {
+		if (!read_file(ld, &cfg, path)) {
+			advice_syntax_error(ld, &cfg);
+		} else {
+			const config_setting_t *root = config_root_setting(&cfg);
+			ld->main_raw = config_setting_source_file(root);
+			file_ok = true;
+			unsigned n = (unsigned)config_setting_length(root);
+			for (unsigned i = 0; i < n; i++) {
+				const config_setting_t *s =
+					config_setting_get_elem(root, i);
+				if (strcmp(config_setting_name(s), "domains")) {
+					loader_report(ld, s, "config-domains-file",
+						"`%s` is not valid in a file of "
+						"domains_directory — such a file "
+						"holds only domains = ( ... ); "
+						"set `%s` in the main "
+						"configuration",
+						config_setting_name(s),
+						config_setting_name(s));
+					file_ok = false;
+				} else if (!config_setting_is_list(s)) {
+					advice_wrong_type(ld, s, "a list ( ... ) "
+						"of domain groups");
+					file_ok = false;
+				}
+			}
+			const config_setting_t *list = config_setting_get_member(
+				root, "domains");
+			unsigned count = file_ok && list ?
+				(unsigned)config_setting_length(list) : 0;
+			for (unsigned i = 0; i < count; i++)
+				domains_load_entry(ld,
+					config_setting_get_elem(list, i));
+		}
+	}
+	if (!file_ok) {
+		/* Nothing of a broken file is used. */
+		for (size_t i = domains; i < ld->out->domain_count; i++)
+			domains_finish_domain(&ld->out->domains[i]);
+		ld->out->domain_count = domains;
+		domains_skip(ld, path, path, 0,
+			domains_first_error(ld, mark, SIZE_MAX, SIZE_MAX));
+	}
+	ld->domain_errors = domain_errors + (ld->d->errors - errors);
+
+	/* libconfig's names for this file die with cfg. */
+	for (size_t i = sources; i < ld->source_count; i++) {
+		free(ld->sources[i].path);
+		free(ld->sources[i].dir);
+	}
+	ld->source_count = sources;
+	ld->last_source = 0;
+	config_destroy(&cfg);
+	free(ld->main_dir);
+	free(ld->abs_prefix);
+	ld->abs_prefix = saved.abs_prefix;
+	ld->name = saved.name;
+	ld->main_dir = saved.dir;
+	ld->main_raw = saved.raw;
+	ld->from_file = saved.from_file;
+}
+
+/*
+ * load_domains_directory reads every *.conf of domains_directory in name
+ * order (alphasort), so the order of domains, and of findings, is the same
+ * on every host. A directory that cannot be read concerns every domain in
+ * it, so it is an error of the whole configuration.
+ */
+static void load_domains_directory(struct loader *ld)
+{
+	const char *dir = ld->out->domains_directory;
+	struct dirent **list = NULL;
+	int n = scandir(dir, &list, is_conf_name, alphasort);
+	if (n < 0) {
+		int err = errno;
+		char fix[512];
+		struct origin o = ld->domains_directory_setting ?
+			loader_origin_of_setting(ld,
+				ld->domains_directory_setting) :
+			(struct origin){ ld->name, NULL };
+		loader_report_at(ld, DIAG_ERROR, o.path,
+			ld->domains_directory_setting ?
+			config_setting_source_line(
+				ld->domains_directory_setting) : 0,
+			"config-domains-directory",
+			"domains_directory %s: cannot read: %s — %s", dir,
+			strerror(err), err == ENOENT ? "create it (install -d "
+			"DIRECTORY) or correct domains_directory" :
+			advice_open_fix(err, dir, fix, sizeof(fix)));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		char *path = text_path_join(dir, list[i]->d_name);
+		if (!path)
+			loader_nomem(ld);
+		else
+			load_domain_file(ld, path);
+		free(path);
+		free(list[i]);
+	}
+	free(list);
 }
 
 int config_load_file(const char *path, struct config *out, struct diag *d)
@@ -370,29 +636,16 @@ int config_load_file(const char *path, struct config *out, struct diag *d)
 		loader_nomem(&ld);
 	apply_builtin(&ld);
 
-	/* libconfig says only "file I/O error"; errno names the cause. */
-	FILE *probe = fopen(path, "r");
-	struct stat st;
-	int err = !probe ? errno : fstat(fileno(probe), &st) < 0 ? errno :
-		S_ISDIR(st.st_mode) ? EISDIR : 0;
-	if (probe)
-		fclose(probe);
-	if (err) {
-		loader_report_at(&ld, DIAG_ERROR, path, 0, "config-open",
-			"cannot open: %s — create it (an example is in "
-			"/usr/share/doc/mta-stsd/mta-stsd.conf) or pass -c FILE",
-			strerror(err));
+	if (open_error(&ld, path, "create it (an example is in "
+			"/usr/share/doc/mta-stsd/mta-stsd.conf) or pass -c FILE"))
 		return finish_load(&ld, errors);
-	}
 
 	ld.main_dir = loader_dir_of(path);
-	if (!check_includes(&ld, path, 0))
+	if (!check_includes(&ld, path, ld.main_dir, 0))
 		return finish_load(&ld, errors);
 	config_t cfg;
 	config_init(&cfg);
-	if (ld.main_dir)
-		config_set_include_dir(&cfg, ld.main_dir);
-	if (!config_read_file(&cfg, path))
+	if (!read_file(&ld, &cfg, path))
 		advice_syntax_error(&ld, &cfg);
 	else
 		load(&ld, &cfg);
@@ -442,6 +695,12 @@ void config_finish(struct config *config)
 	for (size_t i = 0; i < config->domain_count; i++)
 		domains_finish_domain(&config->domains[i]);
 	free(config->domains);
+	for (size_t i = 0; i < config->skipped_count; i++) {
+		free(config->skipped[i].name);
+		free(config->skipped[i].file);
+	}
+	free(config->skipped);
+	free(config->domains_directory);
 	*config = (struct config){0};
 }
 
@@ -453,4 +712,41 @@ const struct config_domain *config_find_domain(const struct config *config,
 			return &config->domains[i];
 	}
 	return NULL;
+}
+
+/*
+ * config_keep_only: a domain stays when it is named in names; an entry
+ * that yields no domain stays only when its name is named.
+ */
+static bool named(const char *name, char *const *names, size_t count)
+{
+	for (size_t i = 0; i < count; i++) {
+		if (dnsname_equal(name, names[i]))
+			return true;
+	}
+	return false;
+}
+
+void config_keep_only(struct config *config, char *const *names,
+	size_t count)
+{
+	size_t kept = 0;
+	for (size_t i = 0; i < config->domain_count; i++) {
+		if (named(config->domains[i].name, names, count))
+			config->domains[kept++] = config->domains[i];
+		else
+			domains_finish_domain(&config->domains[i]);
+	}
+	config->domain_count = kept;
+	kept = 0;
+	for (size_t i = 0; i < config->skipped_count; i++) {
+		struct config_skipped *k = &config->skipped[i];
+		if (named(k->name, names, count)) {
+			config->skipped[kept++] = *k;
+		} else {
+			free(k->name);
+			free(k->file);
+		}
+	}
+	config->skipped_count = kept;
 }

@@ -25,6 +25,24 @@ struct config_domain {
 	char *template_name;	/* the shared policy used, or NULL */
 	char *file;		/* where the domain is declared */
 	unsigned line;
+	/*
+	 * NULL, or the code of the first error of this domain's entry (its
+	 * policy, a missing cert or key, a duplicate name): the domain is
+	 * not served, every other domain is (see strict).
+	 */
+	const char *problem;
+};
+
+/*
+ * A domain entry, or a file of domains_directory, that yields no domain to
+ * serve: a name that is not a domain name, an entry without a name, a file
+ * that does not parse. Counted and listed as "not served".
+ */
+struct config_skipped {
+	char *name;		/* the name as written, or the file's path */
+	char *file;
+	unsigned line;
+	const char *code;	/* of the first error */
 };
 
 struct config {
@@ -49,9 +67,13 @@ struct config {
 	unsigned connection_timeout;	/* seconds */
 	unsigned max_request_size;	/* bytes for request line + headers */
 	unsigned txt_ttl;		/* TTL printed by `txt` */
+	bool strict;			/* one domain's problem stops them all */
+	char *domains_directory;	/* NULL: none */
 
 	struct config_domain *domains;
 	size_t domain_count;
+	struct config_skipped *skipped;
+	size_t skipped_count;
 };
 
 /* One row of the defaults table; also printed verbatim in mta-stsd.conf(5). */
@@ -67,7 +89,10 @@ extern const struct config_default config_defaults[];
  * config_load_file reads and validates path. Every problem goes to d as
  * "file:line: ...". out must be zeroed; on return it holds whatever could be
  * parsed and must be finished by the caller in every case. Returns 0 when
- * no error was found, -1 otherwise. Certificates are not opened here.
+ * the configuration can be used: no error, or errors that belong to single
+ * domains only (those domains have problem set, or are in skipped). -1 when
+ * an error concerns everything: syntax, a global setting, defaults or a
+ * shared policy. Certificates are not opened here.
  * @include paths are relative to the directory of path; relative cert, key
  * and state_directory paths to the directory of the file that sets them.
  */
@@ -91,6 +116,14 @@ void config_finish(struct config *config);
  */
 int config_parse_listen(const char *text, char *host, size_t host_size,
 	unsigned *port);
+
+/*
+ * config_keep_only drops every domain, and every skipped entry, whose name
+ * is not one of names (count of them): `check-config DOMAIN...` loads the
+ * certificates of those domains only.
+ */
+void config_keep_only(struct config *config, char *const *names,
+	size_t count);
 
 /* The domain with this name (normalised comparison), or NULL. Linear. */
 const struct config_domain *config_find_domain(const struct config *config,

@@ -353,7 +353,7 @@ void domains_finish_domain(struct config_domain *dom)
  */
 static void add_domain(struct loader *ld, const char *name,
 	const config_setting_t *name_setting, const config_setting_t *entry,
-	const struct resolved *r)
+	const struct resolved *r, const char *entry_problem)
 {
 	struct config *out = ld->out;
 	if (out->domain_count == ld->domain_cap) {
@@ -408,14 +408,57 @@ static void add_domain(struct loader *ld, const char *name,
 		return;
 	}
 
+	size_t mark = ld->d->len;
 	if (r->policy_ok)
 		policy_validate(&dom.policy, dom.name, ld->d, dom.file, line);
+	dom.problem = entry_problem ? entry_problem :
+		domains_first_error(ld, mark, SIZE_MAX, SIZE_MAX);
 
-	struct origin no = loader_origin_of_setting(ld, name_setting);
 	ld->places[out->domain_count] = (struct place){
-		no.path, config_setting_source_line(name_setting),
+		dom.file, config_setting_source_line(name_setting),
 	};
 	out->domains[out->domain_count++] = dom;
+}
+
+const char *domains_first_error(const struct loader *ld, size_t from,
+	size_t skip_from, size_t skip_to)
+{
+	const struct diag *d = ld->d;
+	for (size_t i = from; i < d->len; i++) {
+		if (i >= skip_from && i < skip_to)
+			continue;
+		if (d->items[i].severity == DIAG_ERROR)
+			return d->items[i].code ? d->items[i].code :
+				"config-invalid";
+	}
+	/* An error that could not be stored still counts. */
+	return d->out_of_memory && d->len == from ? "config-out-of-memory" :
+		NULL;
+}
+
+void domains_skip(struct loader *ld, const char *name, const char *file,
+	unsigned line, const char *code)
+{
+	struct config *out = ld->out;
+	struct config_skipped *grown = realloc(out->skipped,
+		(out->skipped_count + 1) * sizeof(*grown));
+	if (!grown) {
+		loader_nomem(ld);
+		return;
+	}
+	out->skipped = grown;
+	struct config_skipped *k = &out->skipped[out->skipped_count];
+	*k = (struct config_skipped){
+		.name = strdup(name), .file = text_dup(file), .line = line,
+		.code = code ? code : "config-invalid",
+	};
+	if (!k->name || (file && !k->file)) {
+		free(k->name);
+		free(k->file);
+		loader_nomem(ld);
+		return;
+	}
+	out->skipped_count++;
 }
 
 /*
@@ -466,6 +509,12 @@ void domains_load_entry(struct loader *ld, const config_setting_t *e)
 		return;
 	}
 
+	/*
+	 * Every error of an entry belongs to its domains alone: they are
+	 * not served, the others are. Errors of a name that is not a domain
+	 * name belong to that name (it is skipped), not to its siblings.
+	 */
+	size_t entry_mark = ld->d->len, entry_errors = ld->d->errors;
 	struct layer dl = {0};
 	const config_setting_t *name = NULL, *names = NULL, *policy = NULL;
 	const char *meant;
@@ -522,13 +571,21 @@ void domains_load_entry(struct loader *ld, const config_setting_t *e)
 		n = 0;
 	}
 	const char *subject = NULL;
+	size_t names_from = ld->d->len;
 	for (size_t i = 0; i < n; i++) {
-		if (!check_name(ld, el[i], config_setting_get_string(el[i]),
-				norm[i]))
+		size_t mark = ld->d->len;
+		const char *v = config_setting_get_string(el[i]);
+		if (!check_name(ld, el[i], v, norm[i])) {
 			norm[i][0] = '\0';
-		else if (!subject)
+			domains_skip(ld, v, loader_origin_of_setting(ld,
+				el[i]).path, config_setting_source_line(el[i]),
+				domains_first_error(ld, mark, SIZE_MAX,
+				SIZE_MAX));
+		} else if (!subject) {
 			subject = norm[i];
+		}
 	}
+	size_t names_to = ld->d->len;
 
 	/* The template; an unknown one silences follow-up errors. */
 	const struct template *t = NULL;
@@ -604,10 +661,17 @@ void domains_load_entry(struct loader *ld, const config_setting_t *e)
 				"key = \"/etc/mta-stsd/keys/%d.key\";", t);
 	}
 
+	const char *problem = domains_first_error(ld, entry_mark, names_from,
+		names_to);
+	if (!subject && problem)
+		domains_skip(ld, "(a domain entry without a valid name)",
+			loader_origin_of_setting(ld, e).path,
+			config_setting_source_line(e), problem);
 	for (size_t i = 0; i < n; i++) {
 		if (norm[i][0])
-			add_domain(ld, norm[i], el[i], e, &r);
+			add_domain(ld, norm[i], el[i], e, &r, problem);
 	}
+	ld->domain_errors += ld->d->errors - entry_errors;
 
 	free(norm);
 	free(el);
@@ -631,7 +695,10 @@ static int name_ref_cmp(const void *a, const void *b)
 /*
  * check_duplicates sorts the normalised names (O(n log n), for providers
  * with tens of thousands of domains) and reports every repeat against the
- * first place the name was configured.
+ * first place the name was configured. No copy is served: which one is
+ * meant is for the admin to say, and on a reload the daemon keeps the
+ * version it served before, so a second customer naming a domain cannot
+ * take it over.
  */
 void domains_check_duplicates(struct loader *ld)
 {
@@ -658,9 +725,14 @@ void domains_check_duplicates(struct loader *ld)
 		loader_report_at(ld, DIAG_ERROR, b->file, b->line,
 			"config-domain-duplicate",
 			"%s is already configured at %s:%u — remove one of the "
-			"two (names are compared in lower case without a "
-			"trailing dot)", refs[i].name, a->file ? a->file : "?",
-			a->line);
+			"two; neither is served until then (names are compared "
+			"in lower case without a trailing dot)", refs[i].name,
+			a->file ? a->file : "?", a->line);
+		ld->domain_errors++;
+		ld->out->domains[refs[first].index].problem =
+			"config-domain-duplicate";
+		ld->out->domains[refs[i].index].problem =
+			"config-domain-duplicate";
 	}
 	free(refs);
 }

@@ -38,6 +38,7 @@ const struct config_default config_defaults[] = {
 	{ "connection_timeout", "10" },
 	{ "max_request_size", "8192" },
 	{ "txt_ttl", "3600" },
+	{ "strict", "false" },
 	{ "mode", "\"testing\"" },
 	{ "max_age", "604800" },
 	{ NULL, NULL },
@@ -56,6 +57,7 @@ static const struct config_default examples[] = {
 	{ "defaults", "{ mode = \"testing\"; }" },
 	{ "policies", "{ hosted = { mode = \"enforce\"; }; }" },
 	{ "domains", "( { name = \"example.com\"; } )" },
+	{ "domains_directory", "\"/etc/mta-stsd/domains.d\"" },
 	{ NULL, NULL },
 };
 
@@ -94,6 +96,9 @@ const struct gkey keys_global[] = {
 		.note = " bytes" },
 	{ .name = "txt_ttl", .kind = G_UINT, .offset = OFF(txt_ttl),
 		.min = 60, .max = 604800, .note = " seconds" },
+	{ .name = "strict", .kind = G_BOOL, .offset = OFF(strict) },
+	{ .name = "domains_directory", .kind = G_PATH,
+		.offset = OFF(domains_directory) },
 	{ .name = "defaults", .kind = G_DEFAULTS },
 	{ .name = "policies", .kind = G_POLICIES },
 	{ .name = "domains", .kind = G_DOMAINS },

@@ -106,7 +106,7 @@ struct template {
 
 /* Where a domain name was written, for duplicate reports. */
 struct place {
-	const char *file;	/* a source path (borrowed) */
+	const char *file;	/* the domain's file (owned by out) */
 	unsigned line;
 };
 
@@ -117,6 +117,8 @@ struct loader {
 	bool from_file;
 	bool builtin;			/* applying config_defaults */
 	char *main_dir;			/* directory of the main file */
+	char *abs_prefix;		/* "../../" that read_file put in
+					 * front of absolute @include names */
 	const char *main_raw;		/* libconfig's name for the main file */
 	const char *text;		/* the text being loaded, if any */
 	bool oom;
@@ -135,10 +137,12 @@ struct loader {
 	const config_setting_t *domains;
 	bool domains_seen;
 	const config_setting_t *max_connections_setting;
+	const config_setting_t *domains_directory_setting;
 	const config_setting_t *per_ip_setting;
 
 	size_t domain_cap;
 	struct place *places;		/* parallel to out->domains */
+	size_t domain_errors;		/* errors that belong to domains */
 };
 
 
@@ -164,6 +168,8 @@ void loader_layer_finish(struct layer *layer);
 char *loader_dir_of(const char *path);
 /* path as is when absolute or dir is NULL, else dir/path (caller frees). */
 char *loader_resolve_path(const char *path, const char *dir);
+/* The path to show for libconfig's name of a file (caller frees). */
+char *loader_source_path(const struct loader *ld, const char *raw);
 struct origin loader_origin(struct loader *ld, const char *raw);
 struct origin loader_origin_of_setting(struct loader *ld,
 	const config_setting_t *s);
@@ -199,6 +205,15 @@ void domains_load_templates(struct loader *ld, const config_setting_t *s);
 void domains_load_entry(struct loader *ld, const config_setting_t *e);
 void domains_check_duplicates(struct loader *ld);
 void domains_finish_domain(struct config_domain *dom);
+/*
+ * The code of the first error in d->items[from...], leaving out the items
+ * [skip_from, skip_to); NULL when there is none.
+ */
+const char *domains_first_error(const struct loader *ld, size_t from,
+	size_t skip_from, size_t skip_to);
+/* Records name (file:line) as yielding no domain to serve. */
+void domains_skip(struct loader *ld, const char *name, const char *file,
+	unsigned line, const char *code);
 
 /* ---- advice.c: the findings' texts and fixes ---- */
 
@@ -216,6 +231,13 @@ void advice_unknown_template(struct loader *ld, const config_setting_t *s,
 void advice_missing(struct loader *ld, const config_setting_t *entry,
 	const char *subject, const char *key, const char *fix,
 	const struct template *t);
+/*
+ * advice_open_fix writes to buf how to get past errno err when opening
+ * path: the owner, mode and reading user for a permission error, the
+ * descriptor limit for EMFILE, and so on. Returns buf.
+ */
+const char *advice_open_fix(int err, const char *path, char *buf,
+	size_t size);
 /* Reports libconfig's parse error of cfg with a guess at the fix. */
 void advice_syntax_error(struct loader *ld, const config_t *cfg);
 

@@ -486,6 +486,15 @@ static int put(struct state *state, size_t pos, bool found,
 	return 0;
 }
 
+void state_managed_id(const char *digest, char out[TXT_ID_MAX + 1])
+{
+	/* 32 hex digits are 128 bits of SHA-256: no two policies of one
+	 * domain meet, and 32 is the most RFC 8461 §3.1 allows. */
+	for (size_t i = 0; i < TXT_ID_MAX; i++)
+		out[i] = (char)(digest[i] | (digest[i] >= 'A' ? 0x20 : 0));
+	out[TXT_ID_MAX] = '\0';
+}
+
 /*
  * state_assign_id: an explicit id is the admin's promise to change it with
  * the policy (RFC 8461 §3.1: the id identifies one policy instance). When
@@ -540,19 +549,17 @@ int state_assign_id(struct state *state, const char *domain,
 		return 0;
 	}
 
-	if (r && digest_equal(r->digest, digest)) {
-		memcpy(out, r->id, sizeof(r->id));
-		return 0;
-	}
 	char id[TXT_ID_MAX + 1];
-	if (txt_id_bump(r ? r->id : NULL, now, id) < 0) {
-		diag_add(d, DIAG_ERROR, file, line, "state-id-exhausted",
-			"%s: no id greater than %s fits in %d digits — set an "
-			"explicit id for this domain", domain,
-			r ? r->id : "(none)", TXT_ID_MAX);
-		return -1;
-	}
-	if (put(state, pos, found, domain, id, digest, now) < 0)
+	state_managed_id(digest, id);
+	if (r && digest_equal(r->digest, digest) && strcmp(r->id, id) != 0)
+		diag_add(d, DIAG_NOTE, file, line, "state-id-derived",
+			"%s: the policy is unchanged, but its managed id is now "
+			"%s, derived from the policy, instead of the stored %s "
+			"(so that every replica agrees) — publish \"v=STSv1; "
+			"id=%s\" when convenient: senders that hold the policy "
+			"keep it either way", domain, id, r->id, id);
+	if (!(r && strcmp(r->id, id) == 0 && digest_equal(r->digest, digest)) &&
+			put(state, pos, found, domain, id, digest, now) < 0)
 		goto err_memory;
 	memcpy(out, id, sizeof(id));
 	return 0;

@@ -49,10 +49,21 @@ const struct state_record *state_find_served(const struct state *state,
  *  - explicit_id set: it is used; if the state saw the same id with another
  *    digest, a warning goes to d ("policy changed but id did not: senders
  *    keep the old policy until the id changes"), at file:line;
- *  - otherwise the stored id when the digest is unchanged, else a new id
- *    from txt_id_bump(stored id, now).
- * New assignments are kept in memory until state_save_ids. 0 or -1.
+ *  - otherwise the managed id, state_managed_id(digest): the same on
+ *    every replica and in `txt` on any host, with no shared state. A
+ *    stored id of the same policy that differs (the time-stamp ids of
+ *    earlier versions) gets a note in d saying the id changes once.
+ * New assignments are kept in memory until state_save_ids, which only
+ * the daemon calls: the other subcommands read the state, never write it.
+ * 0 or -1.
  */
+/*
+ * state_managed_id writes the id of the policy whose SHA-256 is digest (64
+ * hex digits): its first 32 hex digits in lower case, so the id changes
+ * exactly when the served bytes do.
+ */
+void state_managed_id(const char *digest, char out[TXT_ID_MAX + 1]);
+
 int state_assign_id(struct state *state, const char *domain,
 	const char *explicit_id, const char *digest, time_t now,
 	char out[TXT_ID_MAX + 1], struct diag *d, const char *file,

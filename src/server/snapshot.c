@@ -24,8 +24,13 @@ struct snapshot {
 	struct config *config;
 	struct tls_store *tls;
 	struct state *state;		/* NULL unless options.use_state */
-	struct snapshot_domain *domains;
+	struct snapshot_domain *domains;	/* the served ones */
 	size_t domain_count;
+	struct snapshot_problem *problems;
+	size_t problem_count;
+	/* Snapshots whose domains this one still serves (kept versions). */
+	struct snapshot **lenders;
+	size_t lender_count;
 	void *attachment;
 	void (*attachment_destroy)(void *data);
 };
@@ -70,11 +75,23 @@ static void destroy(struct snapshot *snap)
 	if (snap->attachment_destroy)
 		snap->attachment_destroy(snap->attachment);
 	for (size_t i = 0; i < snap->domain_count; i++) {
+		if (snap->domains[i].lender)
+			continue;	/* the lender's strings */
 		free(snap->domains[i].host);
 		free(snap->domains[i].body);
 	}
 	free(snap->domains);
+	for (size_t i = 0; i < snap->problem_count; i++) {
+		free(snap->problems[i].name);
+		free(snap->problems[i].reason);
+		free(snap->problems[i].file);
+	}
+	free(snap->problems);
+	/* The store goes before the lenders whose credentials it used. */
 	tls_store_destroy(snap->tls);
+	for (size_t i = 0; i < snap->lender_count; i++)
+		snapshot_unref(snap->lenders[i]);
+	free(snap->lenders);
 	state_destroy(snap->state);
 	config_finish(snap->config);
 	free(snap->config);
@@ -90,17 +107,169 @@ static void destroy(struct snapshot *snap)
 	}
 }
 
+/* Short reasons for the codes a domain most often fails with. */
+static const struct {
+	const char *code;
+	const char *reason;
+} reasons[] = {
+	{ "tls-key-unreadable", "key unreadable" },
+	{ "tls-cert-unreadable", "certificate unreadable" },
+	{ "tls-cert-expired", "certificate expired" },
+	{ "tls-cert-not-yet-valid", "certificate not yet valid" },
+	{ "tls-key-mismatch", "key does not match the certificate" },
+	{ "tls-host-not-covered", "certificate does not cover the policy "
+		"host" },
+	{ "tls-credential-rejected", "certificate rejected" },
+	{ "config-domain-duplicate", "duplicate name" },
+	{ "config-missing-setting", "a required setting is missing" },
+	{ "config-domain-invalid", "not a domain name" },
+	{ "config-domain-no-name", "no name" },
+	{ "config-domains-file", "the file holds more than domains" },
+	{ "config-syntax", "syntax error" },
+	{ "config-open", "file unreadable" },
+	{ "config-include", "@include unreadable" },
+};
+
+/*
+ * reason_of turns the code of a domain's first error into the few words
+ * that the summary of check-config and the service status show: a known
+ * phrase, or the code without its module ("policy-mx-missing" becomes
+ * "mx missing"). Caller frees; NULL when out of memory.
+ */
+static char *reason_of(const char *code)
+{
+	if (!code)
+		return strdup("invalid");
+	for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+		if (!strcmp(reasons[i].code, code))
+			return strdup(reasons[i].reason);
+	}
+	const char *dash = strchr(code, '-');
+	char *r = strdup(dash && dash[1] ? dash + 1 : code);
+	for (char *p = r; p && *p; p++) {
+		if (*p == '-')
+			*p = ' ';
+	}
+	return r;
+}
+
+/* The code of the first error in d from index mark on, or NULL. */
+static const char *first_error(const struct diag *d, size_t mark)
+{
+	for (size_t i = mark; i < d->len; i++) {
+		if (d->items[i].severity == DIAG_ERROR)
+			return d->items[i].code;
+	}
+	return NULL;
+}
+
+static int add_problem(struct snapshot *snap, const char *name,
+	const char *code, const char *file, unsigned line, bool kept)
+{
+	struct snapshot_problem *grown = realloc(snap->problems,
+		(snap->problem_count + 1) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	snap->problems = grown;
+	struct snapshot_problem *p = &snap->problems[snap->problem_count];
+	*p = (struct snapshot_problem){
+		.name = strdup(name), .reason = reason_of(code),
+		.file = file ? strdup(file) : NULL, .line = line,
+		.kept = kept,
+	};
+	if (!p->name || !p->reason || (file && !p->file)) {
+		free(p->name);
+		free(p->reason);
+		free(p->file);
+		return -1;
+	}
+	snap->problem_count++;
+	return 0;
+}
+
+static int add_lender(struct snapshot *snap, struct snapshot *lender)
+{
+	for (size_t i = 0; i < snap->lender_count; i++) {
+		if (snap->lenders[i] == lender)
+			return 0;
+	}
+	struct snapshot **grown = realloc(snap->lenders,
+		(snap->lender_count + 1) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	snap->lenders = grown;
+	snap->lenders[snap->lender_count++] = snapshot_ref(lender);
+	return 0;
+}
+
+/*
+ * keep_previous serves the version of name that previous served, in place
+ * of a new version that cannot be used: a reload never makes a served
+ * domain worse. The kept domain's strings, configuration and credentials
+ * stay those of the snapshot that loaded them, which this one references.
+ * Returns true when the domain is kept.
+ */
+static bool keep_previous(struct snapshot *snap, struct snapshot *previous,
+	const char *name, const char *code, struct diag *d, const char *file,
+	unsigned line)
+{
+	if (!previous)
+		return false;
+	const struct snapshot_domain *old = snapshot_find(previous, name);
+	if (!old || !tls_store_lookup(previous->tls, old->host) ||
+			tls_store_lookup(snap->tls, old->host))
+		return false;
+	struct snapshot *owner = old->lender ? old->lender : previous;
+	struct snapshot_domain *sd = &snap->domains[snap->domain_count];
+	*sd = *old;
+	sd->response = NULL;
+	sd->lender = owner;
+	sd->previous = true;
+	if (add_lender(snap, owner) < 0 ||
+			tls_store_add_shared(snap->tls, sd->host, previous->tls,
+				sd) < 0 ||
+			add_problem(snap, name, code, file, line, true) < 0) {
+		*sd = (struct snapshot_domain){0};
+		return false;
+	}
+	snap->domain_count++;
+	char *why = reason_of(code);
+	diag_add(d, DIAG_WARNING, file, line, "snapshot-kept-previous",
+		"%s: still serving its previous version (id %s) — its new "
+		"configuration cannot be used (%s): fix the errors above and "
+		"reload", name, sd->id, why ? why : "invalid");
+	free(why);
+	return true;
+}
+
+/*
+ * not_served records that name is not served, or keeps its previous
+ * version when there is one. 0, or -1 when memory ran out.
+ */
+static int not_served(struct snapshot *snap,
+	const struct snapshot_options *options, const char *name,
+	const char *code, struct diag *d, const char *file, unsigned line)
+{
+	if (keep_previous(snap, options->previous, name, code, d, file, line))
+		return 0;
+	char *why = reason_of(code);
+	diag_add(d, DIAG_ERROR, file, line, "snapshot-not-served",
+		"%s: not served (%s) — fix the errors above%s; every other "
+		"domain is served", name, why ? why : "invalid",
+		options->previous ? " and reload" : "");
+	free(why);
+	return add_problem(snap, name, code, file, line, false);
+}
+
 /*
  * prepare_domain renders the policy of one configured domain and works out
  * its id. The rendered bytes are what every request gets, and their digest
  * is what the state directory tracks to notice a changed policy.
  */
-static int prepare_domain(struct snapshot *snap, size_t index,
-	const struct snapshot_options *options, struct diag *d)
+static int prepare_domain(struct snapshot *snap, struct snapshot_domain *sd,
+	const struct config_domain *cd, const struct snapshot_options *options,
+	struct diag *d)
 {
-	const struct config_domain *cd = &snap->config->domains[index];
-	struct snapshot_domain *sd = &snap->domains[index];
-
 	sd->config = cd;
 	if (asprintf(&sd->host, "mta-sts.%s", cd->name) < 0) {
 		sd->host = NULL;
@@ -120,12 +289,11 @@ static int prepare_domain(struct snapshot *snap, size_t index,
 		return state_assign_id(snap->state, cd->name, cd->id,
 			sd->digest, options->now, sd->id, d, cd->file,
 			cd->line);
-	if (cd->id) {
+	if (cd->id)
 		snprintf(sd->id, sizeof(sd->id), "%s", cd->id);
-		return 0;
-	}
-	/* Without a state directory (the demo) the id is simply the time. */
-	return txt_id_bump(NULL, options->now, sd->id);
+	else
+		state_managed_id(sd->digest, sd->id);
+	return 0;
 
 err_memory:
 	diag_add(d, DIAG_ERROR, cd->file, cd->line, "out-of-memory",
@@ -133,10 +301,9 @@ err_memory:
 	return -1;
 }
 
-static int load_certificate(struct snapshot *snap, size_t index,
+static int load_certificate(struct snapshot *snap, struct snapshot_domain *sd,
 	const struct snapshot_options *options, struct diag *d)
 {
-	struct snapshot_domain *sd = &snap->domains[index];
 	const struct config_domain *cd = sd->config;
 
 	if (options->generate_certificates) {
@@ -154,6 +321,41 @@ static int load_certificate(struct snapshot *snap, size_t index,
 	return 0;
 }
 
+/* Is path a file of domains_directory that could not be used? */
+static bool is_skipped_file(const struct config *config, const char *path)
+{
+	for (size_t i = 0; i < config->skipped_count; i++) {
+		const struct config_skipped *k = &config->skipped[i];
+		if (k->line == 0 && k->file && !strcmp(k->file, path))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * keep_from_files keeps, on a reload, the previous version of every domain
+ * that came from a file of domains_directory that cannot be used now (a
+ * syntax error hides which domains it holds) and is not configured
+ * elsewhere in the new configuration.
+ */
+static void keep_from_files(struct snapshot *snap,
+	const struct snapshot_options *options, struct diag *d)
+{
+	struct snapshot *previous = options->previous;
+	const struct config *config = snap->config;
+	if (!previous || config->skipped_count == 0)
+		return;
+	for (size_t i = 0; i < previous->domain_count; i++) {
+		const struct snapshot_domain *old = &previous->domains[i];
+		const struct config_domain *cd = old->config;
+		if (!cd->file || !is_skipped_file(config, cd->file) ||
+				config_find_domain(config, cd->name))
+			continue;
+		keep_previous(snap, previous, cd->name, "config-syntax", d,
+			cd->file, 0);
+	}
+}
+
 struct snapshot *snapshot_create(struct config *config,
 	const struct snapshot_options *options, struct diag *d)
 {
@@ -167,16 +369,15 @@ struct snapshot *snapshot_create(struct config *config,
 	}
 	atomic_init(&snap->refs, 1);
 	snap->config = config;
+	size_t errors = d->errors;
 
+	/* Room for every configured domain and every kept one. */
+	size_t room = config->domain_count + 1 +
+		(options->previous ? options->previous->domain_count : 0);
 	snap->tls = tls_store_create();
-	snap->domains = calloc(config->domain_count ? config->domain_count : 1,
-		sizeof(*snap->domains));
-	if (!snap->tls || !snap->domains) {
-		diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory",
-			"out of memory");
-		goto err;
-	}
-	snap->domain_count = config->domain_count;
+	snap->domains = calloc(room, sizeof(*snap->domains));
+	if (!snap->tls || !snap->domains)
+		goto err_memory;
 
 	if (config->tls_priorities && options->load_certificates)
 		tls_priorities_are_valid(config->tls_priorities, d,
@@ -187,28 +388,64 @@ struct snapshot *snapshot_create(struct config *config,
 		if (!snap->state)
 			goto err;
 	}
+	/* Errors so far (priorities, state) concern every domain. */
+	bool failed = d->errors > errors;
 
-	/* Keep going after a failing domain so that one run reports every
-	 * problem of every domain. */
-	bool failed = diag_has_errors(d);
-	for (size_t i = 0; i < snap->domain_count; i++) {
-		if (prepare_domain(snap, i, options, d) < 0) {
-			failed = true;
+	/*
+	 * One domain's problem is that domain's alone: it is not served (or
+	 * keeps its previous version) and loading goes on, so one run
+	 * reports every problem of every domain.
+	 */
+	for (size_t i = 0; i < config->domain_count; i++) {
+		const struct config_domain *cd = &config->domains[i];
+		struct snapshot_domain *sd = &snap->domains[snap->domain_count];
+		size_t mark = d->len;
+		const char *code = cd->problem;
+		if (!code && (prepare_domain(snap, sd, cd, options, d) < 0 ||
+				(options->load_certificates &&
+				load_certificate(snap, sd, options, d) < 0)))
+			code = first_error(d, mark);
+		if (!code && !d->out_of_memory) {
+			snap->domain_count++;
 			continue;
 		}
-		if (options->load_certificates &&
-				load_certificate(snap, i, options, d) < 0)
-			failed = true;
+		free(sd->host);
+		free(sd->body);
+		*sd = (struct snapshot_domain){0};
+		if (not_served(snap, options, cd->name, code, d, cd->file,
+				cd->line) < 0)
+			goto err_memory;
+	}
+	keep_from_files(snap, options, d);
+	for (size_t i = 0; i < config->skipped_count; i++) {
+		const struct config_skipped *k = &config->skipped[i];
+		diag_add(d, DIAG_ERROR, k->file, k->line, "snapshot-not-served",
+			"%s: not served — fix the errors above%s", k->name,
+			k->line == 0 ? "; no domain of this file is read until "
+			"it loads" : "");
+		if (add_problem(snap, k->name, k->code, k->file, k->line,
+				false) < 0)
+			goto err_memory;
+	}
+
+	size_t lost = snapshot_not_served_count(snap);
+	if (config->strict && lost > 0) {
+		diag_add(d, DIAG_ERROR, config->file, 0, "snapshot-strict",
+			"strict = true: %zu domain(s) cannot be served, so none "
+			"is — fix them, or set strict = false to serve the "
+			"others", lost);
+		failed = true;
+	} else if (snap->domain_count == 0 && !failed && !options->subset) {
+		diag_add(d, DIAG_ERROR, config->file, 0, "snapshot-none-served",
+			"no domain can be served — fix the errors above");
+		failed = true;
 	}
 	if (failed)
 		goto err;
-
-	/* Only a world that loaded completely may record new ids: a failed
-	 * reload must leave the state as the running daemon left it. */
-	if (snap->state && state_save_ids(snap->state, d) < 0)
-		goto err;
 	return snap;
 
+err_memory:
+	diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory", "out of memory");
 err:
 	destroy(snap);
 	return NULL;
@@ -258,7 +495,7 @@ const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 			(int)sizeof(host))
 		return NULL;
 	/* The SNI table is keyed by policy host; domains without a loaded
-	 * certificate are found by a scan (only `txt` does that). */
+	 * certificate are found by a scan (`txt`, `check -c`). */
 	const struct snapshot_domain *sd = tls_store_lookup(snapshot->tls, host);
 	if (sd)
 		return sd;
@@ -276,11 +513,34 @@ void snapshot_set_attachment(struct snapshot *snapshot, void *data,
 	snapshot->attachment_destroy = destroy_data;
 }
 
+size_t snapshot_problem_count(const struct snapshot *snapshot)
+{
+	return snapshot->problem_count;
+}
+
+const struct snapshot_problem *snapshot_problem_at(
+	const struct snapshot *snapshot, size_t index)
+{
+	return index < snapshot->problem_count ?
+		&snapshot->problems[index] : NULL;
+}
+
+size_t snapshot_not_served_count(const struct snapshot *snapshot)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < snapshot->problem_count; i++)
+		n += !snapshot->problems[i].kept;
+	return n;
+}
+
 int snapshot_record_served(const struct snapshot *snapshot, time_t now,
 	struct diag *d)
 {
 	if (!snapshot->state)
 		return 0;
+	/* The daemon is the only writer of the state directory. */
+	if (state_save_ids(snapshot->state, d) < 0)
+		return -1;
 	struct state_record *records = calloc(
 		snapshot->domain_count ? snapshot->domain_count : 1,
 		sizeof(*records));

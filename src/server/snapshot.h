@@ -30,6 +30,25 @@ struct snapshot_domain {
 	struct tls_cert_info cert;
 	bool cert_loaded;
 	void *response;			/* the HTTP server's prebuilt answer */
+	/*
+	 * previous: the last good version, kept because the new one cannot
+	 * be used; lender is then the snapshot that owns config, host, body
+	 * and the credentials (NULL for a domain loaded by this snapshot).
+	 */
+	bool previous;
+	struct snapshot *lender;
+};
+
+/*
+ * A domain (or a file of domains_directory) with a problem: not served, or
+ * served in its previous version (kept).
+ */
+struct snapshot_problem {
+	char *name;
+	char *reason;		/* a few words: "key unreadable" */
+	char *file;		/* where it is configured, or NULL */
+	unsigned line;
+	bool kept;		/* its previous version is still served */
 };
 
 struct snapshot_options {
@@ -37,18 +56,38 @@ struct snapshot_options {
 	bool use_state;		/* assign ids through the state directory */
 	bool load_certificates;	/* false: `txt` needs no keys */
 	bool generate_certificates; /* the demo: self-signed, in memory */
+	/*
+	 * The snapshot being served, on a reload: a domain whose new version
+	 * cannot be used keeps the version it has there. NULL at start.
+	 */
+	struct snapshot *previous;
+	/* A subset of the domains (check-config DOMAIN...): serving none of
+	 * them is a finding per domain, not a failure of the snapshot. */
+	bool subset;
 };
 
 /*
  * snapshot_create validates and loads config (taking ownership of it, also
  * on failure) and returns a snapshot with one reference, or NULL. Every
- * problem, including those of the configuration, goes to d. New ids are
- * written to the state directory before it returns.
+ * problem, including those of the configuration, goes to d. A problem of
+ * one domain (config_domain.problem, config.skipped, its certificate or
+ * key) leaves that domain out, or keeps its previous version, and is
+ * listed by snapshot_problem_at; the snapshot fails only when no domain
+ * can be served, when config.strict is set and any domain has a problem,
+ * or on an error that concerns every domain. It writes nothing: new ids
+ * reach the state directory through snapshot_record_served.
  */
 struct snapshot *snapshot_create(struct config *config,
 	const struct snapshot_options *options, struct diag *d);
 
 struct snapshot *snapshot_ref(struct snapshot *snapshot);
+
+/* The domains and files with a problem, in configuration order. */
+size_t snapshot_problem_count(const struct snapshot *snapshot);
+const struct snapshot_problem *snapshot_problem_at(
+	const struct snapshot *snapshot, size_t index);
+/* How many of them are not served at all (not kept). */
+size_t snapshot_not_served_count(const struct snapshot *snapshot);
 void snapshot_unref(struct snapshot *snapshot);
 
 const struct config *snapshot_config(const struct snapshot *snapshot);
@@ -57,7 +96,7 @@ struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
 	size_t index);
 const struct tls_store *snapshot_tls(const struct snapshot *snapshot);
 
-/* The domain whose policy domain is name, or NULL. */
+/* The served domain whose policy domain is name, or NULL. */
 const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 	const char *name);
 
@@ -84,8 +123,8 @@ int snapshot_release_notifier(void);
 void snapshot_release_memory(void);
 
 /*
- * snapshot_record_served writes to the state directory that this snapshot
- * is now being served (RFC 8461 §8.1: the policy must be served before the
+ * snapshot_record_served writes to the state directory the ids assigned
+ * and that this snapshot is now being served (RFC 8461 §8.1: the policy must be served before the
  * TXT id changes; `txt` reads this). Errors go to d. 0 or -1.
  */
 int snapshot_record_served(const struct snapshot *snapshot, time_t now,

@@ -1499,6 +1499,23 @@ int tls_store_add(struct tls_store *store, const char *host,
 	return 0;
 }
 
+int tls_store_add_shared(struct tls_store *store, const char *host,
+	const struct tls_store *from, void *user)
+{
+	char name[HOST_BUF];
+	size_t len = norm_name(host, name);
+	const struct entry *src = len ? find_entry(from, name, len) : NULL;
+	if (!src || find_entry(store, name, len))
+		return -1;
+	struct entry *e = new_entry(store, name, len, user);
+	if (!e)
+		return -1;
+	/* The credential stays from's: the entry only points at it, and
+	 * tls_store_destroy frees entries, not the credentials of others. */
+	insert_entry(store, e, src->cred);
+	return 0;
+}
+
 /* ------------------------------------------------------------------ */
 /* Generated credentials (demo)                                       */
 /* ------------------------------------------------------------------ */

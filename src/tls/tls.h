@@ -59,6 +59,17 @@ int tls_store_add(struct tls_store *store, const char *host,
 	const char *file, unsigned line);
 
 /*
+ * tls_store_add_shared serves for host in store the chain and key that
+ * from serves for host, without loading anything: a reload that keeps the
+ * last good version of a domain whose new files are broken. from must
+ * outlive store (the snapshot holds a reference on the one that owns it).
+ * 0, or -1 when from has no such host, store has it already, or memory
+ * ran out.
+ */
+int tls_store_add_shared(struct tls_store *store, const char *host,
+	const struct tls_store *from, void *user);
+
+/*
  * tls_store_add_generated makes an ECDSA P-256 key and a self-signed
  * certificate for host, valid for a day, and serves them for host. The
  * certificate is written as PEM to *cert_pem (caller frees) when cert_pem

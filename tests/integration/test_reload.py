@@ -90,8 +90,22 @@ class Reload(World):
         self.assertIn("mta-stsd.conf:", log)
         self.assertIn("enforced", log)
         self.assertIn("192.0.2.25", log)
+        # A problem of one domain's entry: that domain keeps its previous
+        # version; the reload itself goes through.
+        self.assertIn("example.com: still serving its previous version",
+                      log)
+
+    def test_syntax_error_keeps_old_configuration(self):
+        daemon = self.start(self.write_config())
+        before = self.body()
+        with open(os.path.join(self.dir, "mta-stsd.conf")) as f:
+            good = f.read()
+        self.write("mta-stsd.conf", good.replace("domains = (",
+                                                 "domains = ((", 1))
+        daemon.reload()
+        self.assertEqual(self.body(), before)
         self.assertIn("reload failed: still serving the previous "
-                      "configuration", log)
+                      "configuration", daemon.output())
 
     def test_missing_certificate_keeps_old_policy(self):
         daemon = self.start(self.write_config())
@@ -100,7 +114,8 @@ class Reload(World):
         self.write_config(mode="enforce")
         daemon.reload()
         self.assertEqual(self.body(), before)
-        self.assertIn("reload failed", daemon.output())
+        self.assertIn("example.com: still serving its previous version",
+                      daemon.output())
 
     def test_no_failed_request_during_reloads(self):
         daemon = self.start(self.write_config())

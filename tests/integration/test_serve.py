@@ -58,7 +58,8 @@ class Serving(World):
             self.assertEqual(got, body)
             self.assertEqual(fields["content-type"], "text/plain")
             self.assertEqual(fields["content-length"], str(len(body)))
-            self.assertRegex(fields["mta-sts-policy-id"], r"^[0-9]{14}$")
+            # A managed id: 32 hex digits of the policy's SHA-256.
+            self.assertRegex(fields["mta-sts-policy-id"], r"^[0-9a-f]{32}$")
             self.assertNotIn("content-encoding", fields)
             self.assertNotIn("location", fields)
 
