@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "buildconf.h"
 #include "config/config.h"
@@ -979,6 +981,152 @@ START_TEST(test_missing_file)
 }
 END_TEST
 
+/* Too many open files says so, not "create it". */
+START_TEST(test_open_error_follows_errno)
+{
+	char *dir = test_tmpdir();
+	char *path = test_write_file(dir, "m.conf", DOMAINS_ONE);
+	struct rlimit old, none;
+	ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+	/* Every descriptor up to the limit is in use: dup until EMFILE. */
+	none.rlim_max = old.rlim_max;
+	none.rlim_cur = 16;
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &none), 0);
+	int fds[16], n = 0;
+	while (n < 16 && (fds[n] = dup(0)) >= 0)
+		n++;
+	int rc = load_file(path);
+	while (n > 0)
+		close(fds[--n]);
+	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+	ck_assert_int_eq(rc, -1);
+	ASSERT_ERROR(0, "cannot open: Too many open files — too many files "
+		"are open: raise the limit (LimitNOFILE= in the unit, ulimit -n) "
+		"or lower max_connections");
+	ASSERT_NO_ERROR("create it");
+	test_rmtree(dir);
+	free(path);
+	free(dir);
+}
+END_TEST
+
+/*
+ * A problem of one domain: the configuration stays usable, that domain is
+ * marked, the others are clean. An error of the whole file: unusable.
+ */
+START_TEST(test_domain_problems_are_the_domains_own)
+{
+	ck_assert_int_eq(load("domains = ( " DOM("a.example") ",\n"
+		"{ name = \"b.example\"; mx = \"bad_mx.example\"; " CERTS " },\n"
+		"{ names = [ \"c.example\", \"not a name\" ]; mx = \"m.example\"; "
+		CERTS " },\n" DOM("d.example") ",\n" DOM("D.example.") " );\n"),
+		-1);
+	ck_assert_int_eq(usable, 0);
+	ck_assert_uint_eq(cfg.domain_count, 5);
+	ck_assert_ptr_null(config_find_domain(&cfg, "a.example")->problem);
+	ck_assert_str_eq(config_find_domain(&cfg, "b.example")->problem,
+		"config-mx-invalid");
+	/* A bad sibling name is skipped on its own. */
+	ck_assert_ptr_null(config_find_domain(&cfg, "c.example")->problem);
+	ck_assert_uint_eq(cfg.skipped_count, 1);
+	ck_assert_str_eq(cfg.skipped[0].name, "not a name");
+	ck_assert_str_eq(cfg.skipped[0].code, "config-domain-invalid");
+	ck_assert_uint_eq(cfg.skipped[0].line, 3);
+	/* A duplicate: neither copy. */
+	ck_assert_str_eq(cfg.domains[3].problem, "config-domain-duplicate");
+	ck_assert_str_eq(cfg.domains[4].problem, "config-domain-duplicate");
+
+	/* The same with an unknown global key: nothing is usable. */
+	ck_assert_int_eq(load("treads = 2;\n" DOMAINS_ONE), -1);
+	ck_assert_int_eq(usable, -1);
+	/* A bad shared policy concerns all its users: unusable too. */
+	ck_assert_int_eq(load("policies = { p = { mode = \"x\"; }; };\n"
+		DOMAINS_ONE), -1);
+	ck_assert_int_eq(usable, -1);
+	ck_assert_int_eq(load("strict = true;\n" DOMAINS_ONE), 0);
+	ck_assert(cfg.strict);
+}
+END_TEST
+
+START_TEST(test_domains_directory)
+{
+	char *dir = test_tmpdir();
+	char *sub = NULL;
+	ck_assert_int_ge(asprintf(&sub, "%s/domains.d", dir), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	free(test_write_file(dir, "domains.d/20-b.conf",
+		"domains = ( " DOM("b.example") " );\n"));
+	free(test_write_file(dir, "domains.d/10-a.conf",
+		"domains = ( " DOM("a.example") ", " DOM("a2.example") " );\n"));
+	char *broken = test_write_file(dir, "domains.d/30-c.conf",
+		"domains = ( " DOM("c.example") "\n");
+	char *extra = test_write_file(dir, "domains.d/40-d.conf",
+		"user = \"root\";\ndomains = ( " DOM("d.example") " );\n");
+	free(test_write_file(dir, "domains.d/.50-hidden.conf", "junk"));
+	free(test_write_file(dir, "domains.d/60-e.conf.orig", "junk"));
+	char *main = test_write_file(dir, "main.conf",
+		"domains_directory = \"domains.d\";\n");
+
+	ck_assert_int_eq(load_file(main), -1);
+	ck_assert_int_eq(usable, 0);
+	ck_assert_str_eq(cfg.domains_directory, sub);
+	/* Name order: 10-a before 20-b. */
+	ck_assert_uint_eq(cfg.domain_count, 3);
+	ck_assert_str_eq(cfg.domains[0].name, "a.example");
+	ck_assert_str_eq(cfg.domains[1].name, "a2.example");
+	ck_assert_str_eq(cfg.domains[2].name, "b.example");
+	ck_assert_str_eq(cfg.user, "mta-stsd");
+	/* The broken and the overreaching file: skipped whole. */
+	ck_assert_uint_eq(cfg.skipped_count, 2);
+	ck_assert_str_eq(cfg.skipped[0].name, broken);
+	ck_assert_str_eq(cfg.skipped[0].code, "config-syntax");
+	ck_assert_str_eq(cfg.skipped[1].name, extra);
+	ck_assert_str_eq(cfg.skipped[1].code, "config-domains-file");
+	ck_assert_msg(has_error_at(extra, 1, "`user` is not valid in a file "
+		"of domains_directory"), "%s", test_diag_dump(&d));
+
+	/* A duplicate across files is caught like any other. */
+	free(test_write_file(dir, "domains.d/20-b.conf",
+		"domains = ( " DOM("a.example") " );\n"));
+	ck_assert_int_eq(load_file(main), -1);
+	ck_assert_str_eq(cfg.domains[0].problem, "config-domain-duplicate");
+
+	/* A directory that cannot be read concerns everything. */
+	test_rmtree(sub);
+	ck_assert_int_eq(load_file(main), -1);
+	ck_assert_int_eq(usable, -1);
+	ASSERT_ERROR(1, "domains_directory");
+	ASSERT_ERROR(1, "create it");
+	test_rmtree(dir);
+	free(sub);
+	free(broken);
+	free(extra);
+	free(main);
+	free(dir);
+}
+END_TEST
+
+/* libconfig 1.5 joins every @include name to the include directory. */
+START_TEST(test_absolute_include)
+{
+	char *dir = test_tmpdir();
+	char *inc = test_write_file(dir, "one.conf", DOM("one.example") "\n");
+	char *text = NULL;
+	ck_assert_int_ge(asprintf(&text, "domains = (\n@include \"%s\"\n);\n",
+		inc), 0);
+	char *main = test_write_file(dir, "main.conf", text);
+	ck_assert_int_eq(load_file(main), 0);
+	ck_assert_uint_eq(cfg.domain_count, 1);
+	/* Findings name the included file by its own path. */
+	ck_assert_str_eq(cfg.domains[0].file, inc);
+	free(text);
+	test_rmtree(dir);
+	free(inc);
+	free(main);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_no_domains)
 {
 	ck_assert_int_eq(load(""), -1);
@@ -1093,6 +1241,10 @@ static Suite *config_suite(void)
 	add(s, "syntax errors", test_syntax_errors);
 	add(s, "missing file", test_missing_file);
 	add(s, "no domains", test_no_domains);
+	add(s, "open error follows errno", test_open_error_follows_errno);
+	add(s, "domain problems", test_domain_problems_are_the_domains_own);
+	add(s, "domains_directory", test_domains_directory);
+	add(s, "absolute include", test_absolute_include);
 	add(s, "scale", test_scale);
 	add(s, "find domain", test_find_domain);
 	add(s, "tls_priorities place", test_tls_priorities_place);
