@@ -1711,12 +1711,6 @@ static int load_local(const char *path, struct work *works, size_t count)
 		return -1;
 	}
 	diag_finish(&d);
-	diag_init(&d);
-	/* Managed ids live in the state directory; unreadable means
-	 * "unknown", which the report says, not an error here. */
-	struct state *state = state_open(snapshot_config(snap)->state_directory,
-		&d);
-	diag_finish(&d);
 	int rc = 0;
 	for (size_t i = 0; i < count; i++) {
 		struct work *w = &works[i];
@@ -1731,19 +1725,11 @@ static int load_local(const char *path, struct work *works, size_t count)
 		}
 		memcpy(w->served_body, sd->body, sd->body_len);
 		w->served_len = sd->body_len;
-		if (sd->config->id) {
-			snprintf(w->expected_id, sizeof(w->expected_id), "%s",
-				sd->config->id);
-			continue;
-		}
-		w->id_managed = true;
-		const struct state_record *rec = state ?
-			state_find_id(state, w->name) : NULL;
-		if (rec && strcmp(rec->digest, sd->digest) == 0)
-			snprintf(w->expected_id, sizeof(w->expected_id), "%s",
-				rec->id);
+		/* A managed id derives from the policy (state_managed_id),
+		 * so the snapshot knows it without any state directory. */
+		w->id_managed = sd->config->id == NULL;
+		snprintf(w->expected_id, sizeof(w->expected_id), "%s", sd->id);
 	}
-	state_destroy(state);
 	snapshot_unref(snap);
 	if (rc < 0)
 		fprintf(stderr, "mta-stsd check: out of memory\n");
