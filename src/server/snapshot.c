@@ -252,6 +252,13 @@ static int not_served(struct snapshot *snap,
 {
 	if (keep_previous(snap, options->previous, name, code, d, file, line))
 		return 0;
+	/* Every copy of a duplicate name comes here: count the name once. */
+	if (code && !strcmp(code, "config-domain-duplicate")) {
+		for (size_t i = 0; i < snap->problem_count; i++) {
+			if (!strcmp(snap->problems[i].name, name))
+				return 0;
+		}
+	}
 	char *why = reason_of(code);
 	diag_add(d, DIAG_ERROR, file, line, "snapshot-not-served",
 		"%s: not served (%s) — fix the errors above%s; every other "

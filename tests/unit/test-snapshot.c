@@ -151,6 +151,106 @@ START_TEST(test_snapshot_invalid_config_reports_all)
 }
 END_TEST
 
+static struct snapshot *load_text(const char *text, struct snapshot *previous,
+	struct diag *d)
+{
+	struct config *config = calloc(1, sizeof(*config));
+	ck_assert_int_eq(config_load_string(text, "t.conf", config, d), 0);
+	struct snapshot_options options = {
+		.now = NOW,
+		.load_certificates = true,
+		.generate_certificates = true,
+		.previous = previous,
+	};
+	return snapshot_create(config, &options, d);
+}
+
+#define TWO(b_mode) \
+	"domains = ( { name = \"a.example\"; mx = \"mx.a.example\"; " \
+	"cert = \"c\"; key = \"k\"; },\n" \
+	"{ name = \"b.example\"; mode = " b_mode "; mx = \"mx.b.example\"; " \
+	"cert = \"c\"; key = \"k\"; } );\n"
+
+START_TEST(test_snapshot_isolates_domains)
+{
+	struct diag d;
+	diag_init(&d);
+	/* b's entry is broken: a is served, b is listed, not served. */
+	struct snapshot *snap = load_text(TWO("\"strict\""), NULL, &d);
+	ck_assert_ptr_nonnull(snap);
+	ck_assert_uint_eq(snapshot_domain_count(snap), 1);
+	ck_assert_ptr_nonnull(snapshot_find(snap, "a.example"));
+	ck_assert_ptr_null(snapshot_find(snap, "b.example"));
+	ck_assert_ptr_null(tls_store_lookup(snapshot_tls(snap),
+		"mta-sts.b.example"));
+	ck_assert_uint_eq(snapshot_problem_count(snap), 1);
+	const struct snapshot_problem *p = snapshot_problem_at(snap, 0);
+	ck_assert_str_eq(p->name, "b.example");
+	ck_assert_str_eq(p->reason, "mode invalid");
+	ck_assert(!p->kept);
+	ck_assert_uint_eq(snapshot_not_served_count(snap), 1);
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 2, "b.example: not served "
+		"(mode invalid)"));
+	snapshot_unref(snap);
+	diag_finish(&d);
+
+	/* strict = true: all or nothing. */
+	diag_init(&d);
+	ck_assert_ptr_null(load_text("strict = true;\n" TWO("\"strict\""),
+		NULL, &d));
+	ck_assert(test_diag_has(&d, DIAG_ERROR, 0, "strict = true: 1 "
+		"domain(s) cannot be served"));
+	diag_finish(&d);
+}
+END_TEST
+
+START_TEST(test_snapshot_keeps_previous_version)
+{
+	struct diag d;
+	diag_init(&d);
+	struct snapshot *old = load_text(TWO("\"testing\""), NULL, &d);
+	ck_assert_ptr_nonnull(old);
+	const struct snapshot_domain *old_b = snapshot_find(old, "b.example");
+	char old_id[TXT_ID_MAX + 1];
+	strcpy(old_id, old_b->id);
+
+	/* The next version of b is broken: b keeps the old one, sharing its
+	 * credentials; a takes its new version. */
+	struct snapshot *next = load_text(TWO("\"strict\""), old, &d);
+	ck_assert_ptr_nonnull(next);
+	ck_assert_uint_eq(snapshot_domain_count(next), 2);
+	const struct snapshot_domain *b = snapshot_find(next, "b.example");
+	ck_assert_ptr_nonnull(b);
+	ck_assert(b->previous);
+	ck_assert_ptr_eq(b->lender, old);
+	ck_assert_str_eq(b->id, old_id);
+	ck_assert_ptr_eq(tls_store_lookup(snapshot_tls(next),
+		"mta-sts.b.example"), b);
+	ck_assert(!snapshot_find(next, "a.example")->previous);
+	ck_assert_uint_eq(snapshot_problem_count(next), 1);
+	ck_assert(snapshot_problem_at(next, 0)->kept);
+	ck_assert_uint_eq(snapshot_not_served_count(next), 0);
+	ck_assert(test_diag_has(&d, DIAG_WARNING, 2, "b.example: still serving "
+		"its previous version (id"));
+
+	/* The old snapshot goes (a reload swapped it out); b still works
+	 * from it, through the reference next holds. A third load, still
+	 * broken, borrows from the owner, not from next. */
+	snapshot_unref(old);
+	ck_assert_str_eq(snapshot_find(next, "b.example")->body,
+		"version: STSv1\r\nmode: testing\r\nmx: mx.b.example\r\n"
+		"max_age: 604800\r\n");
+	struct snapshot *third = load_text(TWO("\"strict\""), next, &d);
+	ck_assert_ptr_nonnull(third);
+	ck_assert_ptr_eq(snapshot_find(third, "b.example")->lender,
+		snapshot_find(next, "b.example")->lender);
+	snapshot_unref(next);
+	ck_assert_str_eq(snapshot_find(third, "b.example")->id, old_id);
+	snapshot_unref(third);
+	diag_finish(&d);
+}
+END_TEST
+
 /*
  * malloc_trim is interposed here (the test binary's definition wins over
  * libc's) to see which thread trims.
@@ -212,6 +312,11 @@ static Suite *snapshot_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_snapshot_renders_and_finds);
 	tcase_add_test(tc, test_snapshot_invalid_config_reports_all);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("isolation");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_snapshot_isolates_domains);
+	tcase_add_test(tc, test_snapshot_keeps_previous_version);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("memory release");
 	tcase_add_checked_fixture(tc, setup, teardown);
