@@ -1076,13 +1076,7 @@ static int cmd_check_config(const struct check_request *req)
 			continue;
 		if (req->quiet && (!wrong || it->severity != DIAG_ERROR))
 			continue;
-		/* As diag_print writes them. */
-		if (it->file && it->line)
-			fprintf(stderr, "%s:%u: ", it->file, it->line);
-		else if (it->file)
-			fprintf(stderr, "%s: ", it->file);
-		fprintf(stderr, "%s: %s\n", diag_severity_name(it->severity),
-			it->message);
+		diag_print_item(it, stderr);
 	}
 	if (req->quiet)
 		goto out;

@@ -130,17 +130,20 @@ const char *diag_severity_name(enum diag_severity severity)
 	return "?";
 }
 
+void diag_print_item(const struct diag_item *it, FILE *out)
+{
+	if (it->file && it->line)
+		fprintf(out, "%s:%u: ", it->file, it->line);
+	else if (it->file)
+		fprintf(out, "%s: ", it->file);
+	fprintf(out, "%s: %s\n", diag_severity_name(it->severity),
+		it->message);
+}
+
 void diag_print(const struct diag *d, FILE *out)
 {
-	for (size_t i = 0; i < d->len; i++) {
-		const struct diag_item *it = &d->items[i];
-		if (it->file && it->line)
-			fprintf(out, "%s:%u: ", it->file, it->line);
-		else if (it->file)
-			fprintf(out, "%s: ", it->file);
-		fprintf(out, "%s: %s\n", diag_severity_name(it->severity),
-			it->message);
-	}
+	for (size_t i = 0; i < d->len; i++)
+		diag_print_item(&d->items[i], out);
 	if (d->out_of_memory)
 		fprintf(out, "error: out of memory: some findings were lost\n");
 }

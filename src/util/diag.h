@@ -57,6 +57,9 @@ const char *diag_severity_name(enum diag_severity severity);
 /* Orders the items by file and line, keeping the order of equal ones. */
 void diag_sort(struct diag *d);
 
+/* Prints one item as a "FILE:LINE: error: message" line. */
+void diag_print_item(const struct diag_item *it, FILE *out);
+
 /* Prints "FILE:LINE: error: message" lines, one per item, in order. */
 void diag_print(const struct diag *d, FILE *out);
 
