@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,9 +160,41 @@ static const char *fix_for(int err, const char *dir, char *buf, size_t size)
 			"or set state_directory", dir, dir);
 		break;
 	case EACCES:
-	case EPERM:
-		snprintf(buf, size, "run as root or the service user, or fix "
-			"the owner of %s", dir);
+	case EPERM: {
+		/* getpwuid shares one buffer: copy each name at once. */
+		char who[64] = "this user", owner[64] = "?";
+		struct passwd *pw = getpwuid(geteuid());
+		if (pw)
+			snprintf(who, sizeof(who), "%s", pw->pw_name);
+		struct stat st;
+		if (stat(dir, &st) < 0) {
+			snprintf(buf, size, "run as root or the service user, "
+				"or fix the owner of %s", dir);
+			break;
+		}
+		pw = getpwuid(st.st_uid);
+		if (pw)
+			snprintf(owner, sizeof(owner), "%s", pw->pw_name);
+		else
+			snprintf(owner, sizeof(owner), "%u",
+				(unsigned)st.st_uid);
+		if (st.st_uid == geteuid())
+			snprintf(buf, size, "%s is owned by %s with mode %04o: "
+				"let its owner write it (chmod u+rwx %s)", dir,
+				owner, (unsigned)(st.st_mode & 07777), dir);
+		else
+			snprintf(buf, size, "%s is owned by %s with mode %04o, "
+				"and mta-stsd runs as %s: give it to the service "
+				"user (chown mta-stsd:mta-stsd %s), or run as root "
+				"or the service user", dir, owner,
+				(unsigned)(st.st_mode & 07777), who, dir);
+		break;
+	}
+	case EMFILE:
+	case ENFILE:
+		snprintf(buf, size, "too many files are open: raise the limit "
+			"(LimitNOFILE= in the unit, ulimit -n) or lower "
+			"max_connections");
 		break;
 	case EROFS:
 		snprintf(buf, size, "%s is on a read-only file system: set "

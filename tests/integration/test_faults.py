@@ -384,7 +384,9 @@ class Faults(World):
         mode = os.stat(self.state).st_mode & 0o7777
         self.read_only_case(lambda: os.chmod(self.state, 0o555),
                             lambda: os.chmod(self.state, mode),
-                            "Permission denied")
+                            "Permission denied — %s is owned by nobody "
+                            "with mode 0555: let its owner write it" %
+                            self.state)
 
     def test_read_only_state_file_system(self):
         """The file system itself read-only (EROFS), as when a unit forgets
