@@ -665,12 +665,12 @@ static int cmd_serve(const char *config_path)
 	}
 
 	/* 1. The configuration alone, so that errors show before binding.
-	 * Its findings are logged when it is read again as the service
-	 * user (step 4), or now when it cannot be used at all. */
+	 * As root, its findings are logged when it is read again as the
+	 * service user (step 4), or now when it cannot be used at all. */
 	struct diag d;
 	diag_init(&d);
 	struct config *config = load_config(config_path, &d);
-	if (!config)
+	if (!config || geteuid() != 0)
 		log_diag(&d);
 	diag_finish(&d);
 	if (!config) {
@@ -691,8 +691,9 @@ static int cmd_serve(const char *config_path)
 		.use_state = true,
 		.load_certificates = true,
 	};
+	/* Read once more only when the drop changes who reads. */
 	struct snapshot *snap = bind_drop_load(&dm, config, config->user,
-		config->group, &options, true);
+		config->group, &options, geteuid() == 0);
 	if (!snap)
 		goto out_tls;
 
