@@ -328,6 +328,17 @@ static int load_certificate(struct snapshot *snap, struct snapshot_domain *sd,
 	return 0;
 }
 
+/* Did this snapshot keep a previous version of a domain from file? */
+static bool kept_from(const struct snapshot *snap, const char *file)
+{
+	for (size_t i = 0; i < snap->problem_count; i++) {
+		const struct snapshot_problem *p = &snap->problems[i];
+		if (p->kept && p->file && !strcmp(p->file, file))
+			return true;
+	}
+	return false;
+}
+
 /* Is path a file of domains_directory that could not be used? */
 static bool is_skipped_file(const struct config *config, const char *path)
 {
@@ -408,14 +419,15 @@ struct snapshot *snapshot_create(struct config *config,
 		struct snapshot_domain *sd = &snap->domains[snap->domain_count];
 		size_t mark = d->len;
 		const char *code = cd->problem;
-		if (!code && (prepare_domain(snap, sd, cd, options, d) < 0 ||
-				(options->load_certificates &&
-				load_certificate(snap, sd, options, d) < 0)))
-			code = first_error(d, mark);
-		if (!code && !d->out_of_memory) {
+		bool ok = !code && prepare_domain(snap, sd, cd, options, d) == 0 &&
+			(!options->load_certificates ||
+			load_certificate(snap, sd, options, d) == 0);
+		if (ok) {
 			snap->domain_count++;
 			continue;
 		}
+		if (!code)
+			code = first_error(d, mark);
 		free(sd->host);
 		free(sd->body);
 		*sd = (struct snapshot_domain){0};
@@ -426,6 +438,10 @@ struct snapshot *snapshot_create(struct config *config,
 	keep_from_files(snap, options, d);
 	for (size_t i = 0; i < config->skipped_count; i++) {
 		const struct config_skipped *k = &config->skipped[i];
+		/* A file whose domains all keep their previous versions is
+		 * not a domain that goes unserved: they say so themselves. */
+		if (k->line == 0 && kept_from(snap, k->file))
+			continue;
 		diag_add(d, DIAG_ERROR, k->file, k->line, "snapshot-not-served",
 			"%s: not served — fix the errors above%s", k->name,
 			k->line == 0 ? "; no domain of this file is read until "

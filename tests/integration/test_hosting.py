@@ -263,7 +263,11 @@ class Hosting(World):
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
         self.assertIn("%s: not served (syntax error)" % bad, r.stdout)
         self.assertIn(bad + ":", r.stderr)
-        d.reload()
+        d.signal(1)
+        d.notify.wait_for("RELOADING=1")
+        ready = d.notify.wait_for("READY=1")
+        self.assertIn("STATUS=serving 3 of 3 domain(s); 1 on the previous "
+                      "version: b.example (syntax error)", ready)
         self.assertIn("mode: enforce", self.fetch("a.example").stdout)
         self.assertEqual(self.served("b.example"), before_b)
         self.assertEqual(self.fetch("c.example").returncode, 0)
