@@ -1263,9 +1263,11 @@ static int cmd_txt(const char *config_path, enum txt_format format,
 		const struct snapshot_domain *sd = snapshot_find(snap,
 			domains[i]);
 		if (!sd) {
-			fprintf(stderr, "%s: not a configured domain — check "
-				"the name, or add it to %s\n", domains[i],
-				config_path);
+			/* One with a problem was named above ("not served"). */
+			if (!snapshot_find_problem(snap, domains[i]))
+				fprintf(stderr, "%s: not a configured domain — "
+					"check the name, or add it to %s\n",
+					domains[i], config_path);
 			rc = EXIT_INVALID;
 			continue;
 		}

@@ -548,6 +548,16 @@ const struct snapshot_problem *snapshot_problem_at(
 		&snapshot->problems[index] : NULL;
 }
 
+const struct snapshot_problem *snapshot_find_problem(
+	const struct snapshot *snapshot, const char *name)
+{
+	for (size_t i = 0; i < snapshot->problem_count; i++) {
+		if (dnsname_equal(snapshot->problems[i].name, name))
+			return &snapshot->problems[i];
+	}
+	return NULL;
+}
+
 size_t snapshot_not_served_count(const struct snapshot *snapshot)
 {
 	size_t n = 0;

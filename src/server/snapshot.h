@@ -86,6 +86,9 @@ struct snapshot *snapshot_ref(struct snapshot *snapshot);
 size_t snapshot_problem_count(const struct snapshot *snapshot);
 const struct snapshot_problem *snapshot_problem_at(
 	const struct snapshot *snapshot, size_t index);
+/* The problem of the domain called name (normalised comparison), or NULL. */
+const struct snapshot_problem *snapshot_find_problem(
+	const struct snapshot *snapshot, const char *name);
 /* How many of them are not served at all (not kept). */
 size_t snapshot_not_served_count(const struct snapshot *snapshot);
 void snapshot_unref(struct snapshot *snapshot);

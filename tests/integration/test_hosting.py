@@ -198,6 +198,13 @@ class Hosting(World):
         self.assertEqual(r.stdout, "")
         self.assertIn(self.certs["b.example"][1], r.stderr)
         self.assertNotIn("mx", r.stderr)
+        # txt names the problem, not "not a configured domain".
+        r = run([MTASTSD, "txt", "-c", os.path.join(self.dir,
+                                                     "mta-stsd.conf"),
+                 "c.example"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("c.example: not served (mx invalid)", r.stderr)
+        self.assertNotIn("not a configured domain", r.stderr)
         r = self.check_config("--json")
         doc = json.loads(r.stdout)
         self.assertEqual(doc["verdict"], "not-all-served")
