@@ -43,6 +43,8 @@ static void loader_finish(struct loader *ld)
 	free(ld->places);
 	free(ld->main_dir);
 	free(ld->abs_prefix);
+	free(ld->real_of);
+	free(ld->real_dir);
 }
 
 void loader_nomem(struct loader *ld)
@@ -319,122 +321,183 @@ static int finish_load(struct loader *ld, size_t errors)
 #define INCLUDE_DEPTH_MAX 10	/* libconfig's own limit */
 
 /*
- * check_includes looks at every "@include" line of file (and of the files
- * it includes) before libconfig does: libconfig 1.5 calls exit() when an
- * included name is a directory or cannot be read, which would end the
- * daemon on a reload instead of keeping the old configuration. Returns
- * false after reporting each bad include at its file and line.
+ * check_include judges one line of file (line number) when it is an
+ * "@include" directive, before libconfig reads it: libconfig 1.5 calls
+ * exit() when an included name is a directory or cannot be read, which
+ * would end the daemon on a reload instead of keeping the old
+ * configuration. It goes into the included file too. Returns false after
+ * reporting a bad include at its file and line.
  */
+static bool check_includes(struct loader *ld, const char *file,
+	const char *base, int depth);
+
+static bool check_include(struct loader *ld, const char *file,
+	unsigned number, const char *line, const char *base, int depth)
+{
+	const char *p = line + strspn(line, " \t");
+	if (strncmp(p, "@include", 8) != 0)
+		return true;
+	p += 8;
+	p += strspn(p, " \t");
+	const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
+	if (!end)
+		return true;	/* a syntax error: libconfig reports it */
+	char *name = strndup(p + 1, (size_t)(end - p - 1));
+	/* An absolute name stays as it is, as libconfig takes it. */
+	char *target = name ? loader_resolve_path(name, base) : NULL;
+	if (!target) {
+		free(name);
+		loader_nomem(ld);
+		return false;
+	}
+	bool ok = true;
+	struct stat st;
+	int err = stat(target, &st) < 0 ? errno :
+		S_ISDIR(st.st_mode) ? EISDIR :
+		!S_ISREG(st.st_mode) ? EINVAL :
+		access(target, R_OK) < 0 ? errno : 0;
+	char fix[512];
+	if (depth > 0 && name[0] == '/') {
+		/* libconfig reads included files itself and joins their
+		 * names to the include directory. */
+		loader_report_at(ld, DIAG_ERROR, file, number, "config-include",
+			"@include \"%s\": an absolute name works in the main "
+			"file only — include it from the main file, or write it "
+			"relative to %s", name, base ? base :
+			"the working directory");
+		ok = false;
+	} else if (err) {
+		loader_report_at(ld, DIAG_ERROR, file, number, "config-include",
+			"@include \"%s\": cannot read %s: %s — %s (a relative "
+			"name is relative to the directory of the main file)",
+			name, target, err == EINVAL ? "not a regular file" :
+			strerror(err), err == EINVAL ? "include a regular file" :
+			advice_open_fix(err, target, fix, sizeof(fix)));
+		ok = false;
+	} else if (depth + 1 >= INCLUDE_DEPTH_MAX) {
+		loader_report_at(ld, DIAG_ERROR, file, number, "config-include",
+			"@include \"%s\": includes nest deeper than %d files — "
+			"include the files from one place", name,
+			INCLUDE_DEPTH_MAX);
+		ok = false;
+	} else if (!check_includes(ld, target, base, depth + 1)) {
+		ok = false;
+	}
+	free(name);
+	free(target);
+	return ok;
+}
+
+/* check_includes: check_include for every line of an included file. */
 static bool check_includes(struct loader *ld, const char *file,
 	const char *base, int depth)
 {
 	FILE *f = fopen(file, "r");
 	if (!f)
-		return true;	/* the caller reports the main file itself */
+		return true;	/* checked readable by the caller */
 	bool ok = true;
 	char line[4096];
 	unsigned number = 0;
 	while (fgets(line, sizeof(line), f)) {
 		number++;
-		const char *p = line + strspn(line, " \t");
-		if (strncmp(p, "@include", 8) != 0)
-			continue;
-		p += 8;
-		p += strspn(p, " \t");
-		const char *end = *p == '"' ? strchr(p + 1, '"') : NULL;
-		if (!end)
-			continue;	/* a syntax error: libconfig reports it */
-		char *name = strndup(p + 1, (size_t)(end - p - 1));
-		/* An absolute name stays as it is, as libconfig takes it. */
-		char *target = name ? loader_resolve_path(name, base) : NULL;
-		if (!target) {
-			free(name);
-			loader_nomem(ld);
+		if (!check_include(ld, file, number, line, base, depth))
 			ok = false;
+		if (ld->oom)
 			break;
-		}
-		struct stat st;
-		int err = stat(target, &st) < 0 ? errno :
-			S_ISDIR(st.st_mode) ? EISDIR :
-			!S_ISREG(st.st_mode) ? EINVAL :
-			access(target, R_OK) < 0 ? errno : 0;
-		char fix[512];
-		if (depth > 0 && name[0] == '/') {
-			/* libconfig reads included files itself and joins
-			 * their names to the include directory. */
-			loader_report_at(ld, DIAG_ERROR, file, number,
-				"config-include", "@include \"%s\": an absolute "
-				"name works in the main file only — include it "
-				"from the main file, or write it relative to %s",
-				name, base ? base : "the working directory");
-			ok = false;
-		} else if (err) {
-			loader_report_at(ld, DIAG_ERROR, file, number,
-				"config-include", "@include \"%s\": cannot read "
-				"%s: %s — %s (a relative name is relative to the "
-				"directory of the main file)", name, target,
-				err == EINVAL ? "not a regular file" :
-				strerror(err), err == EINVAL ? "include a "
-				"regular file" : advice_open_fix(err, target,
-				fix, sizeof(fix)));
-			ok = false;
-		} else if (depth + 1 >= INCLUDE_DEPTH_MAX) {
-			loader_report_at(ld, DIAG_ERROR, file, number, "config-include",
-				"@include \"%s\": includes nest deeper than %d "
-				"files — include the files from one place",
-				name, INCLUDE_DEPTH_MAX);
-			ok = false;
-		} else if (!check_includes(ld, target, base, depth + 1)) {
-			ok = false;
-		}
-		free(name);
-		free(target);
 	}
 	fclose(f);
 	return ok;
 }
 
 /*
- * read_file parses path. libconfig 1.5 joins every @include name to the
- * include directory, absolute names too ("/a/b" + "/" + "/a/b/x.conf"),
- * so the file's text is handed to it with each absolute @include name
- * rewritten relative to that directory. The directory is the real path of
- * the file's own, so each ".." climbs exactly one level;
- * loader_source_path maps the names back for messages. Returns libconfig's
- * verdict (CONFIG_TRUE or CONFIG_FALSE).
+ * real_dir is the real path of the directory of the file being read,
+ * computed once per directory (every file of domains_directory shares
+ * one). Borrowed from the loader; NULL when it cannot be resolved.
  */
-static int read_file(struct loader *ld, config_t *cfg, const char *path)
+static const char *real_dir(struct loader *ld)
 {
-	char *real = realpath(ld->main_dir ? ld->main_dir : ".", NULL);
-	FILE *in = real ? fopen(path, "r") : NULL;
-	char *text = NULL, *line = NULL;
-	size_t size = 0, cap = 0;
-	FILE *out = in ? open_memstream(&text, &size) : NULL;
-	if (!out) {
-		/* Out of memory or a race with the file: plain libconfig. */
-		if (in)
-			fclose(in);
-		free(real);
-		if (ld->main_dir)
-			config_set_include_dir(cfg, ld->main_dir);
-		return config_read_file(cfg, path);
-	}
+	const char *dir = ld->main_dir ? ld->main_dir : ".";
+	if (ld->real_of && !strcmp(ld->real_of, dir))
+		return ld->real_dir;
+	free(ld->real_of);
+	free(ld->real_dir);
+	ld->real_of = strdup(dir);
+	ld->real_dir = ld->real_of ? realpath(dir, NULL) : NULL;
+	return ld->real_dir;
+}
+
+/* Sets ld->abs_prefix to one "../" per level of the real directory. */
+static void set_abs_prefix(struct loader *ld, const char *real)
+{
 	free(ld->abs_prefix);
 	size_t levels = 0;
 	for (const char *p = real; *p; p++)
 		levels += *p == '/' && p[1] && p[1] != '/';
 	ld->abs_prefix = malloc(3 * levels + 1);
-	if (ld->abs_prefix) {
-		for (size_t i = 0; i < levels; i++)
-			memcpy(ld->abs_prefix + 3 * i, "../", 3);
-		ld->abs_prefix[3 * levels] = '\0';
+	if (!ld->abs_prefix) {
+		loader_nomem(ld);
+		return;
 	}
+	for (size_t i = 0; i < levels; i++)
+		memcpy(ld->abs_prefix + 3 * i, "../", 3);
+	ld->abs_prefix[3 * levels] = '\0';
+}
+
+/*
+ * read_file reads and parses path, opening it once. It reports why path
+ * cannot be opened (the fix follows errno; enoent_fix for a missing file),
+ * checks each @include line (check_include) and parses the text.
+ * libconfig 1.5 joins every @include name to the include directory,
+ * absolute names too ("/a/b" + "/" + "/a/b/x.conf"), so the text is
+ * handed to it with each absolute @include name rewritten relative to
+ * that directory. The directory is the real path of the file's own, so
+ * each ".." climbs exactly one level; loader_source_path maps the names
+ * back for messages. Returns 1 when parsed, 0 on a syntax error (cfg
+ * holds it), -1 when reported here.
+ */
+static int read_file(struct loader *ld, config_t *cfg, const char *path,
+	const char *enoent_fix)
+{
+	FILE *in = fopen(path, "r");
+	struct stat st;
+	/* libconfig says only "file I/O error"; errno names the cause. */
+	int err = !in ? errno : fstat(fileno(in), &st) < 0 ? errno :
+		S_ISDIR(st.st_mode) ? EISDIR : 0;
+	if (err) {
+		if (in)
+			fclose(in);
+		char fix[512];
+		loader_report_at(ld, DIAG_ERROR, path, 0, "config-open",
+			"cannot open: %s — %s", strerror(err), err == ENOENT ?
+			enoent_fix : advice_open_fix(err, path, fix,
+			sizeof(fix)));
+		return -1;
+	}
+	const char *real = real_dir(ld);
+	if (real)
+		set_abs_prefix(ld, real);
+	char *text = NULL, *line = NULL;
+	size_t size = 0, cap = 0;
+	FILE *out = open_memstream(&text, &size);
+	if (!out || !real || ld->oom) {
+		fclose(in);
+		if (out)
+			fclose(out);
+		free(text);
+		loader_nomem(ld);
+		return -1;
+	}
+	bool includes_ok = true;
+	unsigned number = 0;
 	while (getline(&line, &cap, in) >= 0) {
+		number++;
+		if (!check_include(ld, path, number, line, ld->main_dir, 0))
+			includes_ok = false;
 		char *p = line + strspn(line, " \t");
 		char *q = !strncmp(p, "@include", 8) ? p + 8 : NULL;
 		if (q)
 			q += strspn(q, " \t");
-		if (q && q[0] == '"' && q[1] == '/' && ld->abs_prefix) {
+		if (q && q[0] == '"' && q[1] == '/') {
 			fwrite(line, 1, (size_t)(q + 1 - line), out);
 			fputs(ld->abs_prefix, out);
 			fputs(q + 2, out);
@@ -444,38 +507,15 @@ static int read_file(struct loader *ld, config_t *cfg, const char *path)
 	}
 	free(line);
 	fclose(in);
-	int rc = CONFIG_FALSE;
-	if (fclose(out) == 0 && text) {
-		config_set_include_dir(cfg, real);
-		rc = config_read_string(cfg, text);
-	} else {
+	int rc = -1;
+	if (fclose(out) != 0 || !text) {
 		loader_nomem(ld);
+	} else if (includes_ok && !ld->oom) {
+		config_set_include_dir(cfg, real);
+		rc = config_read_string(cfg, text) ? 1 : 0;
 	}
 	free(text);
-	free(real);
 	return rc;
-}
-
-/*
- * open_error reports why path cannot be opened, or returns false when it
- * can. libconfig says only "file I/O error"; errno names the cause.
- */
-static bool open_error(struct loader *ld, const char *path,
-	const char *enoent_fix)
-{
-	FILE *probe = fopen(path, "r");
-	struct stat st;
-	int err = !probe ? errno : fstat(fileno(probe), &st) < 0 ? errno :
-		S_ISDIR(st.st_mode) ? EISDIR : 0;
-	if (probe)
-		fclose(probe);
-	if (!err)
-		return false;
-	char fix[512];
-	loader_report_at(ld, DIAG_ERROR, path, 0, "config-open",
-		"cannot open: %s — %s", strerror(err), err == ENOENT ?
-		enoent_fix : advice_open_fix(err, path, fix, sizeof(fix)));
-	return true;
 }
 
 static int is_conf_name(const struct dirent *e)
@@ -518,12 +558,12 @@ static void load_domain_file(struct loader *ld, const char *path)
 	config_init(&cfg);
 	if (!ld->main_dir) {
 		loader_nomem(ld);
-	} else if (!open_error(ld, path, "it went away while reading the "
-			"directory: reload again") &&
-			check_includes(ld, path, ld->main_dir, 0)) {
-		if (!read_file(ld, &cfg, path)) {
+	} else {
+		int rc = read_file(ld, &cfg, path, "it went away while reading "
+			"the directory: reload again");
+		if (rc == 0)
 			advice_syntax_error(ld, &cfg);
-		} else {
+		if (rc > 0) {
 			const config_setting_t *root = config_root_setting(&cfg);
 			ld->main_raw = config_setting_source_file(root);
 			file_ok = true;
@@ -636,18 +676,14 @@ int config_load_file(const char *path, struct config *out, struct diag *d)
 		loader_nomem(&ld);
 	apply_builtin(&ld);
 
-	if (open_error(&ld, path, "create it (an example is in "
-			"/usr/share/doc/mta-stsd/mta-stsd.conf) or pass -c FILE"))
-		return finish_load(&ld, errors);
-
 	ld.main_dir = loader_dir_of(path);
-	if (!check_includes(&ld, path, ld.main_dir, 0))
-		return finish_load(&ld, errors);
 	config_t cfg;
 	config_init(&cfg);
-	if (!read_file(&ld, &cfg, path))
+	int rc = read_file(&ld, &cfg, path, "create it (an example is in "
+		"/usr/share/doc/mta-stsd/mta-stsd.conf) or pass -c FILE");
+	if (rc == 0)
 		advice_syntax_error(&ld, &cfg);
-	else
+	else if (rc > 0)
 		load(&ld, &cfg);
 	config_destroy(&cfg);
 	return finish_load(&ld, errors);

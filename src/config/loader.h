@@ -119,6 +119,8 @@ struct loader {
 	char *main_dir;			/* directory of the main file */
 	char *abs_prefix;		/* "../../" that read_file put in
 					 * front of absolute @include names */
+	char *real_of;			/* the directory real_dir is of */
+	char *real_dir;			/* its real path (realpath) */
 	const char *main_raw;		/* libconfig's name for the main file */
 	const char *text;		/* the text being loaded, if any */
 	bool oom;
