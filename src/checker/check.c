@@ -895,7 +895,6 @@ struct work {
 	char *served_body;
 	size_t served_len;
 	char expected_id[TXT_ID_MAX + 1];	/* "" when not known */
-	bool id_managed;
 };
 
 static void work_finish(struct work *w)
@@ -1375,11 +1374,6 @@ static void check_ids(struct work *w, const struct options *o)
 		expected = w->fetch.policy_id;
 		source = "the policy server";
 	}
-	if (w->configured && !w->expected_id[0] && w->id_managed)
-		check_add(r, CHECK_INFO, CHECK_AREA_CONFIG,
-			"config-id-unassigned", NULL, NULL,
-			"mta-stsd has not assigned an id to the configured "
-			"policy yet (reload it, then run mta-stsd txt)");
 	if (!expected || !w->dns_id[0])
 		return;
 	if (strcmp(expected, w->dns_id) == 0) {
@@ -1727,7 +1721,6 @@ static int load_local(const char *path, struct work *works, size_t count)
 		w->served_len = sd->body_len;
 		/* A managed id derives from the policy (state_managed_id),
 		 * so the snapshot knows it without any state directory. */
-		w->id_managed = sd->config->id == NULL;
 		snprintf(w->expected_id, sizeof(w->expected_id), "%s", sd->id);
 	}
 	snapshot_unref(snap);
