@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "util/diag.h"
+#include "config/loader.h"
 #include "config/state.h"
 #include "util/text.h"
 
@@ -192,10 +193,8 @@ static const char *fix_for(int err, const char *dir, char *buf, size_t size)
 	}
 	case EMFILE:
 	case ENFILE:
-		snprintf(buf, size, "too many files are open: raise the limit "
-			"(LimitNOFILE= in the unit, ulimit -n) or lower "
-			"max_connections");
-		break;
+		/* The same advice as for any file the loader opens. */
+		return advice_open_fix(err, dir, buf, size);
 	case EROFS:
 		snprintf(buf, size, "%s is on a read-only file system: set "
 			"state_directory to a writable directory (systemd: "

@@ -53,6 +53,13 @@ class Hosting(World):
                       "mta-sts.txt", "-D", "-")
         return r
 
+    def reload_status(self, d):
+        """SIGHUP, then the READY=1 message that ends the reload, with
+        its STATUS= line."""
+        d.signal(1)
+        d.notify.wait_for("RELOADING=1")
+        return d.notify.wait_for("READY=1")
+
     def served(self, domain, port=None):
         """The policy body and its id header, without the Date."""
         r = self.fetch(domain, port)
@@ -134,11 +141,9 @@ class Hosting(World):
         self.write_config([self.block("a.example", mode="enforce"),
                            self.block("b.example"),
                            self.block("c.example", mode="enforce")])
-        d.signal(1)
-        d.notify.wait_for("RELOADING=1")
-        ready = d.notify.wait_for("READY=1")
         self.assertIn("STATUS=serving 3 of 3 domain(s); 1 on the previous "
-                      "version: c.example (key unreadable)", ready)
+                      "version: c.example (key unreadable)",
+                      self.reload_status(d))
         self.assertIn("mode: enforce", self.fetch("a.example").stdout)
         self.assertEqual(self.served("c.example"), before_c)
         self.assertIn("c.example: still serving its previous version",
@@ -270,11 +275,9 @@ class Hosting(World):
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
         self.assertIn("%s: not served (syntax error)" % bad, r.stdout)
         self.assertIn(bad + ":", r.stderr)
-        d.signal(1)
-        d.notify.wait_for("RELOADING=1")
-        ready = d.notify.wait_for("READY=1")
         self.assertIn("STATUS=serving 3 of 3 domain(s); 1 on the previous "
-                      "version: b.example (syntax error)", ready)
+                      "version: b.example (syntax error)",
+                      self.reload_status(d))
         self.assertIn("mode: enforce", self.fetch("a.example").stdout)
         self.assertEqual(self.served("b.example"), before_b)
         self.assertEqual(self.fetch("c.example").returncode, 0)
