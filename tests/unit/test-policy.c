@@ -933,6 +933,50 @@ START_TEST(test_lint_fuzz)
 }
 END_TEST
 
+/*
+ * Repeats are found by a hash index that grows as it fills: among 3000
+ * patterns every 7th repeats one listed 1000 lines earlier in another
+ * case, and each repeat is named with the line of
+ * its first occurrence, in lint and in validate alike.
+ */
+START_TEST(test_duplicates_many)
+{
+	size_t cap = 3000 * 32 + 64, o = 0;
+	char *s = malloc(cap);
+	ck_assert_ptr_nonnull(s);
+	o += (size_t)sprintf(s, V M A);
+	struct policy p;
+	build(&p, POLICY_MODE_ENFORCE, 1209600, NULL);
+	size_t repeats = 0;
+	for (unsigned i = 0; i < 3000; i++) {
+		char name[40];
+		if (i >= 1000 && i % 7 == 0) {
+			snprintf(name, sizeof(name), "M%u.Example", i - 1000);
+			repeats++;
+		} else {
+			snprintf(name, sizeof(name), "m%u.example", i);
+		}
+		o += (size_t)sprintf(s + o, "mx: %s\r\n", name);
+		if (i % 7 == 0)
+			strcat(name, ".");	/* policy_add_mx drops it */
+		ck_assert_int_eq(policy_add_mx(&p, name), 0);
+	}
+	struct diag d = {0};
+	ck_assert_int_eq(policy_lint(s, o, NULL, NULL, &d), 0);
+	ck_assert_uint_eq(count_code(&d, "mx-duplicate"), repeats);
+	/* line 4 holds m0; the repeat of m(i-1000) names line i - 1000 + 4 */
+	ck_assert_msg(test_diag_has(&d, DIAG_WARNING, 1001 + 4,
+		"repeats line 5"), "%s", test_diag_dump(&d));
+	diag_finish(&d);
+	d = (struct diag){0};
+	policy_validate(&p, "example.com", &d, NULL, 0);
+	ck_assert_uint_eq(count_code(&d, "mx-duplicate"), repeats);
+	diag_finish(&d);
+	policy_finish(&p);
+	free(s);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -973,6 +1017,7 @@ static Suite *policy_suite(void)
 	LOOP("keys", test_lint_key, key_cases);
 	LOOP("unknown keys", test_lint_unknown, unknown_cases);
 	LOOP("duplicates", test_lint_duplicate, duplicate_cases);
+	tcase_add_test(tc, test_duplicates_many);
 	LOOP("version", test_lint_version, version_cases);
 	LOOP("mode", test_lint_mode, mode_lint_cases);
 	LOOP("lint max_age", test_lint_max_age, max_age_lint_cases);
