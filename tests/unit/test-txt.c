@@ -452,6 +452,29 @@ static const struct {
 		  { DIAG_ERROR, 3, "id is empty" } } },
 	{ "\"v=STSv1; id=1; foo=bar\"", 0,
 		{ { DIAG_WARNING, 1, "unknown field" } } },
+	/* a discarded look-alike beside exactly one valid record: a warning */
+	{ "\"v=STSv1 ; id=1\"\n\"v=STSv1; id=2\"", 0,
+		{ { DIAG_WARNING, 1, "senders discard it" } } },
+	{ "\"v=STSv1x; id=1\"\n\"v=STSv1; id=2\"", 0,
+		{ { DIAG_WARNING, 1, "use the other one" } } },
+	/* zone-file lines: each owner name judged on its own */
+	{ "_mta-sts.a.example. 3600 IN TXT \"v=STSv1; id=1\"\n"
+	  "_smtp._tls.a.example. 3600 IN TXT \"v=TLSRPTv1; rua=mailto:t@a.example\"\n"
+	  "_mta-sts.b.example. 3600 IN TXT \"v=STSv1; id=2\"\n"
+	  "_smtp._tls.b.example. 3600 IN TXT \"v=TLSRPTv1; rua=mailto:t@b.example\"\n",
+	  0, {{0}} },
+	{ "_mta-sts.a.example. IN TXT \"v=STSv1; id=1\"\n"
+	  "_mta-sts.B.example IN TXT \"v=STSv1; id=2\"\n"
+	  "_mta-sts.b.example. IN TXT \"v=STSv1; id=3\"\n", -1,
+		{ { DIAG_ERROR, 3, "_mta-sts.B.example: 2 v=STSv1 records" } } },
+	{ "_mta-sts.a.example. IN TXT \"v=STSv1; id=1\"\n"
+	  "_mta-sts.b.example. IN TXT \"x\"\n", -1,
+		{ { DIAG_ERROR, 2, "_mta-sts.b.example: no v=STSv1 record" } } },
+	{ "_smtp._tls.a.example. IN TXT \"v=TLSRPTv1; rua=mailto:t@a.example\"\n"
+	  "_smtp._tls.a.example. IN TXT \"v=TLSRPTv1; rua=mailto:u@a.example\"\n",
+	  -1, { { DIAG_ERROR, 2, "_smtp._tls.a.example: 2 v=TLSRPTv1 records" } } },
+	{ "_smtp._tls.a.example. IN TXT \"x\"\n", -1,
+		{ { DIAG_ERROR, 1, "no v=TLSRPTv1 record" } } },
 };
 
 START_TEST(test_lint_answer)
