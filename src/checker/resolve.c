@@ -442,3 +442,22 @@ const char *resolve_dnssec_text(enum resolve_dnssec dnssec)
 	}
 	return "?";
 }
+
+bool resolve_answer_failed(const struct resolve_answer *a)
+{
+	return a->status == RESOLVE_TIMEOUT || a->status == RESOLVE_SERVFAIL ||
+		a->status == RESOLVE_REFUSED || a->status == RESOLVE_ERROR ||
+		a->status == RESOLVE_PENDING;
+}
+
+bool resolve_answer_empty(const struct resolve_answer *a)
+{
+	return a->status == RESOLVE_NODATA || a->status == RESOLVE_NXDOMAIN;
+}
+
+const char *resolve_answer_reason(const struct resolve_answer *a)
+{
+	if (a->status == RESOLVE_ERROR && a->error)
+		return a->error;
+	return resolve_status_text(a->status);
+}

@@ -135,8 +135,8 @@ class Check(CheckWorld):
         r = self.check(D, https_port=port)
         self.assertReport(
             r, 2, BROKEN,
-            "[ FAIL ] 2 TXT records at _mta-sts.example.test start with "
-            "v=STSv1\n",
+            "[ FAIL ] 2 TXT records at _mta-sts.example.test begin with "
+            'v=STSv1: "', '"v=STSv1; id=20240101"', '"v=STSv1; id=2"',
             "With more than one, senders treat the domain as having no "
             "policy (RFC 8461 §3.1)")
 
@@ -147,8 +147,31 @@ class Check(CheckWorld):
         r = self.check(D, https_port=port)
         self.assertReport(
             r, 2, BROKEN,
-            "[ FAIL ] TXT _mta-sts.example.test: invalid\n",
+            "[ FAIL ] TXT _mta-sts.example.test: id \"2024-01-01\" "
+            "contains '-'\n",
             "an id is only letters and digits (RFC 8461 §3.1)")
+
+    def test_txt_exact_prefix(self):
+        # RFC 8461 §3.1: only records beginning with exactly "v=STSv1;"
+        # count, for check as for lint --txt. Beside one valid record a
+        # discarded look-alike is a warning; alone it is the missing record.
+        port = self.policy_daemon()
+        self.start_dns(records(txt=(GOOD_TXT, "v=STSv1 ; id=2")))
+        self.start_smtp("127.0.0.11", "mx1." + D)
+        r = self.check(D, https_port=port)
+        self.assertReport(
+            r, 1, READY,
+            "[  ok  ] TXT _mta-sts.example.test: \"v=STSv1; id=20240101\"\n",
+            "[ warn ] TXT _mta-sts.example.test: the record "
+            "\"v=STSv1 ; id=2\" does not begin with exactly "
+            "\"v=STSv1;\"")
+        self.dns.stop()
+        self.start_dns(records(txt=("v=STSv1x; id=2",)))
+        r = self.check(D, https_port=port)
+        self.assertReport(
+            r, 2, BROKEN,
+            "[ FAIL ] no TXT record at _mta-sts.example.test begins with "
+            "exactly \"v=STSv1;\": senders discard \"v=STSv1x; id=2\"\n")
 
     def test_txt_but_no_policy_host(self):
         # The TXT record is there, the policy host is not: dmarq PR #332.
