@@ -23,6 +23,7 @@
 #include "util/diag.h"
 #include "core/dnsname.h"
 #include "core/policy.h"
+#include "core/txt.h"
 #include "util/text.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -987,38 +988,16 @@ static bool check_percent(struct loader *ld, const config_setting_t *s,
 	return true;
 }
 
-/* RFC 8460 §3: each rua URI is mailto: or https:; the rest is txt.c's job. */
+/*
+ * RFC 8460 §3: the one rua checker, txt_check_tlsrpt_rua, which txt and
+ * lint also use, so a value that loads is a value `txt` can publish.
+ */
 static bool check_rua(struct loader *ld, const config_setting_t *s,
 	const char *v)
 {
-	const char *p = v;
-	for (;;) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		while (len && (*p == ' ' || *p == '\t')) {
-			p++;
-			len--;
-		}
-		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t'))
-			len--;
-		if (len == 0) {
-			report(ld, s, "config-tlsrpt-rua-invalid",
-				"tlsrpt_rua `%s` has an empty entry — remove the "
-				"extra ','", v);
-			return false;
-		}
-		if (!(len > 7 && !strncasecmp(p, "mailto:", 7)) &&
-				!(len > 6 && !strncasecmp(p, "https:", 6))) {
-			report(ld, s, "config-tlsrpt-rua-invalid",
-				"tlsrpt_rua `%.*s` is not a mailto: or https: "
-				"URI — for example tlsrpt_rua = %s; (RFC 8460 "
-				"§3)", (int)len, p, example_of("tlsrpt_rua"));
-			return false;
-		}
-		if (!end)
-			return true;
-		p = end + 1;
-	}
+	unsigned line = ld->builtin ? 0 : config_setting_source_line(s);
+	return txt_check_tlsrpt_rua(v, "tlsrpt_rua", ld->d,
+		origin_of_setting(ld, s).path, line) == 0;
 }
 
 /*

@@ -815,8 +815,15 @@ START_TEST(test_id_and_rua)
 	ck_assert_int_eq(load(text), -1);
 	ASSERT_ERROR(2, "`id` must be a string, not an integer — for example "
 		"id = \"20261128120000\";");
-	ASSERT_ERROR(3, "tlsrpt_rua `tls@example.com` is not a mailto: or "
-		"https: URI");
+	ASSERT_ERROR(3, "tlsrpt_rua: rua \"tls@example.com\" is not a URI");
+
+	/* The full RFC 8460 §3 checker, not a prefix test: a DMARC-style
+	 * size limit would make txt print a record senders reject. */
+	snprintf(text, sizeof(text), "domains = ( { name = \"example.com\"; "
+		"mx = \"mx.example.com\"; %s\n"
+		"  tlsrpt_rua = \"mailto:tls@example.com!10m\"; } );\n", CERTS);
+	ck_assert_int_eq(load(text), -1);
+	ASSERT_ERROR(2, "contains '!'");
 
 	snprintf(text, sizeof(text), "defaults = { tlsrpt_rua = "
 		"\"mailto:a@example.com,,\"; };\n%s", DOMAINS_ONE);
