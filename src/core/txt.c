@@ -147,6 +147,30 @@ int txt_sts_value(const char *id, char *out, size_t size)
 	return n;
 }
 
+char *txt_quote(const char *value)
+{
+	size_t n = strlen(value);
+	/* Worst case: every byte escaped, plus quotes and a space per string. */
+	size_t strings = n / TXT_STRING_MAX + 1;
+	char *out = malloc(2 * n + 3 * strings + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0, in_string = 0; i < n || o == 0; in_string = 0) {
+		if (o)
+			out[o++] = ' ';
+		out[o++] = '"';
+		for (; i < n && in_string < TXT_STRING_MAX; i++, in_string++) {
+			if (value[i] == '"' || value[i] == '\\')
+				out[o++] = '\\';
+			out[o++] = value[i];
+		}
+		out[o++] = '"';
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /*
  * Findings are optional: txt_tlsrpt_value reuses the rua checks with no
  * diag at all, only to refuse rendering an invalid record.

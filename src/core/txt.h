@@ -39,10 +39,23 @@ int txt_id_bump(const char *current, time_t now, char out[TXT_ID_MAX + 1]);
  */
 int txt_sts_value(const char *id, char *out, size_t size);
 
+/* The longest character-string in a TXT record (RFC 1035 §3.3). */
+#define TXT_STRING_MAX 255
+
+/*
+ * txt_quote renders value as TXT record data: quoted character-strings of
+ * at most TXT_STRING_MAX bytes each, separated by one space (senders join
+ * them without spaces, RFC 8461 §3.1, RFC 8460 §3), with '"' and '\'
+ * escaped. Caller frees; NULL when out of memory.
+ */
+char *txt_quote(const char *value);
+
 /*
  * txt_tlsrpt_value writes "v=TLSRPTv1; rua=<rua>" to out. rua is one URI or
- * a comma-separated list. Returns the length or -1.
+ * a comma-separated list. Returns the length, or -1 when rua is invalid
+ * or out is too small: TXT_TLSRPT_SIZE(rua) bytes always suffice.
  */
+#define TXT_TLSRPT_SIZE(rua) (strlen(rua) + 20)
 int txt_tlsrpt_value(const char *rua, char *out, size_t size);
 
 /*
