@@ -101,23 +101,34 @@ void assess_mx_coverage(struct check_domain *d, const struct policy *policy,
 			RT_VALIDATION, hosts[i],
 			"MX %s is not covered by the policy", hosts[i]);
 		const char *near = assess_mx_near_miss(policy, hosts[i]);
+		const char *loss = policy->mode == POLICY_MODE_ENFORCE ?
+			"senders refuse to deliver to it now, since enforce is "
+			"on" : "senders would refuse to deliver to it under "
+			"enforce";
 		if (near)
 			check_advise(d, "\"mx: %s\" matches exactly one label in "
-				"front of %s, not %s (RFC 8461 §4.1), so under "
-				"enforce senders refuse to deliver to it: add the "
-				"line \"%s\" to the policy and publish a new id.",
-				near, near + 2, hosts[i], line);
+				"front of %s, not %s (RFC 8461 §4.1), so %s: add "
+				"the line \"%s\" to the policy and publish a new "
+				"id.", near, near + 2, hosts[i], loss, line);
 		else
-			check_advise(d, "Under enforce senders refuse to "
-				"deliver to %s (RFC 8461 §4.1): add the line "
-				"\"%s\" to the policy and publish a new id.",
-				hosts[i], line);
+			check_advise(d, "Nothing in the policy matches %s (RFC "
+				"8461 §4.1), so %s: add the line \"%s\" to the "
+				"policy and publish a new id.", hosts[i], loss,
+				line);
 	}
 	for (size_t p = 0; p < policy->mx_count; p++) {
 		bool used = false;
 		for (size_t i = 0; i < count && !used; i++)
 			used = dnsname_matches(policy->mx[p], hosts[i]);
-		if (!used)
+		/* A wildcard often comes from a policy shared by many
+		 * domains: information, not a reason to remove it. */
+		if (!used && dnsname_is_wildcard(policy->mx[p]))
+			check_add(d, CHECK_INFO, CHECK_AREA_MX,
+				"mx-pattern-unused", NULL, policy->mx[p],
+				"\"mx: %s\" matches no MX host of %s (fine for "
+				"a policy shared by several domains)",
+				policy->mx[p], d->name);
+		else if (!used)
 			check_add(d, CHECK_INFO, CHECK_AREA_MX,
 				"mx-pattern-unused", NULL, policy->mx[p],
 				"\"mx: %s\" matches no MX host of %s (harmless; "
@@ -194,6 +205,11 @@ static void check_txt(struct check_work *w)
 	struct check_domain *r = &w->report;
 	char name[DNSNAME_MAX + 16];
 	snprintf(name, sizeof(name), "_mta-sts.%s", w->name);
+	/* A bogus answer is reported once, by the DNSSEC step, as what it
+	 * is for validating senders: no record at all. */
+	bool bogus = w->txt.dnssec == RESOLVE_DNSSEC_BOGUS;
+	if (bogus && w->txt.status != RESOLVE_OK)
+		return;
 	if (resolve_answer_failed(&w->txt)) {
 		check_add(r, CHECK_FAIL, CHECK_AREA_DNS, "txt-lookup-failed",
 			NULL, name, "TXT %s: %s", name, resolve_answer_reason(&w->txt));
@@ -234,12 +250,23 @@ static void check_txt(struct check_work *w)
 		else
 			check_add(r, CHECK_FAIL, CHECK_AREA_TXT, "txt-missing",
 				NULL, name, "no MTA-STS TXT record at %s", name);
-		check_advise(r, "Senders look for this record first and, "
-			"without it, never fetch the policy%s (RFC 8461 §3.1): "
-			"publish %s. IN TXT \"v=STSv1; id=%s\"%s.",
-			w->fetched && w->fetch.status == FETCH_OK &&
-			w->fetch.http_status == 200 ? ", although it is served" :
-			"", name, id, lookalike ? " in its place" : "");
+		bool served = w->fetched && w->fetch.status == FETCH_OK &&
+			w->fetch.http_status == 200;
+		if (served)
+			check_advise(r, "Senders look for this record first and, "
+				"without it, never fetch the policy, although it "
+				"is served (RFC 8461 §3.1): publish %s. IN TXT "
+				"\"v=STSv1; id=%s\"%s.", name, id,
+				lookalike ? " in its place" : "");
+		else
+			check_advise(r, "Senders look for this record first "
+				"(RFC 8461 §3.1), but the policy is not served "
+				"yet (see below): first serve it at https://%s"
+				FETCH_PATH ", then publish %s. IN TXT \"v=STSv1; "
+				"id=%s\"%s — in that order, or senders that see "
+				"the record find no policy (RFC 8461 §8.1).",
+				w->policy_host, name, id,
+				lookalike ? " in its place" : "");
 		return;
 	}
 	if (sts_records > 1) {
@@ -266,6 +293,8 @@ static void check_txt(struct check_work *w)
 	int rc = txt_parse_sts(sts->text, &parsed, &d, NULL, 0);
 	if (rc == 0) {
 		snprintf(w->dns_id, sizeof(w->dns_id), "%s", parsed.id);
+	}
+	if (rc == 0 && !bogus) {
 		if (w->txt.canonical)
 			check_add(r, CHECK_OK, CHECK_AREA_TXT, "txt-ok", NULL,
 				name, "TXT %s: \"%s\" (through CNAME %s)", name,
@@ -352,6 +381,19 @@ static void report_https_cert(struct check_work *w, const char *url)
 	}
 }
 
+/*
+ * is_old_tls: the handshake failed on the protocol version, which against
+ * our TLS 1.2+ client means the server offers only TLS 1.0 or 1.1 (GnuTLS
+ * says "protocol version", OpenSSL "unsupported protocol" or "wrong
+ * version number").
+ */
+static bool is_old_tls(const char *error)
+{
+	return error && (strstr(error, "protocol version") ||
+		strstr(error, "unsupported protocol") ||
+		strstr(error, "wrong version number"));
+}
+
 static void check_https(struct check_work *w, const struct check_options *o)
 {
 	struct check_domain *r = &w->report;
@@ -406,6 +448,16 @@ static void check_https(struct check_work *w, const struct check_options *o)
 			"answer quickly and completely.");
 		return;
 	case FETCH_TLS:
+		if (is_old_tls(f->error)) {
+			check_add(r, CHECK_FAIL, CHECK_AREA_HTTPS, "https-tls",
+				RT_FETCH, host, "%s offers only TLS 1.0 or 1.1; "
+				"senders require TLS 1.2 or later", host);
+			check_advise(r, "RFC 8461 §7.2 (with RFC 7525) rules "
+				"out older versions, so senders cannot fetch the "
+				"policy: enable TLS 1.2 and 1.3 on the policy "
+				"server (mta-stsd offers only those).");
+			return;
+		}
 		check_add(r, CHECK_FAIL, CHECK_AREA_HTTPS, "https-tls",
 			RT_FETCH, host, "TLS with %s failed", host);
 		check_advise(r, "%s — senders need TLS 1.2 or 1.3 with SNI %s "
@@ -476,14 +528,16 @@ static void check_policy(struct check_work *w)
 		return;
 	struct diag d;
 	diag_init(&d);
+	char age[64];
 	int rc = policy_lint(f->body, f->body_len, NULL, &w->policy, &d);
 	if (rc == 0) {
 		w->policy_valid = true;
 		check_add(r, CHECK_OK, CHECK_AREA_POLICY, "policy-ok", NULL,
 			NULL, "policy valid: mode %s, %zu mx pattern%s, max_age "
-			"%u (%u days)", policy_mode_name(w->policy.mode),
+			"%u (%s)", policy_mode_name(w->policy.mode),
 			w->policy.mx_count, w->policy.mx_count == 1 ? "" : "s",
-			w->policy.max_age, w->policy.max_age / POLICY_DAY);
+			w->policy.max_age, clock_format_duration(
+			w->policy.max_age, age, sizeof(age)));
 	}
 	report_diag(r, &d, CHECK_AREA_POLICY, "policy-invalid",
 		"policy-warning", RT_INVALID, "policy", true);
@@ -540,11 +594,20 @@ static void check_ids(struct check_work *w, const struct check_options *o)
 		expected = w->fetch.policy_id;
 		source = "the policy server";
 	}
-	if (w->configured && !w->expected_id[0] && w->id_managed)
+	if (w->configured && w->state_problem) {
+		check_add(r, CHECK_WARN, CHECK_AREA_CONFIG,
+			"config-state-unreadable", NULL, NULL,
+			"the id mta-stsd publishes is unknown: %s",
+			w->state_problem);
+		check_advise(r, "The id of a managed policy lives in the state "
+			"directory: run check -c as root or as the service user "
+			"(runuser -u mta-stsd -- mta-stsd check -c ...).");
+	} else if (w->configured && !w->expected_id[0] && w->id_managed) {
 		check_add(r, CHECK_INFO, CHECK_AREA_CONFIG,
 			"config-id-unassigned", NULL, NULL,
 			"mta-stsd has not assigned an id to the configured "
 			"policy yet (reload it, then run mta-stsd txt)");
+	}
 	if (!expected || !w->dns_id[0])
 		return;
 	if (strcmp(expected, w->dns_id) == 0) {
@@ -615,8 +678,9 @@ static void report_probe(struct check_work *w, struct check_mx_host *h,
 		check_add(r, CHECK_WARN, CHECK_AREA_SMTP,
 			p->outcome == PROBE_CONNECT ? "smtp-connect" :
 			"smtp-timeout", NULL, host,
-			"MX %s: no SMTP conversation on %s port %u", host,
-			p->address, o->smtp_port);
+			"MX %s: STARTTLS not verified: no SMTP conversation on "
+			"%s port %u", host, p->address, o->smtp_port);
+		check_set_unverified(r);
 		check_advise(r, "%s. If outgoing port %u is blocked where this "
 			"check runs, run it elsewhere or use --no-smtp; "
 			"otherwise make sure the MX accepts connections.",
@@ -625,7 +689,9 @@ static void report_probe(struct check_work *w, struct check_mx_host *h,
 		return;
 	case PROBE_PROTOCOL:
 		check_add(r, CHECK_WARN, CHECK_AREA_SMTP, "smtp-protocol", NULL,
-			host, "MX %s: unexpected SMTP dialogue", host);
+			host, "MX %s: STARTTLS not verified: unexpected SMTP "
+			"dialogue", host);
+		check_set_unverified(r);
 		check_advise(r, "%s on %s port %u: check the mail server.",
 			p->detail, p->address, o->smtp_port);
 		return;
@@ -638,6 +704,15 @@ static void report_probe(struct check_work *w, struct check_mx_host *h,
 			p->detail, host);
 		return;
 	case PROBE_TLS_FAILED:
+		if (is_old_tls(p->detail)) {
+			check_add(r, CHECK_FAIL, CHECK_AREA_SMTP,
+				"smtp-tls-failed", RT_VALIDATION, host, "MX %s "
+				"offers only TLS 1.0 or 1.1; senders require TLS "
+				"1.2 or later", host);
+			check_advise(r, "%s (RFC 8461 §4.2): enable TLS 1.2 and "
+				"1.3 on the mail server.", loss);
+			return;
+		}
 		check_add(r, CHECK_FAIL, CHECK_AREA_SMTP, "smtp-tls-failed",
 			RT_VALIDATION, host, "MX %s: TLS handshake failed", host);
 		check_advise(r, "%s. %s (RFC 8461 §4.2): offer TLS 1.2 or 1.3 "
@@ -685,16 +760,28 @@ static void report_probe(struct check_work *w, struct check_mx_host *h,
 static void check_smtp(struct check_work *w, const struct check_options *o)
 {
 	struct check_domain *r = &w->report;
-	if (o->no_smtp || (w->null_mx && w->host_count == 0))
+	if (w->null_mx && w->host_count == 0)
 		return;
+	if (o->no_smtp) {
+		if (w->host_count) {
+			check_add(r, CHECK_INFO, CHECK_AREA_SMTP, "smtp-skipped",
+				NULL, NULL, "STARTTLS of %zu MX host%s not "
+				"verified: skipped (--no-smtp)", w->host_count,
+				w->host_count == 1 ? "" : "s");
+			check_set_unverified(r);
+		}
+		return;
+	}
 	for (size_t i = 0; i < w->host_count; i++) {
 		struct check_mx_host *h = &w->hosts[i];
 		if (h->address_count == 0) {
 			if (resolve_answer_failed(&h->a) && resolve_answer_failed(&h->aaaa)) {
 				check_add(r, CHECK_WARN, CHECK_AREA_SMTP,
 					"mx-lookup-failed", NULL, h->name,
-					"MX %s: %s", h->name,
+					"MX %s: STARTTLS not verified: address "
+					"lookup %s", h->name,
 					resolve_answer_reason(&h->a));
+				check_set_unverified(r);
 				check_advise(r, "The address lookup failed: "
 					"check the name servers of %s.",
 					h->name);
@@ -737,10 +824,19 @@ static void check_tlsrpt(struct check_work *w)
 	if (n == 0) {
 		check_add(r, CHECK_WARN, CHECK_AREA_TLSRPT, "tlsrpt-missing",
 			NULL, name, "no TLS-RPT record at %s", name);
-		check_advise(r, "Without it senders cannot tell you when TLS "
-			"to your MX hosts fails (RFC 8460 §3): publish %s. IN "
-			"TXT \"v=TLSRPTv1; rua=mailto:tls-reports@%s\".", name,
-			w->name);
+		if (w->tlsrpt_rua)
+			check_advise(r, "Without it senders cannot tell you "
+				"when TLS to your MX hosts fails (RFC 8460 §3): "
+				"publish the record mta-stsd txt prints for "
+				"%s (tlsrpt_rua \"%s\").", w->name, w->tlsrpt_rua);
+		else
+			check_advise(r, "Without it senders cannot tell you "
+				"when TLS to your MX hosts fails (RFC 8460 §3): "
+				"publish %s. IN TXT \"v=TLSRPTv1; "
+				"rua=mailto:tls-reports@%s\" with an address that "
+				"reads the reports (or set tlsrpt_rua in "
+				"mta-stsd's configuration and publish what mta-stsd "
+				"txt prints).", name, w->name);
 		return;
 	}
 	if (n > 1) {
@@ -780,6 +876,23 @@ static void check_tlsrpt(struct check_work *w)
 	diag_finish(&d);
 }
 
+/*
+ * A bogus answer (RFC 4035 §5.5) reaches senders behind a validating
+ * resolver as SERVFAIL. What that costs depends on the question: the TXT
+ * record or the policy host's address means no policy (discovery fails),
+ * an MX answer or an MX host's address means no delivery at all.
+ */
+static void report_bogus(struct check_domain *r, const struct resolve_answer *a,
+	const char *what, enum check_area area, const char *cost)
+{
+	char b1[SHOWN_MAX];
+	check_add(r, CHECK_FAIL, area, "dnssec-bogus", NULL, a->name,
+		"DNSSEC: the %s answer for %s is bogus", what, a->name);
+	check_advise(r, "Validating resolvers answer SERVFAIL for it (%s), so "
+		"senders behind them %s: fix the zone's signatures or its DS "
+		"record.", shown(b1, a->why_bogus, "no reason given"), cost);
+}
+
 static void check_dnssec(struct check_work *w, const struct resolver *resolver,
 	const struct check_options *o)
 {
@@ -791,29 +904,38 @@ static void check_dnssec(struct check_work *w, const struct resolver *resolver,
 			"dns-root-data or give --trust-anchor FILE");
 		return;
 	}
+	static const char no_policy[] = "see no policy";
+	static const char no_host[] = "cannot reach the policy host and fetch "
+		"no policy";
+	static const char no_mail[] = "cannot deliver mail to the domain";
+	static const char no_mx[] = "cannot deliver mail to this MX host";
+	if (w->txt.dnssec == RESOLVE_DNSSEC_BOGUS)
+		report_bogus(r, &w->txt, "TXT", CHECK_AREA_TXT, no_policy);
+	if (w->host_a.dnssec == RESOLVE_DNSSEC_BOGUS)
+		report_bogus(r, &w->host_a, "A", CHECK_AREA_HTTPS, no_host);
+	if (w->host_aaaa.dnssec == RESOLVE_DNSSEC_BOGUS)
+		report_bogus(r, &w->host_aaaa, "AAAA", CHECK_AREA_HTTPS, no_host);
+	if (w->mx.dnssec == RESOLVE_DNSSEC_BOGUS)
+		report_bogus(r, &w->mx, "MX", CHECK_AREA_DNSSEC, no_mail);
+	for (size_t i = 0; i < w->host_count; i++) {
+		const struct check_mx_host *h = &w->hosts[i];
+		if (h->a.dnssec == RESOLVE_DNSSEC_BOGUS)
+			report_bogus(r, &h->a, "A", CHECK_AREA_DNSSEC, no_mx);
+		if (h->aaaa.dnssec == RESOLVE_DNSSEC_BOGUS)
+			report_bogus(r, &h->aaaa, "AAAA", CHECK_AREA_DNSSEC,
+				no_mx);
+	}
+	/* What is signed: the two answers discovery and delivery start from. */
 	const struct resolve_answer *answers[] = { &w->txt, &w->mx };
 	const char *names[] = { "TXT", "MX" };
-	char b1[SHOWN_MAX];
 	for (size_t i = 0; i < 2; i++) {
 		const struct resolve_answer *a = answers[i];
-		if (resolve_answer_failed(a) && a->dnssec != RESOLVE_DNSSEC_BOGUS)
+		if (resolve_answer_failed(a) || a->dnssec == RESOLVE_DNSSEC_BOGUS)
 			continue;
-		if (a->dnssec == RESOLVE_DNSSEC_BOGUS) {
-			check_add(r, CHECK_FAIL, CHECK_AREA_DNSSEC,
-				"dnssec-bogus", NULL, a->name,
-				"DNSSEC: the %s answer for %s is bogus",
-				names[i], a->name);
-			check_advise(r, "Validating resolvers answer SERVFAIL "
-				"for it (%s), so their senders see no policy: "
-				"fix the signatures or the DS record of the zone.",
-				shown(b1, a->why_bogus, "no reason given"));
-		} else {
-			check_add(r, CHECK_INFO, CHECK_AREA_DNSSEC,
-				a->dnssec == RESOLVE_DNSSEC_SECURE ?
-				"dnssec-signed" : "dnssec-unsigned", NULL,
-				a->name, "DNSSEC: %s %s is %s", names[i],
-				a->name, resolve_dnssec_text(a->dnssec));
-		}
+		check_add(r, CHECK_INFO, CHECK_AREA_DNSSEC,
+			a->dnssec == RESOLVE_DNSSEC_SECURE ? "dnssec-signed" :
+			"dnssec-unsigned", NULL, a->name, "DNSSEC: %s %s is %s",
+			names[i], a->name, resolve_dnssec_text(a->dnssec));
 	}
 }
 

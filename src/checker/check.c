@@ -54,6 +54,8 @@ static void check_work_finish(struct check_work *w)
 	fetch_result_finish(&w->fetch);
 	policy_finish(&w->policy);
 	free(w->served_body);
+	free(w->tlsrpt_rua);
+	free(w->state_problem);
 }
 
 
@@ -160,12 +162,12 @@ static bool all_timed_out(const struct check_work *w)
 }
 
 /*
- * load_local reads -c: the policy body and the id mta-stsd would publish
- * for each checked domain. Read-only: ids come from the configuration or
- * from the state directory as the daemon left it; nothing is written.
- * Returns 0, or -1 after printing why.
+ * load_local loads -c the way `txt` does, without keys and read-only: ids
+ * come from the configuration or from the state directory as the daemon
+ * left it; nothing is written. Returns the snapshot, or NULL after
+ * printing why.
  */
-static int load_local(const char *path, struct check_work *works, size_t count)
+static struct snapshot *load_local(const char *path)
 {
 	struct diag d;
 	diag_init(&d);
@@ -178,7 +180,7 @@ static int load_local(const char *path, struct check_work *works, size_t count)
 		free(config);
 		fprintf(stderr, "mta-stsd check: %s: configuration invalid\n",
 			path);
-		return -1;
+		return NULL;
 	}
 	struct snapshot_options so = {
 		.now = time(NULL),
@@ -188,27 +190,43 @@ static int load_local(const char *path, struct check_work *works, size_t count)
 	struct snapshot *snap = snapshot_create(config, &so, &d);
 	if (!snap) {
 		diag_print(&d, stderr);
-		diag_finish(&d);
 		fprintf(stderr, "mta-stsd check: %s: configuration invalid\n",
 			path);
-		return -1;
 	}
 	diag_finish(&d);
+	return snap;
+}
+
+/*
+ * compare_local gives each checked domain what mta-stsd serves for it:
+ * the policy body and the id to publish. A state directory that cannot
+ * be read is not an error here: each managed domain's report says why
+ * its id is unknown. 0, or -1 when out of memory.
+ */
+static int compare_local(const struct snapshot *snap, struct check_work *works,
+	size_t count)
+{
+	struct diag d;
 	diag_init(&d);
-	/* Managed ids live in the state directory; unreadable means
-	 * "unknown", which the report says, not an error here. */
 	struct state *state = state_open(snapshot_config(snap)->state_directory,
 		&d);
-	diag_finish(&d);
+	const char *problem = NULL;
+	for (size_t i = 0; !state && i < d.len && !problem; i++)
+		if (d.items[i].severity == DIAG_ERROR)
+			problem = d.items[i].message;
 	int rc = 0;
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < count && rc == 0; i++) {
 		struct check_work *w = &works[i];
-		const struct snapshot_domain *sd = snapshot_find(snap, w->name);
+		const struct snapshot_domain *sd = snapshot_find(
+			(struct snapshot *)snap, w->name);
 		if (!sd)
 			continue;
 		w->configured = true;
 		w->served_body = malloc(sd->body_len + 1);
-		if (!w->served_body) {
+		if (sd->config->tlsrpt_rua)
+			w->tlsrpt_rua = strdup(sd->config->tlsrpt_rua);
+		if (!w->served_body || (sd->config->tlsrpt_rua &&
+				!w->tlsrpt_rua)) {
 			rc = -1;
 			break;
 		}
@@ -220,14 +238,20 @@ static int load_local(const char *path, struct check_work *works, size_t count)
 			continue;
 		}
 		w->id_managed = true;
-		const struct state_record *rec = state ?
-			state_find_id(state, w->name) : NULL;
+		if (!state) {
+			w->state_problem = strdup(problem ? problem :
+				"the state directory cannot be read");
+			if (!w->state_problem)
+				rc = -1;
+			continue;
+		}
+		const struct state_record *rec = state_find_id(state, w->name);
 		if (rec && strcmp(rec->digest, sd->digest) == 0)
 			snprintf(w->expected_id, sizeof(w->expected_id), "%s",
 				rec->id);
 	}
+	diag_finish(&d);
 	state_destroy(state);
-	snapshot_unref(snap);
 	if (rc < 0)
 		fprintf(stderr, "mta-stsd check: out of memory\n");
 	return rc;
@@ -391,8 +415,11 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 		"usage: mta-stsd check [OPTIONS] DOMAIN...\n"
+		"       mta-stsd check -c FILE [OPTIONS] [DOMAIN...]\n"
 		"  -c, --config FILE        also compare with what mta-stsd "
-		"serves from FILE\n"
+		"serves from FILE;\n"
+		"                           no DOMAIN: every domain it "
+		"configures\n"
 		"      --resolver ADDR[@PORT]  ask this resolver (default: "
 		"/etc/resolv.conf)\n"
 		"      --trust-anchor FILE|none  DNSSEC root anchor (default: "
@@ -503,8 +530,9 @@ static int parse_options(int argc, char *argv[], struct check_options *o)
 	}
 	if (!anchor_given && access(DEFAULT_TRUST_ANCHOR, R_OK) == 0)
 		o->trust_anchor = DEFAULT_TRUST_ANCHOR;
-	if (optind >= argc) {
-		fprintf(stderr, "mta-stsd check: name at least one domain\n");
+	if (optind >= argc && !o->config) {
+		fprintf(stderr, "mta-stsd check: name at least one domain, or "
+			"give -c FILE to check every configured one\n");
 		usage(stderr);
 		return -1;
 	}
@@ -521,18 +549,33 @@ int check_command(int argc, char *argv[])
 	int prc = parse_options(argc, argv, &o);
 	if (prc != 0)
 		return prc > 0 ? CHECK_EXIT_OK : CHECK_EXIT_USAGE;
+	if (tls_init() < 0)
+		return CHECK_EXIT_USAGE;
 
+	/* -c without a domain: every configured domain. */
+	struct snapshot *snap = NULL;
+	if (o.config && !(snap = load_local(o.config))) {
+		tls_finish();
+		return CHECK_EXIT_USAGE;
+	}
 	size_t count = (size_t)(argc - optind);
-	struct check_work *works = calloc(count, sizeof(*works));
+	bool all_configured = count == 0;
+	if (all_configured)
+		count = snapshot_domain_count(snap);
+	struct check_work *works = calloc(count ? count : 1, sizeof(*works));
 	if (!works) {
 		fprintf(stderr, "mta-stsd check: out of memory\n");
+		snapshot_unref(snap);
+		tls_finish();
 		return CHECK_EXIT_USAGE;
 	}
 	int rc = CHECK_EXIT_USAGE;
 	size_t ready = 0;
 	for (; ready < count; ready++) {
 		struct check_work *w = &works[ready];
-		const char *arg = argv[optind + (int)ready];
+		const char *arg = all_configured ?
+			snapshot_domain_at(snap, ready)->config->name :
+			argv[optind + (int)ready];
 		policy_init(&w->policy);
 		if (dnsname_normalize(arg, false, w->name, sizeof(w->name)) < 0) {
 			enum dnsname_problem p = dnsname_check(arg, false);
@@ -549,17 +592,18 @@ int check_command(int argc, char *argv[])
 			goto out;
 		}
 	}
-	if (tls_init() < 0)
+	if (snap && compare_local(snap, works, count) < 0)
 		goto out;
-	if (o.config && load_local(o.config, works, count) < 0)
-		goto out_tls;
+	snapshot_unref(snap);
+	snap = NULL;
 	if (run_checks(works, count, &o) < 0)
-		goto out_tls;
+		goto out;
 
-	struct check_domain *reports = calloc(count, sizeof(*reports));
+	struct check_domain *reports = calloc(count ? count : 1,
+		sizeof(*reports));
 	if (!reports) {
 		fprintf(stderr, "mta-stsd check: out of memory\n");
-		goto out_tls;
+		goto out;
 	}
 	for (size_t i = 0; i < count; i++)
 		reports[i] = works[i].report;
@@ -568,7 +612,7 @@ int check_command(int argc, char *argv[])
 		if (!text) {
 			fprintf(stderr, "mta-stsd check: out of memory\n");
 			free(reports);
-			goto out_tls;
+			goto out;
 		}
 		printf("%s\n", text);
 		free(text);
@@ -579,17 +623,20 @@ int check_command(int argc, char *argv[])
 				putchar('\n');
 			check_print(&reports[i], stdout, colour);
 		}
+		if (count > 1) {
+			putchar('\n');
+			check_print_summary(reports, count, stdout);
+		}
 	}
 	rc = check_exit_status(reports, count);
 	free(reports);
 	if (fflush(stdout) != 0)
 		rc = CHECK_EXIT_USAGE;
-out_tls:
-	tls_finish();
 out:
+	snapshot_unref(snap);
+	tls_finish();
 	for (size_t i = 0; i < ready; i++)
 		check_work_finish(&works[i]);
 	free(works);
 	return rc;
 }
-

@@ -95,6 +95,12 @@ void check_advise(struct check_domain *d, const char *fmt, ...)
 	f->advice = text;
 }
 
+void check_set_unverified(struct check_domain *d)
+{
+	if (d->count)
+		d->findings[d->count - 1].unverified = true;
+}
+
 void check_set_detail(struct check_domain *d, const char *detail)
 {
 	if (d->count)
@@ -110,9 +116,10 @@ enum check_verdict check_verdict(const struct check_domain *d)
 {
 	if (d->dns_failed)
 		return CHECK_VERDICT_UNKNOWN;
-	bool fail = false, discovery = false;
+	bool fail = false, discovery = false, unverified = false;
 	for (size_t i = 0; i < d->count; i++) {
 		const struct check_finding *f = &d->findings[i];
+		unverified |= f->unverified;
 		if (f->mark != CHECK_FAIL)
 			continue;
 		fail = true;
@@ -125,7 +132,7 @@ enum check_verdict check_verdict(const struct check_domain *d)
 	if (fail)
 		return d->enforce ? CHECK_VERDICT_AT_RISK :
 			CHECK_VERDICT_FIX_BEFORE_ENFORCE;
-	return CHECK_VERDICT_READY;
+	return unverified ? CHECK_VERDICT_NOT_VERIFIED : CHECK_VERDICT_READY;
 }
 
 const char *check_verdict_text(enum check_verdict verdict)
@@ -133,6 +140,9 @@ const char *check_verdict_text(enum check_verdict verdict)
 	switch (verdict) {
 	case CHECK_VERDICT_READY:
 		return "ready for enforce";
+	case CHECK_VERDICT_NOT_VERIFIED:
+		return "not verified: nothing failed, but STARTTLS of the MX "
+			"hosts marked above could not be checked";
 	case CHECK_VERDICT_FIX_BEFORE_ENFORCE:
 		return "safe in testing, fix before enforce";
 	case CHECK_VERDICT_AT_RISK:
@@ -151,6 +161,8 @@ const char *check_verdict_name(enum check_verdict verdict)
 	switch (verdict) {
 	case CHECK_VERDICT_READY:
 		return "ready";
+	case CHECK_VERDICT_NOT_VERIFIED:
+		return "not-verified";
 	case CHECK_VERDICT_FIX_BEFORE_ENFORCE:
 		return "fix-before-enforce";
 	case CHECK_VERDICT_AT_RISK:
@@ -274,6 +286,56 @@ void check_print(const struct check_domain *d, FILE *out, bool colour)
 	fprintf(out, "verdict: %s\n", check_verdict_text(check_verdict(d)));
 }
 
+/* The finding that says most about what is wrong, or NULL when none is. */
+static const struct check_finding *worst(const struct check_domain *d)
+{
+	const struct check_finding *warning = NULL;
+	for (size_t i = 0; i < d->count; i++) {
+		if (d->findings[i].mark == CHECK_FAIL)
+			return &d->findings[i];
+		if (!warning && d->findings[i].mark == CHECK_WARN)
+			warning = &d->findings[i];
+	}
+	return warning;
+}
+
+#define SUMMARY_TEXT_MAX 72
+
+void check_print_summary(const struct check_domain *domains, size_t count,
+	FILE *out)
+{
+	int width = 6;
+	for (size_t i = 0; i < count; i++) {
+		size_t n = strlen(domains[i].name);
+		if (n > (size_t)width)
+			width = n > 40 ? 40 : (int)n;
+	}
+	fprintf(out, "summary of %zu domains:\n", count);
+	fprintf(out, "  %-*s  %-18s  %s\n", width, "domain", "verdict",
+		"worst finding");
+	for (size_t i = 0; i < count; i++) {
+		const struct check_domain *d = &domains[i];
+		const struct check_finding *f = worst(d);
+		fprintf(out, "  %-*s  %-18s  ", width, d->name,
+			check_verdict_name(check_verdict(d)));
+		if (!f) {
+			fputs("-\n", out);
+			continue;
+		}
+		/* Cut long texts at a character boundary. */
+		size_t n = strlen(f->text);
+		bool cut = n > SUMMARY_TEXT_MAX;
+		if (cut) {
+			n = SUMMARY_TEXT_MAX;
+			while (n > 0 && ((unsigned char)f->text[n] & 0xc0) ==
+					0x80)
+				n--;
+		}
+		fprintf(out, "%s %s: %.*s%s\n", f->mark == CHECK_FAIL ? "FAIL" :
+			"warn", f->code, (int)n, f->text, cut ? "..." : "");
+	}
+}
+
 static json_object *string_or_null(const char *s)
 {
 	return s ? json_object_new_string(s) : NULL;
@@ -321,6 +383,8 @@ char *check_json(const struct check_domain *domains, size_t count)
 				string_or_null(f->advice));
 			json_object_object_add(fo, "result_type",
 				string_or_null(f->result_type));
+			json_object_object_add(fo, "unverified",
+				json_object_new_boolean(f->unverified));
 			json_object_array_add(findings, fo);
 		}
 		json_object_object_add(o, "findings", findings);

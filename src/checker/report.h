@@ -49,10 +49,12 @@ struct check_finding {
 	char *subject;		 /* owned: the host concerned, or NULL */
 	char *text;		 /* owned: the one-line result */
 	char *advice;		 /* owned: cause and fix, or NULL */
+	bool unverified;	 /* something could not be checked */
 };
 
 enum check_verdict {
-	CHECK_VERDICT_READY,		/* no failure */
+	CHECK_VERDICT_READY,		/* no failure, everything checked */
+	CHECK_VERDICT_NOT_VERIFIED,	/* no failure, but not all checked */
 	CHECK_VERDICT_FIX_BEFORE_ENFORCE, /* failures, mode is not enforce */
 	CHECK_VERDICT_AT_RISK,		/* failures while enforce is on */
 	CHECK_VERDICT_NOT_WORKING,	/* TXT or policy broken */
@@ -88,6 +90,10 @@ void check_add(struct check_domain *d, enum check_mark mark,
 void check_advise(struct check_domain *d, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* Marks the last finding as something that could not be checked: the
+ * verdict then never says "ready". */
+void check_set_unverified(struct check_domain *d);
+
 /* Sets the detail code of the last finding added (static string). */
 void check_set_detail(struct check_domain *d, const char *detail);
 
@@ -112,6 +118,14 @@ int check_exit_status(const struct check_domain *domains, size_t count);
  * colours to the marks.
  */
 void check_print(const struct check_domain *d, FILE *out, bool colour);
+
+/*
+ * check_print_summary writes one line per domain after the reports of a
+ * run over several: the domain, its verdict's name and its worst finding
+ * (the first failure, else the first warning, else "-").
+ */
+void check_print_summary(const struct check_domain *domains, size_t count,
+	FILE *out);
 
 /*
  * check_json returns the --json document for all domains (see

@@ -89,9 +89,10 @@ struct resolver *resolver_create(const char *address, const char *trust_anchor,
 	 * test world) is a normal set-up, not a mistake to protect from. */
 	static const char *const options[][2] = {
 		{ "do-not-query-localhost:", "no" },
-		/* Bogus answers come back marked, not as SERVFAIL, so the
-		 * report can say what a validating sender would refuse. */
-		{ "val-permissive-mode:", "yes" },
+		/* No val-permissive-mode: with it, libunbound marks a bogus
+		 * answer as neither secure nor bogus, so broken signatures
+		 * looked "unsigned". Without it a bogus answer has bogus set
+		 * and why_bogus, and still its data. */
 	};
 	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
 		rc = ub_ctx_set_option(r->ctx, options[i][0], options[i][1]);

@@ -66,6 +66,8 @@ struct check_work {
 	size_t served_len;
 	char expected_id[TXT_ID_MAX + 1];	/* "" when not known */
 	bool id_managed;
+	char *state_problem;	/* why the managed id is unknown, or NULL */
+	char *tlsrpt_rua;	/* the configured TLS-RPT address, or NULL */
 };
 
 #endif

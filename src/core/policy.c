@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/diag.h"
 #include "core/dnsname.h"
 #include "core/policy.h"
@@ -408,23 +409,26 @@ int policy_validate(const struct policy *policy, const char *subject,
 	 * raises enforce < 1 week), so a short value rarely does what the
 	 * admin hoped.
 	 */
+	/* One warning per problem: the enforce one covers a day too. */
+	char age[64];
 	if (policy->max_age <= POLICY_MAX_AGE_LIMIT) {
+		clock_format_duration(policy->max_age, age, sizeof(age));
 		if (policy->mode == POLICY_MODE_ENFORCE &&
 				policy->max_age < POLICY_WEEK)
 			diag_add(d, DIAG_WARNING, file, line,
 				"max-age-short-enforce",
-				"%smax_age %u is under a week in mode enforce — "
-				"senders may drop the policy quickly and some "
-				"raise it anyway; use at least 604800, "
+				"%smax_age %u (%s) is under a week in mode "
+				"enforce — senders may drop the policy quickly "
+				"and some raise it anyway; use at least 604800, "
 				"e.g. 1209600 or more for enforce",
-				prefix, (unsigned)policy->max_age);
-		if (policy->max_age < POLICY_DAY)
+				prefix, (unsigned)policy->max_age, age);
+		else if (policy->max_age < POLICY_DAY)
 			diag_add(d, DIAG_WARNING, file, line, "max-age-short",
-				"%smax_age %u is under a day — senders expect "
-				"weeks (RFC 8461 §3.2) and some cache short "
-				"policies for a day anyway; use at least 86400, "
-				"e.g. 604800 while testing",
-				prefix, (unsigned)policy->max_age);
+				"%smax_age %u (%s) is under a day — senders "
+				"expect weeks (RFC 8461 §3.2) and some cache "
+				"short policies for a day anyway; use at least "
+				"86400, e.g. 604800 while testing",
+				prefix, (unsigned)policy->max_age, age);
 	}
 
 	/* §3.3: senders may stop reading at 64 KiB (postfix-mta-sts-resolver does). */
@@ -1124,19 +1128,23 @@ int policy_lint(const char *text, size_t len, const char *file,
 	if (l.max_age_ok) {
 		unsigned at = l.first[FIELD_MAX_AGE];
 		unsigned age = (unsigned)l.policy.max_age;
+		char shown[64];
+		clock_format_duration(age, shown, sizeof(shown));
+		/* One warning per problem: the enforce one covers a day. */
 		if (l.mode_ok && l.policy.mode == POLICY_MODE_ENFORCE &&
 				age < POLICY_WEEK)
 			diag_add(d, DIAG_WARNING, file, at,
-				"max-age-short-enforce", "max_age %u is under a "
-				"week in mode enforce — senders may drop the "
-				"policy quickly and some raise it anyway; use at "
-				"least 604800, e.g. max_age: 1209600 or more", age);
-		if (age < POLICY_DAY)
+				"max-age-short-enforce", "max_age %u (%s) is "
+				"under a week in mode enforce — senders may drop "
+				"the policy quickly and some raise it anyway; use "
+				"at least 604800, e.g. max_age: 1209600 or more",
+				age, shown);
+		else if (age < POLICY_DAY)
 			diag_add(d, DIAG_WARNING, file, at, "max-age-short",
-				"max_age %u is under a day — senders expect weeks "
-				"(RFC 8461 §3.2) and some cache short policies for "
-				"a day anyway; use at least 86400, e.g. "
-				"max_age: 604800 while testing", age);
+				"max_age %u (%s) is under a day — senders expect "
+				"weeks (RFC 8461 §3.2) and some cache short "
+				"policies for a day anyway; use at least 86400, "
+				"e.g. max_age: 604800 while testing", age, shown);
 	}
 
 	if (l.oom)

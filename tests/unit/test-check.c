@@ -221,25 +221,54 @@ START_TEST(test_coverage_findings)
 	ck_assert_str_eq(f->result_type, "validation-failure");
 	ck_assert_str_eq(f->text, "MX new.example.com is not covered by the "
 		"policy");
-	ck_assert_str_eq(f->advice, "Under enforce senders refuse to deliver "
-		"to new.example.com (RFC 8461 §4.1): add the line \"mx: "
+	ck_assert_str_eq(f->advice, "Nothing in the policy matches "
+		"new.example.com (RFC 8461 §4.1), so senders refuse to deliver "
+		"to it now, since enforce is on: add the line \"mx: "
 		"new.example.com\" to the policy and publish a new id.");
 
 	f = find(&d, "mx-not-covered", "a.b.mx.example.net");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_str_eq(f->advice, "\"mx: *.mx.example.net\" matches exactly "
 		"one label in front of mx.example.net, not a.b.mx.example.net "
-		"(RFC 8461 §4.1), so under enforce senders refuse to deliver to "
-		"it: add the line \"mx: a.b.mx.example.net\" to the policy and "
-		"publish a new id.");
+		"(RFC 8461 §4.1), so senders refuse to deliver to it now, since "
+		"enforce is on: add the line \"mx: a.b.mx.example.net\" to the "
+		"policy and publish a new id.");
 
 	f = find(&d, "mx-pattern-unused", NULL);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(f->mark, CHECK_INFO);
 	ck_assert_str_eq(f->subject, "old.example.com");
+	ck_assert_str_eq(f->text, "\"mx: old.example.com\" matches no MX host "
+		"of example.com (harmless; remove it if it is left over)");
 	/* two covered, two not, one unused pattern */
 	ck_assert_uint_eq(d.count, 5);
 	ck_assert_int_eq(check_verdict(&d), CHECK_VERDICT_FIX_BEFORE_ENFORCE);
+	check_domain_finish(&d);
+	policy_finish(&p);
+
+	/* In testing the loss is future; a wildcard matching nothing, as
+	 * from a policy shared by several domains, is no reason to act. */
+	const char *shared[] = { "*.mx.provider.example", "mx.example.com",
+		NULL };
+	const char *own[] = { "mx.example.com" };
+	p = make_policy(shared);
+	p.mode = POLICY_MODE_TESTING;
+	ck_assert_int_eq(check_domain_init(&d, "example.com"), 0);
+	assess_mx_coverage(&d, &p, own, 1);
+	f = find(&d, "mx-pattern-unused", NULL);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(f->text, "\"mx: *.mx.provider.example\" matches no "
+		"MX host of example.com (fine for a policy shared by several "
+		"domains)");
+	ck_assert_ptr_null(f->advice);
+	const char *other[] = { "mx.other.example" };
+	check_domain_finish(&d);
+	ck_assert_int_eq(check_domain_init(&d, "example.com"), 0);
+	assess_mx_coverage(&d, &p, other, 1);
+	f = find(&d, "mx-not-covered", "mx.other.example");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(f->advice, "senders would refuse to "
+		"deliver to it under enforce"));
 	check_domain_finish(&d);
 	policy_finish(&p);
 }
