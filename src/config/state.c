@@ -639,7 +639,9 @@ int state_mark_running(const char *dir, struct diag *d)
 			"out of memory marking the daemon as running");
 		return -1;
 	}
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* Read-only: a file open for writing would keep the file system
+	 * from being remounted read-only. */
+	int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno;
 		if (err == EWOULDBLOCK)
