@@ -3,19 +3,22 @@
 """The guides' commands, run: the shipped example configuration passes
 check-config with no finding but the missing certificate files; the
 certbot deploy hook of docs/DEPLOYMENT.md copies policy-host and wildcard
-lineages and never globs a wildcard name; the upgrade sequence of
+lineages and never globs a wildcard name, with stand-ins and with real
+certbot against pebble on loopback; the upgrade sequence of
 docs/DEPLOYMENT.md, run after its install sequence, replaces the installed
 files instead of installing a second copy. Commands that would touch the
 machine (git, apt-get, systemctl, the installed mta-stsd) are stand-ins
 that record their arguments; meson and ninja are real."""
 
+import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import sys
-import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -24,6 +27,18 @@ from mtastsd_test import (MTASTSD, NO_SKIP, SOURCE_ROOT, World,  # noqa: E402
 
 DEPLOYMENT = os.path.join(SOURCE_ROOT, "docs", "DEPLOYMENT.md")
 EXAMPLE = os.path.join(SOURCE_ROOT, "conf", "mta-stsd.conf")
+
+
+def wait_for_port(port, timeout=20):
+    """Waits until something accepts TCP connections on 127.0.0.1:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("nothing listens on port %d" % port)
 
 
 def code_blocks(path):
@@ -135,6 +150,109 @@ class Guides(World):
                           "example.org.pem"])
         calls = open(log).read().splitlines()
         self.assertEqual(calls.count("mta-stsd check-config"), 3)
+
+    def test_certbot_hook_with_pebble(self):
+        # Real certbot against Debian's pebble on loopback, pebble's
+        # challenge server as the DNS: an HTTP-01 certificate for
+        # mta-sts.example.com and a DNS-01 wildcard lineage for
+        # *.example.org, then a forced renewal that runs the hook from
+        # renewal-hooks/deploy as DEPLOYMENT.md installs it. The copies
+        # must load: the real check-config runs on them.
+        for tool in ("certbot", "pebble", "pebble-challtestsrv", "curl"):
+            if not shutil.which(tool):
+                if NO_SKIP:
+                    raise AssertionError(tool + " is not installed")
+                raise unittest.SkipTest(tool + " is not installed")
+        hook, etc, env, log = self.hook_world()
+        acme, mgmt, http01 = free_port(), free_port(), free_port()
+        dns, dns_mgmt = free_port(), free_port()
+        cert, key = self.leaf("127.0.0.1")
+        pebble_conf = self.write("pebble.json", json.dumps({"pebble": {
+            "listenAddress": "127.0.0.1:%d" % acme,
+            "managementListenAddress": "127.0.0.1:%d" % mgmt,
+            "certificate": cert, "privateKey": key, "httpPort": http01,
+            "tlsPort": free_port(), "ocspResponderURL": "",
+            "externalAccountBindingRequired": False}}))
+        self.background(["pebble-challtestsrv", "-dns01",
+                         "127.0.0.1:%d" % dns, "-management",
+                         "127.0.0.1:%d" % dns_mgmt, "-http01", "",
+                         "-https01", "", "-tlsalpn01", "", "-defaultIPv6",
+                         "", "-defaultIPv4", "127.0.0.1"], "challtestsrv")
+        self.background(["pebble", "-config", pebble_conf, "-dnsserver",
+                         "127.0.0.1:%d" % dns], "pebble",
+                        env=dict(os.environ, PEBBLE_VA_NOSLEEP="1"))
+        wait_for_port(acme)
+        wait_for_port(dns_mgmt)
+
+        # The copies are what this configuration loads; mta-stsd in the
+        # hook is the real one, on it.
+        conf = self.write("mta-stsd.conf", config_text(free_port(), [
+            domain_block(d, ["mx." + d], os.path.join(etc, "certs/%d.pem"),
+                         os.path.join(etc, "keys/%d.key"))
+            for d in ("example.com", "example.org")], self.state))
+        bin_dir = os.path.dirname(shutil.which("mta-stsd", path=env["PATH"]))
+        write_exe(os.path.join(bin_dir, "mta-stsd"), "#!/bin/sh\n"
+                  "echo mta-stsd \"$@\" >> %s\nexec %s \"$@\" -c %s\n"
+                  % (log, MTASTSD, conf))
+        auth = os.path.join(self.dir, "dns-auth")
+        write_exe(auth, "#!/bin/sh\ncurl -sS -d \"{\\\"host\\\":\\\""
+                  "_acme-challenge.$CERTBOT_DOMAIN.\\\",\\\"value\\\":"
+                  "\\\"$CERTBOT_VALIDATION\\\"}\" http://127.0.0.1:%d/"
+                  "set-txt\n" % dns_mgmt)
+        cfg = os.path.join(self.dir, "letsencrypt")
+        common = ["--server", "https://127.0.0.1:%d/dir" % acme,
+                  "--no-verify-ssl", "--config-dir", cfg, "--work-dir",
+                  os.path.join(self.dir, "work"), "--logs-dir",
+                  os.path.join(self.dir, "logs"), "--non-interactive"]
+        register = ["--agree-tos", "--register-unsafely-without-email"]
+
+        def certbot(*args):
+            r = subprocess.run(["certbot"] + list(args) + common, env=env,
+                               capture_output=True, text=True, timeout=300,
+                               cwd=self.dir)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            return r
+
+        # Issuance, the hook given as --deploy-hook for the first copy.
+        certbot("certonly", "--standalone", "--http-01-address",
+                "127.0.0.1", "--http-01-port", str(http01), "-d",
+                "mta-sts.example.com", "--deploy-hook", hook, *register)
+        # A wildcard lineage; "*.example.org" would glob to this file.
+        open(os.path.join(self.dir, "x.example.org"), "w").close()
+        certbot("certonly", "--manual", "--preferred-challenges", "dns",
+                "--manual-auth-hook", auth, "-d", "*.example.org", "-d",
+                "example.org", "--deploy-hook", hook, *register)
+        for domain, lineage in (("example.com", "mta-sts.example.com"),
+                                ("example.org", "example.org")):
+            with open(os.path.join(cfg, "live", lineage,
+                                   "fullchain.pem")) as f:
+                self.assertEqual(open(os.path.join(
+                    etc, "certs", domain + ".pem")).read(), f.read())
+        calls = open(log).read().splitlines()
+        self.assertIn("mta-stsd check-config", calls)
+
+        # Renewal runs the hook where DEPLOYMENT.md puts it.
+        hooks = os.path.join(cfg, "renewal-hooks", "deploy")
+        os.makedirs(hooks, exist_ok=True)
+        shutil.copy(hook, os.path.join(hooks, "mta-stsd"))
+        before = open(os.path.join(etc, "certs", "example.org.pem")).read()
+        certbot("renew", "--force-renewal", "--no-random-sleep-on-renew")
+        after = open(os.path.join(etc, "certs", "example.org.pem")).read()
+        self.assertNotEqual(before, after)
+        with open(os.path.join(cfg, "live", "example.org",
+                               "fullchain.pem")) as f:
+            self.assertEqual(after, f.read())
+        r = run(as_unprivileged() + [MTASTSD, "check-config", "-c", conf])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def background(self, argv, name, env=None):
+        """A server for this test, stopped by PID at cleanup."""
+        out = open(os.path.join(self.dir, name + ".log"), "w")
+        p = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
+                             env=env)
+        self.procs.append(p)
+        self.addCleanup(out.close)
+        return p
 
     def test_upgrade_replaces_the_installed_copy(self):
         # The install sequence, then the upgrade sequence, into a DESTDIR:
