@@ -120,6 +120,15 @@ class Unbound:
         self.log.close()
 
 
+def only_old_tls(ctx):
+    """Only TLS 1.0 and 1.1, as a badly kept policy host offers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+
+
 class SMTP:
     """aiosmtpd on address:port, offering STARTTLS when cert is given."""
 
@@ -167,12 +176,7 @@ class HTTPS:
         self.server.answer = (status, list(headers), body)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         if old_tls:
-            # Only TLS 1.0 and 1.1, as a badly kept policy host offers.
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)
-                ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-                ctx.minimum_version = ssl.TLSVersion.TLSv1
-                ctx.maximum_version = ssl.TLSVersion.TLSv1_1
+            only_old_tls(ctx)
         else:
             ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(cert, key)
