@@ -82,6 +82,7 @@ static void usage(FILE *out)
 		"                    [DOMAIN...]\n"
 		"       mta-stsd lint [--txt] FILE|-\n"
 		"       mta-stsd check [OPTIONS] DOMAIN...\n"
+		"       mta-stsd check -c FILE [OPTIONS] [DOMAIN...]\n"
 		"       mta-stsd demo [--listen ADDR:PORT]\n"
 		"       mta-stsd --help | --version\n"
 		"       mta-stsd COMMAND --help\n");
