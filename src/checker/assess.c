@@ -816,7 +816,7 @@ static void check_tlsrpt(struct check_work *w)
 	for (size_t i = 0; w->tlsrpt.status == RESOLVE_OK &&
 			i < w->tlsrpt.count; i++) {
 		const struct resolve_record *x = &w->tlsrpt.records[i];
-		if (x->len >= 10 && memcmp(x->text, "v=TLSRPTv1", 10) == 0) {
+		if (txt_is_tlsrpt_record(x->text, x->len)) {
 			n++;
 			rec = x;
 		}

@@ -934,9 +934,9 @@ static int compare_record(const void *x, const void *y)
 	return a->line < b->line ? -1 : a->line > b->line;
 }
 
-static bool is_tlsrpt(const char *rec, size_t n)
+bool txt_is_tlsrpt_record(const char *text, size_t len)
 {
-	return n >= 10 && memcmp(rec, "v=TLSRPTv1", 10) == 0;
+	return len >= 10 && memcmp(text, "v=TLSRPTv1", 10) == 0;
 }
 
 struct lint {
@@ -956,7 +956,7 @@ static void lint_record(struct lint *l, const char *rec, size_t n,
 	char b1[SHOW_MAX];
 	struct report r = { .d = l->d, .file = l->file, .line = line };
 	bool sts = txt_is_sts_record(rec, n);
-	bool tlsrpt = is_tlsrpt(rec, n);
+	bool tlsrpt = txt_is_tlsrpt_record(rec, n);
 	bool nul = memchr(rec, '\0', n) != NULL;
 	if (nul && (sts || tlsrpt)) {
 		REPORT(&r, DIAG_ERROR, "txt-answer-nul",
@@ -1007,7 +1007,7 @@ static void lint_name(struct lint *l, const struct answer_record *recs,
 		if (txt_is_sts_record(recs[i].text, recs[i].len) &&
 				++sts == 2)
 			second_sts = recs[i].line;
-		if (is_tlsrpt(recs[i].text, recs[i].len) && ++tlsrpt == 2)
+		if (txt_is_tlsrpt_record(recs[i].text, recs[i].len) && ++tlsrpt == 2)
 			second_tlsrpt = recs[i].line;
 	}
 	bool tlsrpt_name = first->owner_len >= 11 &&

@@ -91,6 +91,13 @@ int txt_parse_tlsrpt(const char *value, struct diag *d, const char *file,
  */
 bool txt_is_sts_record(const char *text, size_t len);
 
+/*
+ * txt_is_tlsrpt_record: a TLS-RPT record candidate (RFC 8460 §3), one that
+ * begins with "v=TLSRPTv1"; the grammar check (txt_parse_tlsrpt) then
+ * requires the ';' after it and says what is wrong. lint and check use it.
+ */
+bool txt_is_tlsrpt_record(const char *text, size_t len);
+
 /* Is text meant as an STS record ("V=STSv1;", "v=STSv1 ;", " v=STSv1")
  * although the §3.1 filter discards it? */
 bool txt_is_sts_lookalike(const char *text, size_t len);
