@@ -14,15 +14,17 @@ build_packages="
 "
 
 # Real clients and servers for the integration tests: TLS clients (curl,
-# gnutls-cli, openssl), a DNS server (unbound), an SMTP server with STARTTLS
+# gnutls-cli, openssl), a DNS server (unbound) and a zone signer for its
+# DNSSEC test zone (ldnsutils), an SMTP server with STARTTLS
 # (python3-aiosmtpd), systemd's socket activation and unit analyser,
-# valgrind, clang with libFuzzer, nginx for the benchmark smoke test, and
+# valgrind, clang with libFuzzer, nginx for the benchmark smoke test,
+# certbot with the pebble ACME test server for the deploy hook's test, and
 # what builds and checks the Debian package (debian/control's
 # Build-Depends are the build packages above, plus debhelper).
 test_packages="
 	python3 python3-aiosmtpd curl gnutls-bin openssl ca-certificates
-	unbound dnsutils systemd valgrind clang libclang-rt-14-dev
-	nginx-light nghttp2-client procps iproute2 git
+	unbound dnsutils ldnsutils systemd valgrind clang libclang-rt-14-dev
+	nginx-light nghttp2-client procps iproute2 git certbot pebble
 	build-essential debhelper dpkg-dev lintian
 "
 

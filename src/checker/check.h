@@ -2,148 +2,16 @@
 #ifndef MTASTSD_CHECK_H
 #define MTASTSD_CHECK_H
 
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdio.h>
-
-struct policy;
+#include "checker/report.h"
 
 /*
  * `mta-stsd check DOMAIN...`: an end-to-end check of a live MTA-STS
  * deployment as a sending MTA sees it (RFC 8461, RFC 8460 for TLS-RPT).
- * The report model below (findings, verdicts, output) and the MX coverage
- * rules are pure and unit-tested; check_command does the I/O.
  */
-
-/* Exit statuses of `check`. */
-#define CHECK_EXIT_OK 0		/* every check passed */
-#define CHECK_EXIT_WARNINGS 1	/* warnings, no failure */
-#define CHECK_EXIT_FAILURES 2	/* at least one failure */
-#define CHECK_EXIT_USAGE 3	/* usage or internal error */
-
-enum check_mark {
-	CHECK_OK,
-	CHECK_INFO,
-	CHECK_WARN,
-	CHECK_FAIL,
-};
-
-/* Which step a finding belongs to; decides the verdict. */
-enum check_area {
-	CHECK_AREA_DNS,		/* the lookups themselves */
-	CHECK_AREA_TXT,		/* _mta-sts TXT (RFC 8461 §3.1) */
-	CHECK_AREA_HTTPS,	/* policy host and fetch (§3.3) */
-	CHECK_AREA_POLICY,	/* policy syntax (§3.2) */
-	CHECK_AREA_CONFIG,	/* ids and the local configuration (-c) */
-	CHECK_AREA_MX,		/* MX coverage (§4.1) */
-	CHECK_AREA_SMTP,	/* STARTTLS and MX certificates (§4.2) */
-	CHECK_AREA_TLSRPT,	/* _smtp._tls TXT (RFC 8460 §3) */
-	CHECK_AREA_DNSSEC,
-};
-
-struct check_finding {
-	enum check_mark mark;
-	enum check_area area;
-	const char *code;	 /* static, stable: "mx-not-covered" */
-	const char *detail;	 /* static finer code (a lint code), or NULL */
-	const char *result_type; /* static RFC 8460 §4.3 result type, or NULL */
-	char *subject;		 /* owned: the host concerned, or NULL */
-	char *text;		 /* owned: the one-line result */
-	char *advice;		 /* owned: cause and fix, or NULL */
-};
-
-enum check_verdict {
-	CHECK_VERDICT_READY,		/* no failure */
-	CHECK_VERDICT_FIX_BEFORE_ENFORCE, /* failures, mode is not enforce */
-	CHECK_VERDICT_AT_RISK,		/* failures while enforce is on */
-	CHECK_VERDICT_NOT_WORKING,	/* TXT or policy broken */
-	CHECK_VERDICT_UNKNOWN,		/* DNS gave no answers at all */
-};
-
-/* The report on one domain. Initialise with check_domain_init. */
-struct check_domain {
-	char *name;
-	bool enforce;		/* the live policy is valid with mode enforce */
-	bool dns_failed;	/* the lookups failed: nothing could be told */
-	struct check_finding *findings;
-	size_t count;
-	size_t cap;
-	bool out_of_memory;	/* a finding was lost */
-};
-
-/* 0, or -1 when out of memory (d is then still safe to finish). */
-int check_domain_init(struct check_domain *d, const char *name);
-void check_domain_finish(struct check_domain *d);
-
-/*
- * check_add appends a finding; code, detail and result_type are static
- * strings (not copied), subject is copied. On allocation failure the
- * finding is dropped and out_of_memory set.
- */
-void check_add(struct check_domain *d, enum check_mark mark,
-	enum check_area area, const char *code, const char *result_type,
-	const char *subject, const char *fmt, ...)
-	__attribute__((format(printf, 7, 8)));
-
-/* Sets the advice (cause and fix) of the last finding added. */
-void check_advise(struct check_domain *d, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* Sets the detail code of the last finding added (static string). */
-void check_set_detail(struct check_domain *d, const char *detail);
-
-enum check_verdict check_verdict(const struct check_domain *d);
-
-/* The verdict as printed after "verdict: ", e.g. "ready for enforce". */
-const char *check_verdict_text(enum check_verdict verdict);
-/* The verdict's stable name for --json, e.g. "ready". */
-const char *check_verdict_name(enum check_verdict verdict);
-
-/* "ok", "info", "warn", "fail" and "txt", "https", ... for --json. */
-const char *check_mark_name(enum check_mark mark);
-const char *check_area_name(enum check_area area);
-
-/* CHECK_EXIT_OK, _WARNINGS or _FAILURES over all domains. */
-int check_exit_status(const struct check_domain *domains, size_t count);
-
-/*
- * check_print writes the human report of one domain: its name, one line
- * per finding with a mark ("  ok  ", " info ", " warn ", " FAIL "), the
- * advice indented under it, and the verdict line. colour adds ANSI
- * colours to the marks.
- */
-void check_print(const struct check_domain *d, FILE *out, bool colour);
-
-/*
- * check_json returns the --json document for all domains (see
- * docs/CHECK.md for the fields), or NULL when out of memory. Caller frees.
- */
-char *check_json(const struct check_domain *domains, size_t count);
-
-/*
- * MX coverage (RFC 8461 §4.1, one-label wildcards only).
- * check_mx_covering returns the first pattern of policy that matches host
- * (owned by policy), or NULL. check_mx_near_miss returns a wildcard
- * pattern that would match host if wildcards spanned several labels (the
- * mistake other checkers hide), or NULL.
- */
-const char *check_mx_covering(const struct policy *policy, const char *host);
-const char *check_mx_near_miss(const struct policy *policy, const char *host);
-
-/* Writes the policy line that covers host, "mx: host", to out. */
-void check_mx_line(const char *host, char *out, size_t size);
-
-/*
- * check_mx_coverage adds one finding per MX host (covered, or not covered
- * with the exact line to add) and one note per pattern that matches no MX
- * host. hosts are MX host names as found in DNS.
- */
-void check_mx_coverage(struct check_domain *d, const struct policy *policy,
-	const char *const *hosts, size_t count);
 
 /*
  * check_command runs `mta-stsd check [OPTIONS] DOMAIN...`; argv[0] is the
- * subcommand. Prints the report and returns the exit status.
+ * subcommand. Prints the report and returns the exit status (CHECK_EXIT_*).
  */
 int check_command(int argc, char *argv[]);
 

@@ -89,9 +89,10 @@ struct resolver *resolver_create(const char *address, const char *trust_anchor,
 	 * test world) is a normal set-up, not a mistake to protect from. */
 	static const char *const options[][2] = {
 		{ "do-not-query-localhost:", "no" },
-		/* Bogus answers come back marked, not as SERVFAIL, so the
-		 * report can say what a validating sender would refuse. */
-		{ "val-permissive-mode:", "yes" },
+		/* No val-permissive-mode: with it, libunbound marks a bogus
+		 * answer as neither secure nor bogus, so broken signatures
+		 * looked "unsigned". Without it a bogus answer has bogus set
+		 * and why_bogus, and still its data. */
 	};
 	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++) {
 		rc = ub_ctx_set_option(r->ctx, options[i][0], options[i][1]);
@@ -441,4 +442,23 @@ const char *resolve_dnssec_text(enum resolve_dnssec dnssec)
 		return "bogus";
 	}
 	return "?";
+}
+
+bool resolve_answer_failed(const struct resolve_answer *a)
+{
+	return a->status == RESOLVE_TIMEOUT || a->status == RESOLVE_SERVFAIL ||
+		a->status == RESOLVE_REFUSED || a->status == RESOLVE_ERROR ||
+		a->status == RESOLVE_PENDING;
+}
+
+bool resolve_answer_empty(const struct resolve_answer *a)
+{
+	return a->status == RESOLVE_NODATA || a->status == RESOLVE_NXDOMAIN;
+}
+
+const char *resolve_answer_reason(const struct resolve_answer *a)
+{
+	if (a->status == RESOLVE_ERROR && a->error)
+		return a->error;
+	return resolve_status_text(a->status);
 }

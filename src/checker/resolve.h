@@ -99,6 +99,15 @@ int resolve_wait(struct resolver *resolver, unsigned timeout_ms);
 
 void resolve_answer_finish(struct resolve_answer *answer);
 
+/* Did the lookup fail (timeout, SERVFAIL, error), so nothing is known? */
+bool resolve_answer_failed(const struct resolve_answer *answer);
+
+/* Is the answer a definite "no such record" (NODATA or NXDOMAIN)? */
+bool resolve_answer_empty(const struct resolve_answer *answer);
+
+/* Why a lookup failed in a few words: the local error or the status. */
+const char *resolve_answer_reason(const struct resolve_answer *answer);
+
 /* "NXDOMAIN", "timed out", ...: a short phrase for status. */
 const char *resolve_status_text(enum resolve_status status);
 

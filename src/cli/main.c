@@ -80,11 +80,74 @@ static void usage(FILE *out)
 		"usage: mta-stsd [serve] [-c FILE]\n"
 		"       mta-stsd check-config [-c FILE] [-v | --json] [-q] "
 		"[DOMAIN...]\n"
-		"       mta-stsd txt [-c FILE] [--bump] [--value | --json] [DOMAIN...]\n"
+		"       mta-stsd txt [-c FILE] [--bump] [--value [--unquoted] | --json]\n"
+		"                    [DOMAIN...]\n"
 		"       mta-stsd lint [--txt] FILE|-\n"
 		"       mta-stsd check [OPTIONS] DOMAIN...\n"
+		"       mta-stsd check -c FILE [OPTIONS] [DOMAIN...]\n"
 		"       mta-stsd demo [--listen ADDR:PORT]\n"
-		"       mta-stsd --help | --version\n");
+		"       mta-stsd --help | --version\n"
+		"       mta-stsd COMMAND --help\n");
+}
+
+/* The usage and options of one subcommand, for `mta-stsd COMMAND --help`;
+ * false when command is not one (check prints its own). */
+static bool usage_of(const char *command, FILE *out)
+{
+	static const char config_option[] =
+		"  -c, --config FILE  the configuration (default: "
+		MTASTSD_CONFIG_FILE ")\n";
+	if (strcmp(command, "serve") == 0)
+		fprintf(out, "usage: mta-stsd [serve] [-c FILE]\n"
+			"Serve the configured MTA-STS policies over HTTPS.\n%s",
+			config_option);
+	else if (strcmp(command, "check-config") == 0)
+		fprintf(out, "usage: mta-stsd check-config [-c FILE] [-v | --json] "
+			"[-q] [DOMAIN...]\n"
+			"Load everything the daemon would load (as its service "
+			"user), without serving;\nexit 1 when nothing would "
+			"load, 3 when some domain would not be served.\n%s"
+			"  -v, --verbose      also print the normalised "
+			"configuration\n"
+			"      --json         the findings and domains as JSON\n"
+			"  -q, --quiet        print nothing when all is well "
+			"(for deploy hooks)\n"
+			"  DOMAIN...          load and report only these "
+			"domains\n", config_option);
+	else if (strcmp(command, "txt") == 0)
+		fprintf(out, "usage: mta-stsd txt [-c FILE] [--bump] [--value "
+			"[--unquoted] | --json] [DOMAIN...]\n"
+			"Print the _mta-sts and _smtp._tls TXT records to "
+			"publish (all domains, or those\nnamed) as zone-file "
+			"lines, and say on stderr whether it is safe to publish "
+			"them.\n%s"
+			"      --bump         also print the next id for each "
+			"domain\n"
+			"      --value        print only the record data; with "
+			"several domains, each after\n"
+			"                     its owner name and a tab\n"
+			"      --unquoted     with --value: the data without "
+			"quotes, for DNS panels that\n"
+			"                     add their own\n"
+			"      --json         one JSON object per domain\n",
+			config_option);
+	else if (strcmp(command, "lint") == 0)
+		fprintf(out, "usage: mta-stsd lint [--txt] FILE|-\n"
+			"Check a policy file (or standard input) the way a "
+			"strict sender reads it.\n"
+			"      --txt          FILE holds TXT records instead: "
+			"`dig +short` answers or\n"
+			"                     zone-file lines (as `mta-stsd txt` "
+			"prints them)\n");
+	else if (strcmp(command, "demo") == 0)
+		fprintf(out, "usage: mta-stsd demo [--listen ADDR:PORT]\n"
+			"Serve a built-in example domain with a generated "
+			"certificate, for a first look.\n"
+			"      --listen ADDR:PORT  where to listen (default "
+			DEMO_LISTEN ")\n");
+	else
+		return false;
+	return true;
 }
 
 /* Logs every finding of d at the level its severity calls for. */
@@ -342,6 +405,7 @@ struct daemon {
 	int *fds;
 	int fd_count;
 	int signal_fd;
+	int running_fd;		/* the state directory's "running" mark */
 };
 
 static void log_loaded(const struct snapshot *snap, const char *verb)
@@ -614,6 +678,8 @@ static void daemon_finish(struct daemon *dm)
 	snapshot_unref(dm->snapshot);
 	if (dm->signal_fd >= 0)
 		close(dm->signal_fd);
+	if (dm->running_fd >= 0)
+		close(dm->running_fd);
 	free(dm->fds);
 }
 
@@ -654,7 +720,8 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 
 static int cmd_serve(const char *config_path)
 {
-	struct daemon dm = { .config_path = config_path, .signal_fd = -1 };
+	struct daemon dm = { .config_path = config_path, .signal_fd = -1,
+		.running_fd = -1 };
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
@@ -696,6 +763,13 @@ static int cmd_serve(const char *config_path)
 		config->group, &options, geteuid() == 0);
 	if (!snap)
 		goto out_tls;
+	/* So that `mta-stsd txt` can tell a running daemon from a stopped
+	 * one; held until the process ends. */
+	diag_init(&d);
+	dm.running_fd = state_mark_running(
+		snapshot_config(snap)->state_directory, &d);
+	log_diag(&d);
+	diag_finish(&d);
 
 	/* 5 and 6. */
 	rc = run_daemon(&dm, snap);
@@ -710,7 +784,8 @@ out:
 
 static int cmd_demo(const char *listen)
 {
-	struct daemon dm = { .config_path = "(built-in demo)", .signal_fd = -1 };
+	struct daemon dm = { .config_path = "(built-in demo)", .signal_fd = -1,
+		.running_fd = -1 };
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
@@ -1129,6 +1204,15 @@ enum txt_format {
 	TXT_JSON,
 };
 
+/* What `txt` found out about one domain's id, for its advice. */
+enum publish_state {
+	PUBLISH_SAFE,		/* the running daemon serves it */
+	PUBLISH_ID_UNCHANGED,	/* the policy changed under the same id */
+	PUBLISH_RELOAD,		/* the running daemon serves something else */
+	PUBLISH_START,		/* no daemon runs */
+	PUBLISH_UNKNOWN,	/* cannot tell whether a daemon runs */
+};
+
 /*
  * served_status tells whether the running daemon already serves the policy
  * behind the id (RFC 8461 §8.1: publish the TXT id only after that).
@@ -1146,38 +1230,175 @@ static const char *served_status(const struct state *state,
 	return "stale";
 }
 
-static void print_txt_domain(const struct snapshot_domain *sd,
-	const struct config *config, const struct state *state,
-	enum txt_format format, bool bump, time_t now)
+/*
+ * publish_state: an explicit id whose stored digest differs is the
+ * forgotten bump check-config warns about; publishing it again changes
+ * nothing for senders, so it is never "safe", whatever is served.
+ */
+static enum publish_state publish_state(const struct state *state,
+	const struct snapshot_domain *sd, enum state_daemon daemon)
+{
+	const struct state_record *ids = state ?
+		state_find_id(state, sd->config->name) : NULL;
+	if (sd->config->id && ids && strcmp(ids->id, sd->id) == 0 &&
+			strcmp(ids->digest, sd->digest) != 0)
+		return PUBLISH_ID_UNCHANGED;
+	bool served = strcmp(served_status(state, sd), "served") == 0;
+	switch (daemon) {
+	case STATE_DAEMON_RUNNING:
+		return served ? PUBLISH_SAFE : PUBLISH_RELOAD;
+	case STATE_DAEMON_NEVER:
+	case STATE_DAEMON_STOPPED:
+		return PUBLISH_START;
+	case STATE_DAEMON_UNKNOWN:
+		break;
+	}
+	return served ? PUBLISH_SAFE : PUBLISH_UNKNOWN;
+}
+
+static const char *daemon_name(enum state_daemon daemon)
+{
+	switch (daemon) {
+	case STATE_DAEMON_RUNNING:
+		return "running";
+	case STATE_DAEMON_STOPPED:
+		return "stopped";
+	case STATE_DAEMON_NEVER:
+		return "never-started";
+	case STATE_DAEMON_UNKNOWN:
+		break;
+	}
+	return "unknown";
+}
+
+/* Says on stderr what to do before publishing; nothing when it is safe. */
+static void advise_publish(const struct snapshot_domain *sd,
+	enum publish_state ps, enum state_daemon daemon)
+{
+	const char *name = sd->config->name, *id = sd->id;
+	switch (ps) {
+	case PUBLISH_SAFE:
+		return;
+	case PUBLISH_ID_UNCHANGED:
+		fprintf(stderr, "%s: do not publish id %s: the policy changed "
+			"but its id did not, so senders keep the old policy — "
+			"set a new id (mta-stsd txt --bump prints one), reload "
+			"mta-stsd, then publish that id\n", name, id);
+		return;
+	case PUBLISH_RELOAD:
+		fprintf(stderr, "%s: the running mta-stsd does not serve this "
+			"policy yet — reload it (systemctl reload mta-stsd) "
+			"before you publish id %s (RFC 8461 §8.1)\n", name, id);
+		return;
+	case PUBLISH_START:
+		fprintf(stderr, "%s: mta-stsd is not running%s — start it "
+			"(systemctl start mta-stsd) before you publish id %s "
+			"(RFC 8461 §8.1)\n", name, daemon == STATE_DAEMON_NEVER ?
+			" (it has never run with this state directory)" :
+			" (it has stopped)", id);
+		return;
+	case PUBLISH_UNKNOWN:
+		fprintf(stderr, "%s: mta-stsd does not serve this policy yet, "
+			"as far as its state directory tells — start or reload "
+			"it before you publish id %s (RFC 8461 §8.1)\n", name, id);
+		return;
+	}
+}
+
+/* The next id and how to use it, for --bump. */
+static void advise_bump(const struct config_domain *cd, const char *next)
+{
+	if (cd->id)
+		fprintf(stderr, "%s: next id %s — set id = \"%s\"; in the "
+			"configuration, reload mta-stsd, then publish "
+			"\"v=STSv1; id=%s\" in DNS\n", cd->name, next, next, next);
+	else
+		fprintf(stderr, "%s: next id %s — this id is managed: mta-stsd "
+			"changes it by itself when the policy changes; set id = "
+			"\"%s\"; to force a new one, reload, then publish it in "
+			"DNS\n", cd->name, next, next);
+}
+
+/* One record in the chosen format; value is the unquoted record text. */
+static int print_record(const char *owner, const struct config *config,
+	const char *value, enum txt_format format, bool named, bool unquoted)
+{
+	char *quoted = unquoted ? NULL : txt_quote(value);
+	if (!unquoted && !quoted)
+		return -1;
+	const char *data = unquoted ? value : quoted;
+	if (format == TXT_ZONE)
+		printf("%s. %u IN TXT %s\n", owner, config->txt_ttl, data);
+	else if (named)
+		printf("%s\t%s\n", owner, data);
+	else
+		printf("%s\n", data);
+	free(quoted);
+	return 0;
+}
+
+struct txt_run {
+	const struct config *config;
+	const struct state *state;
+	enum state_daemon daemon;
+	enum txt_format format;
+	bool bump;
+	bool named;		/* --value: print owner names (several domains) */
+	bool unquoted;
+	time_t now;
+	size_t safe;		/* domains safe to publish */
+};
+
+/* Prints one domain's records; 0, or -1 after saying why it could not. */
+static int print_txt_domain(struct txt_run *t, const struct snapshot_domain *sd)
 {
 	const struct config_domain *cd = sd->config;
-	char sts[128], rpt[1024] = "";
+	char sts[128];
 	txt_sts_value(sd->id, sts, sizeof(sts));
-	if (cd->tlsrpt_rua)
-		txt_tlsrpt_value(cd->tlsrpt_rua, rpt, sizeof(rpt));
-	const char *status = served_status(state, sd);
+	char *rpt = NULL;
+	if (cd->tlsrpt_rua) {
+		size_t size = TXT_TLSRPT_SIZE(cd->tlsrpt_rua);
+		rpt = malloc(size);
+		if (!rpt || txt_tlsrpt_value(cd->tlsrpt_rua, rpt, size) < 0) {
+			/* The loader checked it with the same rules. */
+			fprintf(stderr, "%s: tlsrpt_rua \"%s\" cannot be "
+				"published — fix it in the configuration "
+				"(mta-stsd check-config says how)\n", cd->name,
+				cd->tlsrpt_rua);
+			free(rpt);
+			return -1;
+		}
+	}
+	enum publish_state ps = publish_state(t->state, sd, t->daemon);
 	char next[TXT_ID_MAX + 1] = "";
-	if (bump && txt_id_bump(sd->id, now, next) < 0)
+	if (t->bump && txt_id_bump(sd->id, t->now, next) < 0)
 		next[0] = '\0';
+	char sts_name[300], rpt_name[300];
+	snprintf(sts_name, sizeof(sts_name), "_mta-sts.%s", cd->name);
+	snprintf(rpt_name, sizeof(rpt_name), "_smtp._tls.%s", cd->name);
 
-	if (format == TXT_JSON) {
+	int rc = 0;
+	if (t->format == TXT_JSON) {
 		json_object *o = json_object_new_object();
+		char name[310];
 		json_object_object_add(o, "domain",
 			json_object_new_string(cd->name));
-		char name[300];
-		snprintf(name, sizeof(name), "_mta-sts.%s.", cd->name);
+		snprintf(name, sizeof(name), "%s.", sts_name);
 		json_object_object_add(o, "name", json_object_new_string(name));
 		json_object_object_add(o, "ttl",
-			json_object_new_int64(config->txt_ttl));
+			json_object_new_int64(t->config->txt_ttl));
 		json_object_object_add(o, "value", json_object_new_string(sts));
 		json_object_object_add(o, "id", json_object_new_string(sd->id));
 		json_object_object_add(o, "id_managed",
 			json_object_new_boolean(cd->id == NULL));
-		json_object_object_add(o, "served",
-			json_object_new_string(status));
-		if (cd->tlsrpt_rua) {
-			snprintf(name, sizeof(name), "_smtp._tls.%s.",
-				cd->name);
+		json_object_object_add(o, "served", json_object_new_string(
+			served_status(t->state, sd)));
+		json_object_object_add(o, "daemon",
+			json_object_new_string(daemon_name(t->daemon)));
+		json_object_object_add(o, "safe_to_publish",
+			json_object_new_boolean(ps == PUBLISH_SAFE));
+		if (rpt) {
+			snprintf(name, sizeof(name), "%s.", rpt_name);
 			json_object_object_add(o, "tlsrpt_name",
 				json_object_new_string(name));
 			json_object_object_add(o, "tlsrpt_value",
@@ -1188,44 +1409,41 @@ static void print_txt_domain(const struct snapshot_domain *sd,
 				json_object_new_string(next));
 		puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
 		json_object_put(o);
+	} else if (print_record(sts_name, t->config, sts, t->format, t->named,
+			t->unquoted) < 0 || (rpt && print_record(rpt_name,
+			t->config, rpt, t->format, t->named, t->unquoted) < 0)) {
+		fprintf(stderr, "%s: out of memory\n", cd->name);
+		rc = -1;
+	}
+	free(rpt);
+	if (t->format != TXT_JSON)
+		advise_publish(sd, ps, t->daemon);
+	if (ps == PUBLISH_SAFE)
+		t->safe++;
+	if (t->bump && next[0])
+		advise_bump(cd, next);
+	return rc;
+}
+
+/* One line for all domains, so a run over 200 domains stays readable. */
+static void print_txt_summary(const struct txt_run *t,
+	const struct snapshot_domain *only, size_t count)
+{
+	if (t->format == TXT_JSON || count == 0)
 		return;
-	}
-	if (format == TXT_VALUE) {
-		printf("\"%s\"\n", sts);
-		if (rpt[0])
-			printf("\"%s\"\n", rpt);
-	} else {
-		printf("_mta-sts.%s. %u IN TXT \"%s\"\n", cd->name,
-			config->txt_ttl, sts);
-		if (rpt[0])
-			printf("_smtp._tls.%s. %u IN TXT \"%s\"\n", cd->name,
-				config->txt_ttl, rpt);
-	}
-	if (strcmp(status, "served") != 0)
-		fprintf(stderr, "%s: the running mta-stsd does not serve this "
-			"policy yet — reload it (systemctl reload mta-stsd) "
-			"before you publish id %s (RFC 8461 §8.1)\n",
-			cd->name, sd->id);
-	else
+	if (t->safe == count && only)
 		fprintf(stderr, "%s: served by the running mta-stsd: safe to "
-			"publish id %s\n", cd->name, sd->id);
-	if (bump && next[0]) {
-		if (cd->id)
-			fprintf(stderr, "%s: next id %s — set id = \"%s\"; in "
-				"the configuration, reload mta-stsd, then "
-				"publish \"v=STSv1; id=%s\" in DNS\n",
-				cd->name, next, next, next);
-		else
-			fprintf(stderr, "%s: next id %s — this id is managed: "
-				"mta-stsd changes it by itself when the "
-				"policy changes; set id = \"%s\"; to force a "
-				"new one, reload, then publish it in DNS\n",
-				cd->name, next, next);
-	}
+			"publish id %s\n", only->config->name, only->id);
+	else if (t->safe == count)
+		fprintf(stderr, "all %zu domains are served by the running "
+			"mta-stsd: safe to publish\n", count);
+	else if (count > 1)
+		fprintf(stderr, "%zu of %zu domains safe to publish; do what "
+			"the lines above say for the others\n", t->safe, count);
 }
 
 static int cmd_txt(const char *config_path, enum txt_format format,
-	bool bump, char **domains, int domain_count)
+	bool bump, bool unquoted, char **domains, int domain_count)
 {
 	struct diag d;
 	diag_init(&d);
@@ -1254,14 +1472,24 @@ static int cmd_txt(const char *config_path, enum txt_format format,
 	diag_print(&d, stderr);
 	diag_finish(&d);
 
-	if (domain_count == 0) {
-		for (size_t i = 0; i < snapshot_domain_count(snap); i++)
-			print_txt_domain(snapshot_domain_at(snap, i), config,
-				state, format, bump, now);
-	}
-	for (int i = 0; i < domain_count; i++) {
-		const struct snapshot_domain *sd = snapshot_find(snap,
-			domains[i]);
+	size_t total = domain_count ? (size_t)domain_count :
+		snapshot_domain_count(snap);
+	struct txt_run t = {
+		.config = config,
+		.state = state,
+		.daemon = state_daemon_status(config->state_directory),
+		.format = format,
+		.bump = bump,
+		.named = format == TXT_VALUE && total > 1,
+		.unquoted = unquoted,
+		.now = now,
+	};
+	size_t printed = 0;
+	const struct snapshot_domain *last = NULL;
+	for (size_t i = 0; i < total; i++) {
+		const struct snapshot_domain *sd = domain_count ?
+			snapshot_find(snap, domains[i]) :
+			snapshot_domain_at(snap, i);
 		if (!sd) {
 			/* One with a problem was named above ("not served"). */
 			if (!snapshot_find_problem(snap, domains[i]))
@@ -1271,8 +1499,12 @@ static int cmd_txt(const char *config_path, enum txt_format format,
 			rc = EXIT_INVALID;
 			continue;
 		}
-		print_txt_domain(sd, config, state, format, bump, now);
+		if (print_txt_domain(&t, sd) < 0)
+			rc = EXIT_INVALID;
+		printed++;
+		last = sd;
 	}
+	print_txt_summary(&t, printed == 1 ? last : NULL, printed);
 	state_destroy(state);
 	snapshot_unref(snap);
 	tls_finish();
@@ -1369,17 +1601,21 @@ int main(int argc, char *argv[])
 		{ "txt", no_argument, NULL, 't' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "unquoted", no_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *config_path = MTASTSD_CONFIG_FILE;
 	const char *demo_listen = NULL;
 	bool verbose = false, bump = false, txt = false, quiet = false;
+	bool unquoted = false;
 	enum txt_format format = TXT_ZONE;
 
 	/* The subcommand comes first; options may follow it. */
 	const char *command = "serve";
+	bool command_given = false;
 	if (argc > 1 && argv[1][0] != '-') {
 		command = argv[1];
+		command_given = true;
 		argv++;
 		argc--;
 	}
@@ -1396,7 +1632,8 @@ int main(int argc, char *argv[])
 			verbose = true;
 			break;
 		case 'h':
-			usage(stdout);
+			if (!command_given || !usage_of(command, stdout))
+				usage(stdout);
 			return EXIT_OK;
 		case 'V':
 			printf("mta-stsd %s\n", MTASTSD_VERSION);
@@ -1412,6 +1649,9 @@ int main(int argc, char *argv[])
 			break;
 		case 't':
 			txt = true;
+			break;
+		case 'u':
+			unquoted = true;
 			break;
 		case 'l':
 			demo_listen = optarg;
@@ -1435,6 +1675,7 @@ int main(int argc, char *argv[])
 		const char *stray = bump ? "--bump (it goes with txt)" :
 			txt ? "--txt (it goes with lint)" :
 			format == TXT_VALUE ? "--value (it goes with txt)" :
+			unquoted ? "--unquoted (it goes with txt --value)" :
 			demo_listen ? "--listen (it goes with demo)" :
 			verbose && format == TXT_JSON ? "-v together with --json" :
 			NULL;
@@ -1463,8 +1704,13 @@ int main(int argc, char *argv[])
 		};
 		return cmd_check_config(&req);
 	}
+	if (unquoted && (strcmp(command, "txt") != 0 || format != TXT_VALUE)) {
+		fprintf(stderr, "mta-stsd: --unquoted goes with txt --value\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
 	if (strcmp(command, "txt") == 0 && !txt)
-		return cmd_txt(config_path, format, bump, args, rest);
+		return cmd_txt(config_path, format, bump, unquoted, args, rest);
 	if (strcmp(command, "lint") == 0 && rest == 1 && !bump &&
 			format == TXT_ZONE)
 		return cmd_lint(args[0], txt);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -665,4 +666,58 @@ int state_save_served(struct state *state, const struct state_record *records,
 err_table:
 	table_finish(&t);
 	return -1;
+}
+
+#define RUNNING_FILE "running"
+
+int state_mark_running(const char *dir, struct diag *d)
+{
+	char *path = text_path_join(dir, RUNNING_FILE);
+	if (!path) {
+		diag_add(d, DIAG_WARNING, NULL, 0, "state-memory",
+			"out of memory marking the daemon as running");
+		return -1;
+	}
+	/* Read-only: a file open for writing would keep the file system
+	 * from being remounted read-only. */
+	int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+		if (err == EWOULDBLOCK)
+			diag_add(d, DIAG_WARNING, NULL, 0, "state-running",
+				"%s: another mta-stsd already runs on this state "
+				"directory — give each instance its own "
+				"state_directory", path);
+		else
+			diag_add(d, DIAG_WARNING, NULL, 0, "state-running",
+				"%s: cannot mark the daemon as running: %s — "
+				"`mta-stsd txt` cannot tell whether it runs; make "
+				"the state directory writable by the service "
+				"user", path, strerror(err));
+		if (fd >= 0)
+			close(fd);
+		free(path);
+		return -1;
+	}
+	free(path);
+	return fd;
+}
+
+enum state_daemon state_daemon_status(const char *dir)
+{
+	char *path = text_path_join(dir, RUNNING_FILE);
+	if (!path)
+		return STATE_DAEMON_UNKNOWN;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	int err = errno;
+	free(path);
+	if (fd < 0)
+		return err == ENOENT || err == ENOTDIR ? STATE_DAEMON_NEVER :
+			STATE_DAEMON_UNKNOWN;
+	enum state_daemon status = STATE_DAEMON_STOPPED;
+	if (flock(fd, LOCK_SH | LOCK_NB) < 0)
+		status = errno == EWOULDBLOCK ? STATE_DAEMON_RUNNING :
+			STATE_DAEMON_UNKNOWN;
+	close(fd);
+	return status;
 }

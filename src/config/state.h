@@ -82,4 +82,27 @@ int state_save_ids(struct state *state, struct diag *d);
 int state_save_served(struct state *state, const struct state_record *records,
 	size_t count, struct diag *d);
 
+/*
+ * Whether a daemon runs on a state directory: the daemon holds an
+ * exclusive flock(2) on DIR/running for as long as it lives (the kernel
+ * drops it when the process ends, however it ends), and `txt` asks for it.
+ */
+enum state_daemon {
+	STATE_DAEMON_UNKNOWN,	/* cannot tell (unreadable) */
+	STATE_DAEMON_NEVER,	/* no daemon ever ran on this directory */
+	STATE_DAEMON_STOPPED,	/* one ran, none runs now */
+	STATE_DAEMON_RUNNING,
+};
+
+/*
+ * state_mark_running takes the daemon's mark on dir (creating the file).
+ * Returns the descriptor to keep open until exit, or -1 with the reason in
+ * d (a warning: serving does not depend on it), also when another daemon
+ * already holds it.
+ */
+int state_mark_running(const char *dir, struct diag *d);
+
+/* Whether a daemon holds the mark on dir now. */
+enum state_daemon state_daemon_status(const char *dir);
+
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/clock.h"
 #include "util/diag.h"
 #include "core/dnsname.h"
 #include "core/policy.h"
@@ -82,6 +83,79 @@ int policy_add_mx(struct policy *policy, const char *pattern)
 	mx[policy->mx_count++] = copy;
 	policy->mx = mx;
 	return 0;
+}
+
+/*
+ * mx_index finds repeated mx patterns in linear time (lint takes up to
+ * 16 MiB, millions of lines): an open-addressing hash table of positions
+ * in an mx array, keyed the way dnsname_equal compares (ASCII case and one
+ * trailing dot ignored). Zero-initialise; mx_index_finish frees.
+ */
+struct mx_index {
+	size_t *slots;	/* position + 1; 0 is empty */
+	size_t cap;	/* a power of two, or 0 */
+	size_t len;
+};
+
+static size_t name_hash(const char *s)
+{
+	size_t n = strlen(s);
+	if (n > 1 && s[n - 1] == '.')
+		n--;
+	uint64_t h = 14695981039346656037u;	/* FNV-1a */
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)text_lower(s[i]);
+		h *= 1099511628211u;
+	}
+	return (size_t)h;
+}
+
+/* The position of a pattern equal to name in mx, or SIZE_MAX. */
+static size_t mx_index_find(const struct mx_index *x, char *const *mx,
+	const char *name)
+{
+	if (x->cap == 0)
+		return SIZE_MAX;
+	for (size_t i = name_hash(name) & (x->cap - 1); x->slots[i];
+			i = (i + 1) & (x->cap - 1)) {
+		if (dnsname_equal(mx[x->slots[i] - 1], name))
+			return x->slots[i] - 1;
+	}
+	return SIZE_MAX;
+}
+
+static void mx_index_put(struct mx_index *x, char *const *mx, size_t pos)
+{
+	size_t i = name_hash(mx[pos]) & (x->cap - 1);
+	while (x->slots[i])
+		i = (i + 1) & (x->cap - 1);
+	x->slots[i] = pos + 1;
+	x->len++;
+}
+
+/* Adds mx[pos] (not yet in the index). 0, or -1 when out of memory. */
+static int mx_index_add(struct mx_index *x, char *const *mx, size_t pos)
+{
+	if ((x->len + 1) * 2 > x->cap) {
+		size_t cap = x->cap ? x->cap * 2 : 16;
+		size_t *slots = calloc(cap, sizeof(*slots));
+		if (!slots)
+			return -1;
+		size_t *old = x->slots, old_cap = x->cap;
+		*x = (struct mx_index){ .slots = slots, .cap = cap };
+		for (size_t i = 0; i < old_cap; i++)
+			if (old[i])
+				mx_index_put(x, mx, old[i] - 1);
+		free(old);
+	}
+	mx_index_put(x, mx, pos);
+	return 0;
+}
+
+static void mx_index_finish(struct mx_index *x)
+{
+	free(x->slots);
+	*x = (struct mx_index){0};
 }
 
 static const char *const mode_names[] = {
@@ -300,6 +374,7 @@ int policy_validate(const struct policy *policy, const char *subject,
 				prefix, policy_mode_name(policy->mode));
 	}
 
+	struct mx_index seen = {0};
 	for (size_t i = 0; i < policy->mx_count; i++) {
 		const char *mx = policy->mx[i];
 		/* RFC 8461 §3.2 mx = ["*."] Domain; §4.1 wildcard rule */
@@ -308,9 +383,15 @@ int policy_validate(const struct policy *policy, const char *subject,
 			mx_problem(d, file, line, prefix, mx, p);
 			continue;
 		}
-		bool dup = false;
-		for (size_t j = 0; j < i && !dup; j++)
-			dup = dnsname_equal(policy->mx[j], mx);
+		/* Equal names are equally valid, so indexing the valid ones
+		 * finds every repeat. */
+		bool dup = mx_index_find(&seen, policy->mx, mx) != SIZE_MAX;
+		if (!dup && mx_index_add(&seen, policy->mx, i) < 0) {
+			diag_add(d, DIAG_ERROR, file, line, "out-of-memory",
+				"%sout of memory while checking the mx list "
+				"— try again", prefix);
+			break;
+		}
 		if (dup) {
 			diag_add(d, DIAG_WARNING, file, line, "mx-duplicate",
 				"%smx \"%s\" is listed more than once — remove "
@@ -320,6 +401,7 @@ int policy_validate(const struct policy *policy, const char *subject,
 		if (dnsname_is_shallow_wildcard(mx))
 			shallow_warning(d, file, line, prefix, mx);
 	}
+	mx_index_finish(&seen);
 
 	/*
 	 * §3.2 expects max_age of "weeks or greater"; senders cache short
@@ -327,23 +409,26 @@ int policy_validate(const struct policy *policy, const char *subject,
 	 * raises enforce < 1 week), so a short value rarely does what the
 	 * admin hoped.
 	 */
+	/* One warning per problem: the enforce one covers a day too. */
+	char age[64];
 	if (policy->max_age <= POLICY_MAX_AGE_LIMIT) {
+		clock_format_duration(policy->max_age, age, sizeof(age));
 		if (policy->mode == POLICY_MODE_ENFORCE &&
 				policy->max_age < POLICY_WEEK)
 			diag_add(d, DIAG_WARNING, file, line,
 				"max-age-short-enforce",
-				"%smax_age %u is under a week in mode enforce — "
-				"senders may drop the policy quickly and some "
-				"raise it anyway; use at least 604800, "
+				"%smax_age %u (%s) is under a week in mode "
+				"enforce — senders may drop the policy quickly "
+				"and some raise it anyway; use at least 604800, "
 				"e.g. 1209600 or more for enforce",
-				prefix, (unsigned)policy->max_age);
-		if (policy->max_age < POLICY_DAY)
+				prefix, (unsigned)policy->max_age, age);
+		else if (policy->max_age < POLICY_DAY)
 			diag_add(d, DIAG_WARNING, file, line, "max-age-short",
-				"%smax_age %u is under a day — senders expect "
-				"weeks (RFC 8461 §3.2) and some cache short "
-				"policies for a day anyway; use at least 86400, "
-				"e.g. 604800 while testing",
-				prefix, (unsigned)policy->max_age);
+				"%smax_age %u (%s) is under a day — senders "
+				"expect weeks (RFC 8461 §3.2) and some cache "
+				"short policies for a day anyway; use at least "
+				"86400, e.g. 604800 while testing",
+				prefix, (unsigned)policy->max_age, age);
 	}
 
 	/* §3.3: senders may stop reading at 64 KiB (postfix-mta-sts-resolver does). */
@@ -391,6 +476,7 @@ struct lint {
 	struct diag *d;
 	struct policy policy;	/* valid mx so far, in order */
 	unsigned *mx_lines;	/* line of each policy.mx entry */
+	struct mx_index seen;	/* policy.mx by name */
 	size_t mx_seen;		/* mx lines, valid or not */
 	unsigned first[FIELD_COUNT];	/* line of the first occurrence */
 	unsigned case_line[FIELD_COUNT]; /* first "Mode:"-style line */
@@ -558,14 +644,12 @@ static void lint_mx(struct lint *l, unsigned line, const char *v, size_t n)
 		goto out;
 	}
 
-	for (size_t i = 0; i < l->policy.mx_count; i++) {
-		if (dnsname_equal(l->policy.mx[i], value)) {
-			diag_add(l->d, DIAG_WARNING, l->file, line,
-				"mx-duplicate", "mx \"%s\" repeats line %u — "
-				"remove the duplicate line", escs(e, value),
-				l->mx_lines[i]);
-			goto out;
-		}
+	size_t earlier = mx_index_find(&l->seen, l->policy.mx, value);
+	if (earlier != SIZE_MAX) {
+		diag_add(l->d, DIAG_WARNING, l->file, line, "mx-duplicate",
+			"mx \"%s\" repeats line %u — remove the duplicate "
+			"line", escs(e, value), l->mx_lines[earlier]);
+		goto out;
 	}
 
 	unsigned *lines = realloc(l->mx_lines,
@@ -576,7 +660,8 @@ static void lint_mx(struct lint *l, unsigned line, const char *v, size_t n)
 	}
 	l->mx_lines = lines;
 	lines[l->policy.mx_count] = line;
-	if (policy_add_mx(&l->policy, value) < 0) {
+	if (policy_add_mx(&l->policy, value) < 0 || mx_index_add(&l->seen,
+			l->policy.mx, l->policy.mx_count - 1) < 0) {
 		l->oom = true;
 		goto out;
 	}
@@ -1043,19 +1128,23 @@ int policy_lint(const char *text, size_t len, const char *file,
 	if (l.max_age_ok) {
 		unsigned at = l.first[FIELD_MAX_AGE];
 		unsigned age = (unsigned)l.policy.max_age;
+		char shown[64];
+		clock_format_duration(age, shown, sizeof(shown));
+		/* One warning per problem: the enforce one covers a day. */
 		if (l.mode_ok && l.policy.mode == POLICY_MODE_ENFORCE &&
 				age < POLICY_WEEK)
 			diag_add(d, DIAG_WARNING, file, at,
-				"max-age-short-enforce", "max_age %u is under a "
-				"week in mode enforce — senders may drop the "
-				"policy quickly and some raise it anyway; use at "
-				"least 604800, e.g. max_age: 1209600 or more", age);
-		if (age < POLICY_DAY)
+				"max-age-short-enforce", "max_age %u (%s) is "
+				"under a week in mode enforce — senders may drop "
+				"the policy quickly and some raise it anyway; use "
+				"at least 604800, e.g. max_age: 1209600 or more",
+				age, shown);
+		else if (age < POLICY_DAY)
 			diag_add(d, DIAG_WARNING, file, at, "max-age-short",
-				"max_age %u is under a day — senders expect weeks "
-				"(RFC 8461 §3.2) and some cache short policies for "
-				"a day anyway; use at least 86400, e.g. "
-				"max_age: 604800 while testing", age);
+				"max_age %u (%s) is under a day — senders expect "
+				"weeks (RFC 8461 §3.2) and some cache short "
+				"policies for a day anyway; use at least 86400, "
+				"e.g. max_age: 604800 while testing", age, shown);
 	}
 
 	if (l.oom)
@@ -1063,6 +1152,7 @@ int policy_lint(const char *text, size_t len, const char *file,
 			"out of memory while checking the policy — try again");
 
 	free(l.mx_lines);
+	mx_index_finish(&l.seen);
 	if (d->errors > errors) {
 		policy_finish(&l.policy);
 		return -1;

@@ -147,6 +147,30 @@ int txt_sts_value(const char *id, char *out, size_t size)
 	return n;
 }
 
+char *txt_quote(const char *value)
+{
+	size_t n = strlen(value);
+	/* Worst case: every byte escaped, plus quotes and a space per string. */
+	size_t strings = n / TXT_STRING_MAX + 1;
+	char *out = malloc(2 * n + 3 * strings + 1);
+	if (!out)
+		return NULL;
+	size_t o = 0;
+	for (size_t i = 0, in_string = 0; i < n || o == 0; in_string = 0) {
+		if (o)
+			out[o++] = ' ';
+		out[o++] = '"';
+		for (; i < n && in_string < TXT_STRING_MAX; i++, in_string++) {
+			if (value[i] == '"' || value[i] == '\\')
+				out[o++] = '\\';
+			out[o++] = value[i];
+		}
+		out[o++] = '"';
+	}
+	out[o] = '\0';
+	return out;
+}
+
 /*
  * Findings are optional: txt_tlsrpt_value reuses the rua checks with no
  * diag at all, only to refuse rendering an invalid record.
@@ -849,24 +873,91 @@ static bool is_sts_lookalike(const char *s, size_t n)
 	return n - i >= 5 && strncasecmp(s + i, "STSv1", 5) == 0;
 }
 
+bool txt_is_sts_record(const char *text, size_t len)
+{
+	/* §3.1: "Records that do not begin with "v=STSv1;" are discarded." */
+	return len >= 8 && memcmp(text, "v=STSv1;", 8) == 0;
+}
+
+bool txt_is_sts_lookalike(const char *text, size_t len)
+{
+	return !txt_is_sts_record(text, len) && is_sts_lookalike(text, len);
+}
+
+void txt_report_discarded(const char *rec, size_t n, bool beside_valid,
+	struct diag *d, const char *file, unsigned line)
+{
+	char b1[SHOW_MAX];
+	size_t v = strspn(rec, " \t");
+	bool semi_after_space = n > 7 && memcmp(rec, "v=STSv1", 7) == 0;
+	diag_add(d, beside_valid ? DIAG_WARNING : DIAG_ERROR, file, line,
+		"txt-answer-discarded",
+		"the record %s does not begin with exactly \"v=STSv1;\"%s "
+		"— senders discard it (RFC 8461 §3.1%s)%s: write "
+		"\"v=STSv1; id=...\"%s", show(rec, n, b1, sizeof(b1)),
+		semi_after_space ? " (whitespace before ';' or no ';')" :
+		v ? " (leading whitespace)" : " (the tag is "
+		"case-sensitive and takes no spaces)",
+		semi_after_space ? ", Errata 6285" : "",
+		beside_valid ? " and use the other one" : "",
+		beside_valid ? ", or delete it" : "");
+}
+
+/* One record of the input, its text unquoted, with its owner name. */
+struct answer_record {
+	const char *owner;	/* in the input; "" for `dig +short` lines */
+	size_t owner_len;	/* without a trailing dot */
+	const char *text;	/* unquoted, NUL-terminated (may hold NUL) */
+	size_t len;
+	unsigned line;
+};
+
+static int compare_owner(const struct answer_record *a,
+	const struct answer_record *b)
+{
+	size_t n = a->owner_len < b->owner_len ? a->owner_len : b->owner_len;
+	for (size_t i = 0; i < n; i++) {
+		char x = text_lower(a->owner[i]), y = text_lower(b->owner[i]);
+		if (x != y)
+			return (unsigned char)x < (unsigned char)y ? -1 : 1;
+	}
+	return a->owner_len < b->owner_len ? -1 : a->owner_len > b->owner_len;
+}
+
+/* Owner name first, then input order: each name's records together. */
+static int compare_record(const void *x, const void *y)
+{
+	const struct answer_record *a = x, *b = y;
+	int c = compare_owner(a, b);
+	if (c)
+		return c;
+	return a->line < b->line ? -1 : a->line > b->line;
+}
+
+bool txt_is_tlsrpt_record(const char *text, size_t len)
+{
+	return len >= 10 && memcmp(text, "v=TLSRPTv1", 10) == 0;
+}
+
 struct lint {
 	const char *file;
 	struct diag *d;
-	size_t sts_count;
-	unsigned second_line;	/* where the second STS record is */
+	char where[300];	/* "_mta-sts.example.com: " or "" */
 };
 
-/* lint_record classifies one record, as a sender filtering by prefix. */
+/*
+ * lint_record classifies one record, as a sender filtering by prefix.
+ * beside_valid: its name has exactly one valid STS record, so a discarded
+ * look-alike costs nothing and is only a warning.
+ */
 static void lint_record(struct lint *l, const char *rec, size_t n,
-	unsigned line)
+	unsigned line, bool beside_valid)
 {
 	char b1[SHOW_MAX];
 	struct report r = { .d = l->d, .file = l->file, .line = line };
-	bool sts = n >= 8 && memcmp(rec, "v=STSv1;", 8) == 0;
-	bool tlsrpt = n >= 10 && memcmp(rec, "v=TLSRPTv1", 10) == 0;
+	bool sts = txt_is_sts_record(rec, n);
+	bool tlsrpt = txt_is_tlsrpt_record(rec, n);
 	bool nul = memchr(rec, '\0', n) != NULL;
-	if (sts && ++l->sts_count == 2)
-		l->second_line = line;
 	if (nul && (sts || tlsrpt)) {
 		REPORT(&r, DIAG_ERROR, "txt-answer-nul",
 			"the record %s contains a NUL byte — senders reject it: "
@@ -883,16 +974,7 @@ static void lint_record(struct lint *l, const char *rec, size_t n,
 		return;
 	}
 	if (is_sts_lookalike(rec, n)) {
-		size_t v = strspn(rec, " \t");
-		bool semi_after_space = n > 7 && memcmp(rec, "v=STSv1", 7) == 0;
-		REPORT(&r, DIAG_ERROR, "txt-answer-discarded",
-			"the record %s does not begin with exactly \"v=STSv1;\"%s "
-			"— senders discard it (RFC 8461 §3.1%s): write "
-			"\"v=STSv1; id=...\"", show(rec, n, b1, sizeof(b1)),
-			semi_after_space ? " (whitespace before ';' or no ';')" :
-			v ? " (leading whitespace)" : " (the tag is "
-			"case-sensitive and takes no spaces)",
-			semi_after_space ? ", Errata 6285" : "");
+		txt_report_discarded(rec, n, beside_valid, l->d, l->file, line);
 		return;
 	}
 	if (!nul && is_cname_line(rec, n)) {
@@ -910,10 +992,63 @@ static void lint_record(struct lint *l, const char *rec, size_t n,
 }
 
 /*
- * txt_lint_answer reads line by line; leading and trailing whitespace of a
- * line is layout, not record text (dig prints none, pasted text often
- * has some).
+ * lint_name judges the records of one owner name on their own, as a sender
+ * judges one lookup: a name under _smtp._tls must have exactly one TLS-RPT
+ * record (RFC 8460 §3), any other exactly one STS record (RFC 8461 §3.1).
+ * Lines without an owner (`dig +short`) form one name.
  */
+static void lint_name(struct lint *l, const struct answer_record *recs,
+	size_t count)
+{
+	const struct answer_record *first = &recs[0];
+	size_t sts = 0, tlsrpt = 0;
+	unsigned second_sts = 0, second_tlsrpt = 0;
+	for (size_t i = 0; i < count; i++) {
+		if (txt_is_sts_record(recs[i].text, recs[i].len) &&
+				++sts == 2)
+			second_sts = recs[i].line;
+		if (txt_is_tlsrpt_record(recs[i].text, recs[i].len) && ++tlsrpt == 2)
+			second_tlsrpt = recs[i].line;
+	}
+	bool tlsrpt_name = first->owner_len >= 11 &&
+		strncasecmp(first->owner, "_smtp._tls.", 11) == 0;
+	l->where[0] = '\0';
+	if (first->owner_len)
+		snprintf(l->where, sizeof(l->where), "%.*s: ",
+			(int)(first->owner_len > 253 ? 253 : first->owner_len),
+			first->owner);
+	for (size_t i = 0; i < count; i++)
+		lint_record(l, recs[i].text, recs[i].len, recs[i].line,
+			sts == 1);
+	/* A named group's summary finding goes on its first line. */
+	unsigned at = first->owner_len ? first->line : 0;
+	if (tlsrpt_name) {
+		if (tlsrpt == 0)
+			diag_add(l->d, DIAG_ERROR, l->file, at,
+				"txt-answer-no-tlsrpt", "%sno v=TLSRPTv1 record — "
+				"senders send no TLS reports: publish "
+				"_smtp._tls.<domain> TXT \"v=TLSRPTv1; rua=...\"",
+				l->where);
+		else if (tlsrpt > 1)
+			diag_add(l->d, DIAG_ERROR, l->file, second_tlsrpt,
+				"txt-answer-many-tlsrpt", "%s%zu v=TLSRPTv1 "
+				"records — senders use none of them (RFC 8460 "
+				"§3): keep exactly one", l->where, tlsrpt);
+		return;
+	}
+	if (sts == 0)
+		diag_add(l->d, DIAG_ERROR, l->file, at, "txt-answer-no-sts",
+			"%sno v=STSv1 record — senders will not look for a "
+			"policy: publish _mta-sts.<domain> TXT \"v=STSv1; "
+			"id=...\"", l->where);
+	else if (sts > 1)
+		diag_add(l->d, DIAG_ERROR, l->file, second_sts,
+			"txt-answer-many-sts",
+			"%s%zu v=STSv1 records — senders treat the domain as "
+			"having no policy (§3.1): keep exactly one", l->where,
+			sts);
+}
+
 /*
  * zone_rdata finds the data of a zone-file or `dig` answer line such as
  * "_mta-sts.example.com. 3600 IN TXT \"v=STSv1; id=1\"": the owner, an
@@ -940,17 +1075,32 @@ static const char *zone_rdata(const char *s, size_t n)
 	return NULL;
 }
 
+/*
+ * txt_lint_answer reads line by line; leading and trailing whitespace of a
+ * line is layout, not record text (dig prints none, pasted text often
+ * has some). Records are then sorted by owner name (n log n, as the input
+ * may be 16 MiB) and each name judged on its own.
+ */
 int txt_lint_answer(const char *text, size_t len, const char *file,
 	struct diag *d)
 {
 	struct lint l = { .file = file, .d = d };
 	size_t errors = d->errors;
-	char *buf = malloc(len + 1);
-	if (!buf) {
+	/* Unquoted text never grows: len bytes plus one NUL per line. */
+	size_t lines = 1;
+	for (const char *p = text; (p = memchr(p, '\n', len - (size_t)(p -
+			text))) != NULL; p++)
+		lines++;
+	char *buf = malloc(len + lines);
+	struct answer_record *recs = calloc(lines, sizeof(*recs));
+	if (!buf || !recs) {
+		free(buf);
+		free(recs);
 		diag_add(d, DIAG_ERROR, file, 0, "txt-answer-memory",
 			"out of memory reading the TXT answer — try again");
 		return -1;
 	}
+	size_t used = 0, count = 0;
 	unsigned line = 0;
 	for (size_t i = 0; i < len;) {
 		line++;
@@ -968,28 +1118,44 @@ int txt_lint_answer(const char *text, size_t len, const char *file,
 		if (n == 0 || *s == ';')
 			continue;	/* blank, or a zone-file comment */
 		/* Pasted zone-file lines (`mta-stsd txt`, full `dig` output)
-		 * are read for their data, as `dig +short` would print it. */
+		 * are read for their data, as `dig +short` would print it,
+		 * and grouped by their owner name. */
+		const char *owner = "";
+		size_t owner_len = 0;
 		const char *rdata = zone_rdata(s, n);
 		if (rdata) {
+			owner = s;
+			while (owner_len < n && !is_wsp((unsigned char)s[owner_len]))
+				owner_len++;
+			if (owner_len > 1 && owner[owner_len - 1] == '.')
+				owner_len--;
 			n -= (size_t)(rdata - s);
 			s = rdata;
 		}
 		struct report r = { .d = d, .file = file, .line = line };
-		long rn = unquote(s, n, buf, &r);
+		long rn = unquote(s, n, buf + used, &r);
 		if (rn <= 0)
 			continue;	/* reported, or "" (an empty string) */
-		buf[rn] = '\0';
-		lint_record(&l, buf, (size_t)rn, line);
+		buf[used + (size_t)rn] = '\0';
+		recs[count++] = (struct answer_record){
+			.owner = owner, .owner_len = owner_len,
+			.text = buf + used, .len = (size_t)rn, .line = line,
+		};
+		used += (size_t)rn + 1;
 	}
-	free(buf);
-	if (l.sts_count == 0)
+	qsort(recs, count, sizeof(*recs), compare_record);
+	for (size_t i = 0; i < count;) {
+		size_t j = i + 1;
+		while (j < count && compare_owner(&recs[i], &recs[j]) == 0)
+			j++;
+		lint_name(&l, recs + i, j - i);
+		i = j;
+	}
+	if (count == 0)
 		diag_add(d, DIAG_ERROR, file, 0, "txt-answer-no-sts",
 			"no v=STSv1 record — senders will not look for a policy: "
 			"publish _mta-sts.<domain> TXT \"v=STSv1; id=...\"");
-	else if (l.sts_count > 1)
-		diag_add(d, DIAG_ERROR, file, l.second_line,
-			"txt-answer-many-sts",
-			"%zu v=STSv1 records — senders treat the domain as having "
-			"no policy (§3.1): keep exactly one", l.sts_count);
+	free(recs);
+	free(buf);
 	return d->errors > errors ? -1 : 0;
 }

@@ -19,6 +19,7 @@ import struct
 import subprocess
 import threading
 import time
+import warnings
 
 from mtastsd_test import (MTASTSD, World, config_text, domain_block,
                           free_port, run)
@@ -53,9 +54,10 @@ def dns_ready(port, timeout=10):
 
 
 class Unbound:
-    """unbound on 127.0.0.1:port serving records from one static zone."""
+    """unbound on 127.0.0.1:port serving records from one static zone, or
+    zone files (signed ones too) as authoritative auth-zones."""
 
-    def __init__(self, directory, records, zone="test."):
+    def __init__(self, directory, records, zone="test.", auth_zones=()):
         self.port = free_port()
         self.dir = directory
         conf = [
@@ -75,10 +77,20 @@ class Unbound:
             "  verbosity: 0",
             "  num-threads: 1",
             "  access-control: 127.0.0.0/8 allow",
-            '  local-zone: "%s" static' % zone,
         ]
+        if auth_zones:
+            # The auth-zones answer, with their RRSIGs; the built-in
+            # .test zone must not shadow them.
+            conf += ['  local-zone: "%s" nodefault' % zone,
+                     '  local-zone: "ready.%s" static' % zone]
+        else:
+            conf.append('  local-zone: "%s" static' % zone)
         for r in records:
             conf.append("  local-data: '%s'" % r)
+        for name, path in auth_zones:
+            conf += ["auth-zone:", '  name: "%s"' % name,
+                     '  zonefile: "%s"' % path, "  for-downstream: yes",
+                     "  for-upstream: no"]
         conf += ["remote-control:", "  control-enable: no"]
         self.conf = os.path.join(directory, "unbound.conf")
         with open(self.conf, "w") as f:
@@ -106,6 +118,15 @@ class Unbound:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(5)
         self.log.close()
+
+
+def only_old_tls(ctx):
+    """Only TLS 1.0 and 1.1, as a badly kept policy host offers."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+        ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_1
 
 
 class SMTP:
@@ -147,13 +168,17 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 class HTTPS:
     """A plain Python HTTPS server giving one fixed answer to every GET."""
 
-    def __init__(self, cert, key, status=200, headers=(), body=b""):
+    def __init__(self, cert, key, status=200, headers=(), body=b"",
+                 old_tls=False):
         self.port = free_port()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", self.port),
                                                       _Handler)
         self.server.answer = (status, list(headers), body)
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        if old_tls:
+            only_old_tls(ctx)
+        else:
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
         ctx.load_cert_chain(cert, key)
         self.server.socket = ctx.wrap_socket(self.server.socket,
                                              server_side=True)
@@ -185,12 +210,42 @@ class CheckWorld(World):
                 pass
         super().tearDown()
 
-    def start_dns(self, records):
+    def start_dns(self, records, auth_zones=()):
         d = os.path.join(self.dir, "dns")
         os.makedirs(d, exist_ok=True)
-        self.dns = Unbound(d, records)
+        self.dns = Unbound(d, records, auth_zones=auth_zones)
         self.stoppers.append(self.dns.stop)
         return self.dns
+
+    def signed_zone(self, origin, records, tamper=()):
+        """Signs a zone of records with ldns (a KSK and a ZSK), then
+        replaces each (old, new) text of tamper in the signed file, which
+        breaks the signatures over it. Returns (zone file, trust anchor
+        file holding the KSK's DS record)."""
+        d = os.path.join(self.dir, "zone-" + origin.rstrip("."))
+        os.makedirs(d, exist_ok=True)
+        zone = os.path.join(d, "zone")
+        with open(zone, "w") as f:
+            f.write("$TTL 300\n%s IN SOA ns.%s admin.%s 1 3600 600 86400 "
+                    "300\n%s IN NS ns.%s\nns.%s IN A 127.0.0.1\n" %
+                    ((origin,) * 6))
+            f.write("\n".join(records) + "\n")
+        name = origin.rstrip(".")
+        ksk = run(["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", name],
+                  check=True, cwd=d).stdout.strip()
+        zsk = run(["ldns-keygen", "-a", "ECDSAP256SHA256", name],
+                  check=True, cwd=d).stdout.strip()
+        run(["ldns-signzone", "-n", "-o", origin, zone, ksk, zsk],
+            check=True, cwd=d)
+        with open(zone + ".signed") as f:
+            text = f.read()
+        for old, new in tamper:
+            if old not in text:
+                raise AssertionError("%r not in the signed zone" % old)
+            text = text.replace(old, new)
+        with open(zone + ".signed", "w") as f:
+            f.write(text)
+        return zone + ".signed", os.path.join(d, ksk + ".ds")
 
     def start_smtp(self, address, host=None, starttls=True):
         """An MX on address; its certificate names host (or none)."""
@@ -208,13 +263,15 @@ class CheckWorld(World):
         return s
 
     def start_policy_server(self, domains):
-        """mta-stsd serving domains: (name, mx, mode, extra) tuples."""
+        """mta-stsd serving domains: (name, mx, mode, extra[, max_age])
+        tuples."""
         port = free_port()
         blocks = []
-        for name, mx, mode, extra in domains:
+        for name, mx, mode, extra, *max_age in domains:
             cert, key = self.leaf("mta-sts." + name)
             blocks.append(domain_block(name, mx, cert, key, mode=mode,
-                                       extra=extra))
+                                       extra=extra,
+                                       max_age=(max_age or [1209600])[0]))
         self.config = self.write("mta-stsd.conf",
                                  config_text(port, blocks, self.state))
         # The daemon drops to nobody before it sends READY=1, so the

@@ -53,11 +53,11 @@ def free_port(host="127.0.0.1"):
         return s.getsockname()[1]
 
 
-def run(args, timeout=30, check=False, input=None, env=None):
+def run(args, timeout=30, check=False, input=None, env=None, cwd=None):
     """Runs a client to completion within timeout; returns CompletedProcess
     with stdout and stderr as text, line ends kept exactly (CRLF matters)."""
     r = subprocess.run(args, capture_output=True, timeout=timeout,
-                       check=check, env=env,
+                       check=check, env=env, cwd=cwd,
                        input=input.encode() if input is not None else None)
     r.stdout = r.stdout.decode("utf-8", "replace")
     r.stderr = r.stderr.decode("utf-8", "replace")

@@ -26,6 +26,8 @@ FIX = "verdict: safe in testing, fix before enforce"
 AT_RISK = ("verdict: at risk: enforce is on and senders will refuse the "
            "failing MX hosts; fix them now or switch to testing")
 BROKEN = "verdict: not working: senders will ignore the policy"
+NOT_VERIFIED = ("verdict: not verified: nothing failed, but STARTTLS of the "
+                "MX hosts marked above could not be checked")
 UNKNOWN = "verdict: unknown: DNS gave no answers, nothing could be checked"
 
 
@@ -135,8 +137,8 @@ class Check(CheckWorld):
         r = self.check(D, https_port=port)
         self.assertReport(
             r, 2, BROKEN,
-            "[ FAIL ] 2 TXT records at _mta-sts.example.test start with "
-            "v=STSv1\n",
+            "[ FAIL ] 2 TXT records at _mta-sts.example.test begin with "
+            'v=STSv1: "', '"v=STSv1; id=20240101"', '"v=STSv1; id=2"',
             "With more than one, senders treat the domain as having no "
             "policy (RFC 8461 §3.1)")
 
@@ -147,8 +149,31 @@ class Check(CheckWorld):
         r = self.check(D, https_port=port)
         self.assertReport(
             r, 2, BROKEN,
-            "[ FAIL ] TXT _mta-sts.example.test: invalid\n",
+            "[ FAIL ] TXT _mta-sts.example.test: id \"2024-01-01\" "
+            "contains '-'\n",
             "an id is only letters and digits (RFC 8461 §3.1)")
+
+    def test_txt_exact_prefix(self):
+        # RFC 8461 §3.1: only records beginning with exactly "v=STSv1;"
+        # count, for check as for lint --txt. Beside one valid record a
+        # discarded look-alike is a warning; alone it is the missing record.
+        port = self.policy_daemon()
+        self.start_dns(records(txt=(GOOD_TXT, "v=STSv1 ; id=2")))
+        self.start_smtp("127.0.0.11", "mx1." + D)
+        r = self.check(D, https_port=port)
+        self.assertReport(
+            r, 1, READY,
+            "[  ok  ] TXT _mta-sts.example.test: \"v=STSv1; id=20240101\"\n",
+            "[ warn ] TXT _mta-sts.example.test: the record "
+            "\"v=STSv1 ; id=2\" does not begin with exactly "
+            "\"v=STSv1;\"")
+        self.dns.stop()
+        self.start_dns(records(txt=("v=STSv1x; id=2",)))
+        r = self.check(D, https_port=port)
+        self.assertReport(
+            r, 2, BROKEN,
+            "[ FAIL ] no TXT record at _mta-sts.example.test begins with "
+            "exactly \"v=STSv1;\": senders discard \"v=STSv1x; id=2\"\n")
 
     def test_txt_but_no_policy_host(self):
         # The TXT record is there, the policy host is not: dmarq PR #332.
@@ -211,6 +236,20 @@ class Check(CheckWorld):
         self.assertEqual(self.findings(doc, "fail"),
                          [("https-redirect", "sts-policy-fetch-error")])
 
+    def test_policy_host_with_old_tls(self):
+        # "gnutls_handshake() failed: Error in protocol version" means
+        # nothing to an admin: say what the policy host offers.
+        s = self.start_https("mta-sts." + D, old_tls=True,
+                             body=policy_text(["mx1." + D]).encode())
+        self.start_dns(records())
+        self.start_smtp("127.0.0.11", "mx1." + D)
+        r = self.check(D, https_port=s.port)
+        self.assertReport(
+            r, 2, BROKEN,
+            "[ FAIL ] mta-sts.example.test offers only TLS 1.0 or 1.1; "
+            "senders require TLS 1.2 or later\n")
+        self.assertNotIn("gnutls_handshake", r.stdout)
+
     def test_wrong_media_type(self):
         s = self.start_https("mta-sts." + D, headers=[
             ("Content-Type", "application/octet-stream")],
@@ -251,9 +290,10 @@ class Check(CheckWorld):
         self.assertReport(
             r, 2, FIX,
             "[ FAIL ] MX mx2.other.test is not covered by the policy\n",
-            "Under enforce senders refuse to deliver to mx2.other.test "
-            '(RFC 8461 §4.1): add the line "mx: mx2.other.test" to the '
-            "policy and publish a new id.")
+            "Nothing in the policy matches mx2.other.test (RFC 8461 "
+            "§4.1), so senders would refuse to deliver to it under "
+            'enforce: add the line "mx: mx2.other.test" to the policy and '
+            "publish a new id.")
         doc = self.json_of(self.check("--json", D, https_port=port))
         self.assertEqual(doc["domains"][0]["verdict"], "fix-before-enforce")
         self.assertEqual(self.findings(doc, "fail"),
@@ -275,8 +315,9 @@ class Check(CheckWorld):
             "[ FAIL ] MX b.c.mx.example.test is not covered by the policy\n",
             '"mx: *.mx.example.test" matches exactly one label in front of '
             "mx.example.test, not b.c.mx.example.test (RFC 8461 §4.1), so "
-            "under enforce senders refuse to deliver to it: add the line "
-            '"mx: b.c.mx.example.test" to the policy and publish a new id.')
+            "senders refuse to deliver to it now, since enforce is on: add "
+            'the line "mx: b.c.mx.example.test" to the policy and publish '
+            "a new id.")
 
     def test_mx_without_starttls(self):
         port = self.policy_daemon()
@@ -359,12 +400,168 @@ class Check(CheckWorld):
         self.start_dns(recs)
         r = self.check("--no-smtp", D, "example2.test", https_port=port)
         self.assertEqual(r.returncode, 2, r.stdout)
-        first, second = r.stdout.split("\n\n")
-        self.assertIn(READY, first.splitlines())
+        first, second, summary = r.stdout.split("\n\n")
+        # Never more than was checked: skipped probes are said, and the
+        # verdict is "not verified", never "ready for enforce".
+        self.assertIn(NOT_VERIFIED, first.splitlines())
+        self.assertNotIn(READY, r.stdout)
+        self.assertIn("[ info ] STARTTLS of 1 MX host not verified: "
+                      "skipped (--no-smtp)\n", first)
         self.assertIn(BROKEN, second.splitlines())
-        self.assertNotIn("STARTTLS", r.stdout)
         self.assertIn("[ warn ] no TLS-RPT record at "
                       "_smtp._tls.example2.test\n", second)
+        # Several domains: one summary line each at the end.
+        lines = summary.splitlines()
+        self.assertEqual(lines[0], "summary of 2 domains:")
+        self.assertRegex(lines[2], r"^  example\.test +not-verified +-$")
+        self.assertRegex(lines[3], r"^  example2\.test +not-working +FAIL "
+                         r"txt-missing: no MTA-STS TXT record at "
+                         r"_mta-sts\.example2\.test$")
+
+    def test_starttls_not_checked_is_not_verified(self):
+        # Nothing listens on the MX's port: the report says STARTTLS was
+        # not verified and the verdict never claims "ready for enforce".
+        port = self.policy_daemon()
+        self.start_dns(records())
+        r = self.check(D, https_port=port)
+        self.assertReport(
+            r, 1, NOT_VERIFIED,
+            "[ warn ] MX mx1.example.test: STARTTLS not verified: no SMTP "
+            "conversation on 127.0.0.11 port %d\n" % self.smtp_port)
+        self.assertNotIn(READY, r.stdout)
+        doc = self.json_of(self.check("--json", D, https_port=port))
+        self.assertEqual(doc["domains"][0]["verdict"], "not-verified")
+        unverified = [f["code"] for f in doc["domains"][0]["findings"]
+                      if f["unverified"]]
+        self.assertEqual(unverified, ["smtp-connect"])
+
+    def test_one_finding_per_problem_with_a_headline(self):
+        # A short max_age under enforce: one warning whose headline says
+        # what is wrong, in the text and in the JSON message.
+        port = self.start_policy_server([(D, ["mx1." + D], "enforce",
+                                          'id = "%s";' % ID, 3600)])
+        self.start_dns(records())
+        self.start_smtp("127.0.0.11", "mx1." + D)
+        r = self.check(D, https_port=port)
+        self.assertReport(
+            r, 1, READY,
+            "[  ok  ] policy valid: mode enforce, 1 mx pattern, max_age "
+            "3600 (1 hour)\n",
+            "[ warn ] policy line 4: max_age 3600 (1 hour) is under a week "
+            "in mode enforce\n")
+        self.assertEqual(r.stdout.count("max_age 3600 (1 hour) is under"), 1)
+        self.assertNotIn("while testing", r.stdout)
+        doc = self.json_of(self.check("--json", D, https_port=port))
+        warnings = [f for f in doc["domains"][0]["findings"]
+                    if f["status"] == "warn"]
+        self.assertEqual([f["detail"] for f in warnings],
+                         ["max-age-short-enforce"])
+        self.assertEqual(warnings[0]["message"], "policy line 4: max_age "
+                         "3600 (1 hour) is under a week in mode enforce")
+
+    def test_serve_first_then_publish(self):
+        # Neither TXT record nor policy host yet: the advice is to serve
+        # the policy first and publish the record after (RFC 8461 §8.1).
+        self.start_dns(records(txt=(), hosts={"mx1." + D: "127.0.0.11"}))
+        self.start_smtp("127.0.0.11", "mx1." + D)
+        r = self.check(D)
+        self.assertReport(
+            r, 2, BROKEN,
+            "first serve it at https://mta-sts.example.test/.well-known/"
+            "mta-sts.txt, then publish _mta-sts.example.test. IN TXT")
+        self.assertNotIn("although it is served", r.stdout)
+
+    def test_every_configured_domain_with_c(self):
+        # check -c FILE alone checks every configured domain, ends with a
+        # summary table, and uses the configured tlsrpt_rua in its advice.
+        port = self.start_policy_server([
+            (D, ["mx1." + D], "testing", 'id = "%s";' % ID),
+            ("example2.test", ["mx1.example2.test"], "testing",
+             'id = "7"; tlsrpt_rua = "mailto:reports@example2.test";')])
+        recs = records() + records(
+            domain="example2.test", txt=("v=STSv1; id=7",), tlsrpt=(),
+            mx=((10, "mx1.example2.test"),),
+            hosts={"mta-sts.example2.test": "127.0.0.1",
+                   "mx1.example2.test": "127.0.0.15"})
+        self.start_dns(recs)
+        self.start_smtp("127.0.0.11", "mx1." + D)
+        self.start_smtp("127.0.0.15", "mx1.example2.test")
+        r = self.check("-c", self.config, https_port=port)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        self.assertTrue(r.stdout.startswith("example.test\n"), r.stdout)
+        self.assertIn("\nexample2.test\n", r.stdout)
+        self.assertIn("publish the record mta-stsd txt prints for "
+                      'example2.test (tlsrpt_rua "mailto:reports@'
+                      'example2.test")', r.stdout)
+        summary = r.stdout.split("\n\n")[-1].splitlines()
+        self.assertEqual(summary[0], "summary of 2 domains:")
+        self.assertRegex(summary[2], r"^  example\.test +ready +-$")
+        self.assertRegex(summary[3], r"^  example2\.test +ready +warn "
+                         r"tlsrpt-missing: no TLS-RPT record at "
+                         r"_smtp\._tls\.example2\.test$")
+        doc = self.json_of(self.check("--json", "-c", self.config,
+                                      https_port=port))
+        self.assertEqual([d["domain"] for d in doc["domains"]],
+                         [D, "example2.test"])
+
+    def test_managed_id_needs_no_state(self):
+        # A managed id derives from the policy, so check -c knows it even
+        # when the state directory cannot be read: no "unknown id", no
+        # "has not assigned an id", and the stale DNS id is named.
+        port = self.policy_daemon(id=None)
+        ids = os.path.join(self.state, "ids")
+        os.replace(ids, ids + ".saved") if os.path.exists(ids) else None
+        os.mkdir(ids)     # reading it fails: "Is a directory"
+        self.start_dns(records())
+        self.start_smtp("127.0.0.11", "mx1." + D)
+        r = self.check("-c", self.config, D, https_port=port)
+        self.assertNotIn("publishes is unknown", r.stdout)
+        self.assertNotIn("has not assigned an id", r.stdout)
+        self.assertRegex(r.stdout, r"DNS id is stale: publish _mta-sts\."
+                         + D.replace(".", r"\.") + r"\. IN TXT "
+                         r'"v=STSv1; id=[0-9a-f]{32}"')
+
+    def test_dnssec_bogus_is_reported(self):
+        # A signed zone served by unbound as an auth-zone, validated from
+        # its own DS record. Intact, TXT and MX are "signed and validated";
+        # with the TXT record or an MX host's address changed after
+        # signing, the answer is bogus: validating senders get SERVFAIL,
+        # so it is a failure, never "unsigned" (val-permissive-mode hid it).
+        port = self.policy_daemon()
+        self.start_smtp("127.0.0.11", "mx1." + D)
+        zone = records(tlsrpt=())
+
+        def check_zone(tamper):
+            signed, anchor = self.signed_zone(D + ".", zone, tamper)
+            self.start_dns([], auth_zones=[(D + ".", signed)])
+            try:
+                return self.check("--trust-anchor", anchor, D,
+                                  https_port=port)
+            finally:
+                self.dns.stop()
+
+        r = check_zone(())
+        self.assertIn("[ info ] DNSSEC: TXT _mta-sts.example.test is signed "
+                      "and validated\n", r.stdout)
+        self.assertIn("[ info ] DNSSEC: MX example.test is signed and "
+                      "validated\n", r.stdout)
+        self.assertNotIn("bogus", r.stdout)
+
+        r = check_zone([(GOOD_TXT, "v=STSv1; id=20240102")])
+        self.assertReport(
+            r, 2, BROKEN,
+            "[ FAIL ] DNSSEC: the TXT answer for _mta-sts.example.test is "
+            "bogus\n",
+            "so senders behind them see no policy: fix the zone's "
+            "signatures or its DS record.")
+        self.assertNotIn("unsigned", r.stdout)
+        self.assertNotIn("[  ok  ] TXT", r.stdout)
+
+        r = check_zone([("127.0.0.11", "127.0.0.12")])
+        self.assertReport(
+            r, 2, FIX,
+            "[ FAIL ] DNSSEC: the A answer for mx1.example.test is bogus\n",
+            "so senders behind them cannot deliver mail to this MX host")
 
     def test_usage_errors(self):
         self.start_dns(records())
@@ -376,7 +573,7 @@ class Check(CheckWorld):
 
 
 if __name__ == "__main__":
-    require_tools("unbound", "curl")
+    require_tools("unbound", "curl", "ldns-signzone", "ldns-keygen")
     try:
         import aiosmtpd  # noqa: F401
     except ImportError:

@@ -92,12 +92,15 @@ class Faults(World):
         return out
 
     def assert_state_intact(self, expected=None):
-        """Only "ids" and "served", each a header and valid lines (no
+        """Only "ids" and "served" (and the empty "running" lock), each a
+        header and valid lines (no
         temporary file left behind), equal to expected when given. (Not
         through `mta-stsd txt`: it records a new id itself when the
         configuration changed. The daemon restarts in each test read
         them.)"""
         files = self.state_files()
+        # "running" is the daemon's lock (state_mark_running): empty.
+        self.assertEqual(files.pop("running", b""), b"")
         self.assertEqual(sorted(files), ["ids", "served"], files)
         for name, data in files.items():
             text = data.decode()

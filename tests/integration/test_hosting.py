@@ -393,7 +393,10 @@ class Hosting(World):
             self.assertEqual(os.listdir(empty), [], args)
         # Only the daemon records.
         d = self.start(path)
-        self.assertEqual(sorted(os.listdir(empty)), ["ids", "served"])
+        # The daemon's own files: ids, what it serves, and the lock it
+        # holds while it runs (mta-stsd txt reads it).
+        self.assertEqual(sorted(os.listdir(empty)),
+                         ["ids", "running", "served"])
         d.stop()
 
     # -- check-config reads as the service user ------------------------------

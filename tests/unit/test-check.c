@@ -10,8 +10,12 @@
 
 #include <json-c/json.h>
 
-#include "checker/check.h"
+#include "checker/assess.h"
+#include "checker/report.h"
+#include "checker/resolve.h"
+#include "checker/work.h"
 #include "core/policy.h"
+#include "util/diag.h"
 #include "testsupport.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -152,12 +156,12 @@ START_TEST(test_covering)
 {
 	const struct cover_case *c = &cover_cases[_i];
 	struct policy p = make_policy(cover_policy);
-	const char *got = check_mx_covering(&p, c->host);
+	const char *got = assess_mx_covering(&p, c->host);
 	if (c->covering)
 		ck_assert_str_eq(got, c->covering);
 	else
 		ck_assert_ptr_null(got);
-	const char *near = check_mx_near_miss(&p, c->host);
+	const char *near = assess_mx_near_miss(&p, c->host);
 	if (c->near)
 		ck_assert_str_eq(near, c->near);
 	else
@@ -169,11 +173,11 @@ END_TEST
 START_TEST(test_mx_line)
 {
 	char buf[300];
-	check_mx_line("mx2.example.com", buf, sizeof(buf));
+	assess_mx_line("mx2.example.com", buf, sizeof(buf));
 	ck_assert_str_eq(buf, "mx: mx2.example.com");
-	check_mx_line("mx2.example.com.", buf, sizeof(buf));
+	assess_mx_line("mx2.example.com.", buf, sizeof(buf));
 	ck_assert_str_eq(buf, "mx: mx2.example.com");
-	check_mx_line("", buf, sizeof(buf));
+	assess_mx_line("", buf, sizeof(buf));
 	ck_assert_str_eq(buf, "mx: ");
 }
 END_TEST
@@ -201,7 +205,7 @@ START_TEST(test_coverage_findings)
 	struct policy p = make_policy(mx);
 	struct check_domain d;
 	ck_assert_int_eq(check_domain_init(&d, "example.com"), 0);
-	check_mx_coverage(&d, &p, hosts, ARRAY_LEN(hosts));
+	assess_mx_coverage(&d, &p, hosts, ARRAY_LEN(hosts));
 
 	const struct check_finding *f = find(&d, "mx-covered",
 		"a.mx.example.net");
@@ -217,25 +221,54 @@ START_TEST(test_coverage_findings)
 	ck_assert_str_eq(f->result_type, "validation-failure");
 	ck_assert_str_eq(f->text, "MX new.example.com is not covered by the "
 		"policy");
-	ck_assert_str_eq(f->advice, "Under enforce senders refuse to deliver "
-		"to new.example.com (RFC 8461 §4.1): add the line \"mx: "
+	ck_assert_str_eq(f->advice, "Nothing in the policy matches "
+		"new.example.com (RFC 8461 §4.1), so senders refuse to deliver "
+		"to it now, since enforce is on: add the line \"mx: "
 		"new.example.com\" to the policy and publish a new id.");
 
 	f = find(&d, "mx-not-covered", "a.b.mx.example.net");
 	ck_assert_ptr_nonnull(f);
 	ck_assert_str_eq(f->advice, "\"mx: *.mx.example.net\" matches exactly "
 		"one label in front of mx.example.net, not a.b.mx.example.net "
-		"(RFC 8461 §4.1), so under enforce senders refuse to deliver to "
-		"it: add the line \"mx: a.b.mx.example.net\" to the policy and "
-		"publish a new id.");
+		"(RFC 8461 §4.1), so senders refuse to deliver to it now, since "
+		"enforce is on: add the line \"mx: a.b.mx.example.net\" to the "
+		"policy and publish a new id.");
 
 	f = find(&d, "mx-pattern-unused", NULL);
 	ck_assert_ptr_nonnull(f);
 	ck_assert_int_eq(f->mark, CHECK_INFO);
 	ck_assert_str_eq(f->subject, "old.example.com");
+	ck_assert_str_eq(f->text, "\"mx: old.example.com\" matches no MX host "
+		"of example.com (harmless; remove it if it is left over)");
 	/* two covered, two not, one unused pattern */
 	ck_assert_uint_eq(d.count, 5);
 	ck_assert_int_eq(check_verdict(&d), CHECK_VERDICT_FIX_BEFORE_ENFORCE);
+	check_domain_finish(&d);
+	policy_finish(&p);
+
+	/* In testing the loss is future; a wildcard matching nothing, as
+	 * from a policy shared by several domains, is no reason to act. */
+	const char *shared[] = { "*.mx.provider.example", "mx.example.com",
+		NULL };
+	const char *own[] = { "mx.example.com" };
+	p = make_policy(shared);
+	p.mode = POLICY_MODE_TESTING;
+	ck_assert_int_eq(check_domain_init(&d, "example.com"), 0);
+	assess_mx_coverage(&d, &p, own, 1);
+	f = find(&d, "mx-pattern-unused", NULL);
+	ck_assert_ptr_nonnull(f);
+	ck_assert_str_eq(f->text, "\"mx: *.mx.provider.example\" matches no "
+		"MX host of example.com (fine for a policy shared by several "
+		"domains)");
+	ck_assert_ptr_null(f->advice);
+	const char *other[] = { "mx.other.example" };
+	check_domain_finish(&d);
+	ck_assert_int_eq(check_domain_init(&d, "example.com"), 0);
+	assess_mx_coverage(&d, &p, other, 1);
+	f = find(&d, "mx-not-covered", "mx.other.example");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_ptr_nonnull(strstr(f->advice, "senders would refuse to "
+		"deliver to it under enforce"));
 	check_domain_finish(&d);
 	policy_finish(&p);
 }
@@ -273,22 +306,54 @@ static void sample(struct check_domain *d)
 	check_set_detail(d, "detail-code");
 }
 
-/* A remote server's text (an SMTP banner) must not drive the terminal. */
-START_TEST(test_print_escapes_remote_text)
+/*
+ * Text from the network (a Content-Type, an MX certificate's names) enters
+ * a finding through text_escape, so it cannot drive the terminal, while
+ * our own quotes and dashes stay readable.
+ */
+START_TEST(test_remote_text_escaped)
 {
-	struct check_domain d;
-	ck_assert_int_eq(check_domain_init(&d, "example.com"), 0);
-	check_add(&d, CHECK_WARN, CHECK_AREA_SMTP, "smtp-no-starttls", NULL,
-		"mx.example.com", "MX mx.example.com said \"%s\"",
-		"220 \033]0;pwned\a\033[2J \xc2\x9b" "2J ok — fine");
-	char *text = print_to_string(&d, false);
+	struct check_options o = { .https_port = 443, .smtp_port = 25,
+		.timeout_s = 1 };
+	struct check_work w = {0};
+	policy_init(&w.policy);
+	ck_assert_int_eq(check_domain_init(&w.report, "example.com"), 0);
+	snprintf(w.name, sizeof(w.name), "example.com");
+	snprintf(w.policy_host, sizeof(w.policy_host), "mta-sts.example.com");
+	const char *address = "192.0.2.1";
+	w.addresses = &address;
+	w.address_count = 1;
+	w.fetched = true;
+	w.fetch.status = FETCH_OK;
+	w.fetch.http_status = 200;
+	w.fetch.body = (char *)"";
+	w.fetch.content_type = (char *)"text/html\033]0;pwned\a\xc2\x9b\"";
+	struct check_mx_host host = { .name = (char *)"mx.example.com",
+		.addresses = &address, .address_count = 1 };
+	host.probe.outcome = PROBE_DONE;
+	host.probe.tls.host_mismatch = true;
+	snprintf(host.probe.tls.names, sizeof(host.probe.tls.names),
+		"\033[2Jother.example");
+	w.hosts = &host;
+	w.host_count = 1;
+	struct diag d;
+	diag_init(&d);
+	struct resolver *res = resolver_create("127.0.0.1", NULL, &d);
+	ck_assert_ptr_nonnull(res);
+	assess_domain(&w, res, &o);
+	char *text = print_to_string(&w.report, false);
 	ck_assert_ptr_null(strchr(text, '\033'));
 	ck_assert_ptr_null(strchr(text, '\a'));
 	ck_assert_ptr_null(strstr(text, "\xc2\x9b"));
-	ck_assert_ptr_nonnull(strstr(text, "220 \\x1b]0;pwned\\x07\\x1b[2J "
-		"\\xc2\\x9b2J ok — fine"));
+	ck_assert_ptr_nonnull(strstr(text, "the policy is served as "
+		"\"text/html\\x1b]0;pwned\\x07\\xc2\\x9b\\x22\""));
+	ck_assert_ptr_nonnull(strstr(text, "the certificate is for "
+		"\\x1b[2Jother.example"));
 	free(text);
-	check_domain_finish(&d);
+	resolver_destroy(res);
+	diag_finish(&d);
+	check_domain_finish(&w.report);
+	policy_finish(&w.policy);
 }
 END_TEST
 
@@ -412,7 +477,7 @@ static Suite *check_suite(void)
 
 	tc = tcase_create("report");
 	tcase_add_test(tc, test_print);
-	tcase_add_test(tc, test_print_escapes_remote_text);
+	tcase_add_test(tc, test_remote_text_escaped);
 	tcase_add_test(tc, test_json);
 	tcase_add_test(tc, test_finish_zeroed);
 	suite_add_tcase(s, tc);

@@ -834,6 +834,13 @@ START_TEST(test_id_and_rua)
 		"  tlsrpt_rua = \"mailto:a@example.com;b\"; } );\n", CERTS);
 	ck_assert_int_eq(load(text), -1);
 	ASSERT_ERROR(2, "percent-encode it");
+	/* The full RFC 8460 §3 checker, not a prefix test: a DMARC-style
+	 * size limit would make txt print a record senders reject. */
+	snprintf(text, sizeof(text), "domains = ( { name = \"example.com\"; "
+		"mx = \"mx.example.com\"; %s\n"
+		"  tlsrpt_rua = \"mailto:tls@example.com!10m\"; } );\n", CERTS);
+	ck_assert_int_eq(load(text), -1);
+	ASSERT_ERROR(2, "contains '!'");
 
 	snprintf(text, sizeof(text), "defaults = { tlsrpt_rua = "
 		"\"mailto:a@example.com,,\"; };\n%s", DOMAINS_ONE);

@@ -230,12 +230,12 @@ static const struct validate_case max_age_cases[] = {
 	{ POLICY_MODE_ENFORCE, 86400, MX1, 0, DIAG_WARNING,
 		"max-age-short-enforce", "under a week" },
 	{ POLICY_MODE_ENFORCE, 0, MX1, 0, DIAG_WARNING,
-		"max-age-short", "max_age 0 is under a day" },
-	{ POLICY_MODE_ENFORCE, 0, MX1, 0, DIAG_WARNING,
-		"max-age-short-enforce", "max_age 0 is under a week" },
+		"max-age-short-enforce", "max_age 0 (0 seconds) is under a week" },
+	{ POLICY_MODE_ENFORCE, 3600, MX1, 0, DIAG_WARNING,
+		"max-age-short-enforce", "max_age 3600 (1 hour) is under a week" },
 	{ POLICY_MODE_TESTING, 86400, MX1, 0, -1, NULL, NULL },
 	{ POLICY_MODE_TESTING, 86399, MX1, 0, DIAG_WARNING, "max-age-short",
-		"86399 is under a day" },
+		"86399 (23 hours, 59 minutes, 59 seconds) is under a day" },
 	{ POLICY_MODE_NONE, 0, MX1, 0, DIAG_WARNING, "max-age-short",
 		"under a day" },
 	{ POLICY_MODE_NONE, 3600, MX1, 0, DIAG_WARNING, "max-age-short",
@@ -329,6 +329,30 @@ END_TEST
 START_TEST(test_validate_mx)
 {
 	run_validate(&mx_cases[_i]);
+}
+END_TEST
+
+/*
+ * One warning per problem: a short max_age under enforce gets the enforce
+ * warning alone, never also the "under a day ... while testing" one.
+ */
+START_TEST(test_max_age_one_warning)
+{
+	const char *text = V M X "max_age: 3600" CRLF;
+	struct diag d = {0};
+	ck_assert_int_eq(policy_lint(text, strlen(text), NULL, NULL, &d), 0);
+	ck_assert_uint_eq(d.warnings, 1);
+	ck_assert_uint_eq(count_code(&d, "max-age-short-enforce"), 1);
+	diag_finish(&d);
+	struct policy p;
+	build(&p, POLICY_MODE_ENFORCE, 3600, NULL);
+	policy_add_mx(&p, "mx.example.com");
+	d = (struct diag){0};
+	policy_validate(&p, "example.com", &d, NULL, 0);
+	ck_assert_uint_eq(count_code(&d, "max-age-short"), 0);
+	ck_assert_uint_eq(count_code(&d, "max-age-short-enforce"), 1);
+	diag_finish(&d);
+	policy_finish(&p);
 }
 END_TEST
 
@@ -587,10 +611,11 @@ static const struct lint_case mode_lint_cases[] = {
 
 static const struct lint_case max_age_lint_cases[] = {
 	{ T(V M X "max_age: 0" CRLF), 0, DIAG_WARNING, 4,
-		"max_age 0 is under a day" },
-	{ T(V M X "max_age: 0" CRLF), 0, DIAG_WARNING, 4,
-		"max_age 0 is under a week in mode enforce" },
-	{ T(V M X "max_age: 86399" CRLF), 0, DIAG_WARNING, 4, "under a day" },
+		"max_age 0 (0 seconds) is under a week in mode enforce" },
+	{ T(V M X "max_age: 3600" CRLF), 0, DIAG_WARNING, 4,
+		"max_age 3600 (1 hour) is under a week in mode enforce" },
+	{ T(V M X "max_age: 86399" CRLF), 0, DIAG_WARNING, 4,
+		"86399 (23 hours, 59 minutes, 59 seconds) is under a week" },
 	{ T(V M X "max_age: 604799" CRLF), 0, DIAG_WARNING, 4,
 		"use at least 604800, e.g. max_age: 1209600 or more" },
 	{ T(V "mode: testing" CRLF X "max_age: 3600" CRLF), 0, DIAG_WARNING,
@@ -933,6 +958,50 @@ START_TEST(test_lint_fuzz)
 }
 END_TEST
 
+/*
+ * Repeats are found by a hash index that grows as it fills: among 3000
+ * patterns every 7th repeats one listed 1000 lines earlier in another
+ * case, and each repeat is named with the line of
+ * its first occurrence, in lint and in validate alike.
+ */
+START_TEST(test_duplicates_many)
+{
+	size_t cap = 3000 * 32 + 64, o = 0;
+	char *s = malloc(cap);
+	ck_assert_ptr_nonnull(s);
+	o += (size_t)sprintf(s, V M A);
+	struct policy p;
+	build(&p, POLICY_MODE_ENFORCE, 1209600, NULL);
+	size_t repeats = 0;
+	for (unsigned i = 0; i < 3000; i++) {
+		char name[40];
+		if (i >= 1000 && i % 7 == 0) {
+			snprintf(name, sizeof(name), "M%u.Example", i - 1000);
+			repeats++;
+		} else {
+			snprintf(name, sizeof(name), "m%u.example", i);
+		}
+		o += (size_t)sprintf(s + o, "mx: %s\r\n", name);
+		if (i % 7 == 0)
+			strcat(name, ".");	/* policy_add_mx drops it */
+		ck_assert_int_eq(policy_add_mx(&p, name), 0);
+	}
+	struct diag d = {0};
+	ck_assert_int_eq(policy_lint(s, o, NULL, NULL, &d), 0);
+	ck_assert_uint_eq(count_code(&d, "mx-duplicate"), repeats);
+	/* line 4 holds m0; the repeat of m(i-1000) names line i - 1000 + 4 */
+	ck_assert_msg(test_diag_has(&d, DIAG_WARNING, 1001 + 4,
+		"repeats line 5"), "%s", test_diag_dump(&d));
+	diag_finish(&d);
+	d = (struct diag){0};
+	policy_validate(&p, "example.com", &d, NULL, 0);
+	ck_assert_uint_eq(count_code(&d, "mx-duplicate"), repeats);
+	diag_finish(&d);
+	policy_finish(&p);
+	free(s);
+}
+END_TEST
+
 static Suite *policy_suite(void)
 {
 	Suite *s = suite_create("policy");
@@ -959,6 +1028,7 @@ static Suite *policy_suite(void)
 	LOOP("max_age bounds", test_validate_max_age, max_age_cases);
 	LOOP("validate mx", test_validate_mx, mx_cases);
 	tcase_add_test(tc, test_validate_all);
+	tcase_add_test(tc, test_max_age_one_warning);
 
 	tc = tcase_create("validate size");
 	tcase_add_test(tc, test_validate_size);
@@ -973,6 +1043,7 @@ static Suite *policy_suite(void)
 	LOOP("keys", test_lint_key, key_cases);
 	LOOP("unknown keys", test_lint_unknown, unknown_cases);
 	LOOP("duplicates", test_lint_duplicate, duplicate_cases);
+	tcase_add_test(tc, test_duplicates_many);
 	LOOP("version", test_lint_version, version_cases);
 	LOOP("mode", test_lint_mode, mode_lint_cases);
 	LOOP("lint max_age", test_lint_max_age, max_age_lint_cases);

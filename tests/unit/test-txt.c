@@ -452,6 +452,29 @@ static const struct {
 		  { DIAG_ERROR, 3, "id is empty" } } },
 	{ "\"v=STSv1; id=1; foo=bar\"", 0,
 		{ { DIAG_WARNING, 1, "unknown field" } } },
+	/* a discarded look-alike beside exactly one valid record: a warning */
+	{ "\"v=STSv1 ; id=1\"\n\"v=STSv1; id=2\"", 0,
+		{ { DIAG_WARNING, 1, "senders discard it" } } },
+	{ "\"v=STSv1x; id=1\"\n\"v=STSv1; id=2\"", 0,
+		{ { DIAG_WARNING, 1, "use the other one" } } },
+	/* zone-file lines: each owner name judged on its own */
+	{ "_mta-sts.a.example. 3600 IN TXT \"v=STSv1; id=1\"\n"
+	  "_smtp._tls.a.example. 3600 IN TXT \"v=TLSRPTv1; rua=mailto:t@a.example\"\n"
+	  "_mta-sts.b.example. 3600 IN TXT \"v=STSv1; id=2\"\n"
+	  "_smtp._tls.b.example. 3600 IN TXT \"v=TLSRPTv1; rua=mailto:t@b.example\"\n",
+	  0, {{0}} },
+	{ "_mta-sts.a.example. IN TXT \"v=STSv1; id=1\"\n"
+	  "_mta-sts.B.example IN TXT \"v=STSv1; id=2\"\n"
+	  "_mta-sts.b.example. IN TXT \"v=STSv1; id=3\"\n", -1,
+		{ { DIAG_ERROR, 3, "_mta-sts.B.example: 2 v=STSv1 records" } } },
+	{ "_mta-sts.a.example. IN TXT \"v=STSv1; id=1\"\n"
+	  "_mta-sts.b.example. IN TXT \"x\"\n", -1,
+		{ { DIAG_ERROR, 2, "_mta-sts.b.example: no v=STSv1 record" } } },
+	{ "_smtp._tls.a.example. IN TXT \"v=TLSRPTv1; rua=mailto:t@a.example\"\n"
+	  "_smtp._tls.a.example. IN TXT \"v=TLSRPTv1; rua=mailto:u@a.example\"\n",
+	  -1, { { DIAG_ERROR, 2, "_smtp._tls.a.example: 2 v=TLSRPTv1 records" } } },
+	{ "_smtp._tls.a.example. IN TXT \"x\"\n", -1,
+		{ { DIAG_ERROR, 1, "no v=TLSRPTv1 record" } } },
 };
 
 START_TEST(test_lint_answer)
@@ -533,6 +556,43 @@ START_TEST(test_lint_answer_escape_at_end)
 }
 END_TEST
 
+/* txt_quote: character-strings of at most 255 bytes, escapes kept whole. */
+START_TEST(test_quote)
+{
+	char *q = txt_quote("v=STSv1; id=1");
+	ck_assert_str_eq(q, "\"v=STSv1; id=1\"");
+	free(q);
+	q = txt_quote("");
+	ck_assert_str_eq(q, "\"\"");
+	free(q);
+	q = txt_quote("a\"b\\c");
+	ck_assert_str_eq(q, "\"a\\\"b\\\\c\"");
+	free(q);
+	char value[600];
+	memset(value, 'x', sizeof(value) - 1);
+	value[sizeof(value) - 1] = '\0';
+	value[254] = '"';	/* the last byte of the first string */
+	q = txt_quote(value);
+	/* "x{254}\"" "x{255}" "x{89}": 255 + 255 + 89 bytes of value */
+	char want[700];
+	size_t o = 0;
+	want[o++] = '"';
+	memset(want + o, 'x', 254);
+	o += 254;
+	memcpy(want + o, "\\\"\" \"", 5);
+	o += 5;
+	memset(want + o, 'x', 255);
+	o += 255;
+	memcpy(want + o, "\" \"", 3);
+	o += 3;
+	memset(want + o, 'x', 89);
+	o += 89;
+	memcpy(want + o, "\"", 2);
+	ck_assert_str_eq(q, want);
+	free(q);
+}
+END_TEST
+
 static Suite *txt_suite(void)
 {
 	Suite *s = suite_create("txt");
@@ -578,6 +638,10 @@ static Suite *txt_suite(void)
 
 	tc = tcase_create("tlsrpt rua");
 	tcase_add_test(tc, test_tlsrpt_rua);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("quote");
+	tcase_add_test(tc, test_quote);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("dig answer");
