@@ -5,7 +5,8 @@
  * The start-up order of `serve`, and why:
  *   1. parse and validate the configuration (exit 1 on any error);
  *   2. take the listening sockets from systemd, or bind them;
- *   3. drop privileges for good (setgroups, setresgid, setresuid);
+ *   3. drop privileges for good (setgroups, setresgid, setresuid) and
+ *      every capability (CAP_NET_BIND_SERVICE is used only by step 2);
  *   4. load policies, ids and credentials as the service user, so that a
  *      key the service cannot read fails now, not at the first reload after
  *      a certificate renewal;
@@ -17,6 +18,7 @@
 #include <getopt.h>
 #include <grp.h>
 #include <limits.h>
+#include <linux/capability.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -25,9 +27,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -386,6 +390,42 @@ static int drop_privileges(const char *user, const char *group)
 	return 0;
 }
 
+/*
+ * drop_capabilities empties every capability set once the listeners are
+ * bound. Started by root, setresuid() already did; started as the service
+ * user with AmbientCapabilities=CAP_NET_BIND_SERVICE, the capability would
+ * otherwise stay effective for the life of the process, and under socket
+ * activation it is never used at all. capset is called directly: the
+ * kernel interface is small, and libcap would be one more dependency.
+ */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct header = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {{0}};
+	if (syscall(SYS_capget, &header, data) < 0) {
+		log_error_errno("capget");
+		return -1;
+	}
+	bool any = false;
+	for (size_t i = 0; i < _LINUX_CAPABILITY_U32S_3; i++)
+		any |= data[i].effective || data[i].permitted ||
+			data[i].inheritable;
+	if (!any)
+		return 0;
+	/* Emptying the permitted set empties the ambient one too. */
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capset, &header, data) < 0) {
+		log_error_errno("cannot drop capabilities (capset) — allow it "
+			"in the unit: SystemCallFilter=capset");
+		return -1;
+	}
+	prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
+	log_info("capabilities dropped");
+	return 0;
+}
+
 static unsigned thread_count(const struct config *config)
 {
 	if (config->threads)
@@ -510,6 +550,9 @@ static void warn_restart_needed(const struct config *old,
 			old->max_connections_per_ip !=
 				new->max_connections_per_ip ||
 			old->connection_timeout != new->connection_timeout ||
+			old->request_header_timeout !=
+				new->request_header_timeout ||
+			old->max_connection_age != new->max_connection_age ||
 			old->max_request_size != new->max_request_size)
 		log_warn("user, group, log_target, tls_priorities, threads or "
 			"a connection limit changed: restart mta-stsd to apply "
@@ -647,6 +690,8 @@ static struct http_options http_options_for(const struct config *config,
 		.max_connections = config->max_connections,
 		.max_connections_per_ip = config->max_connections_per_ip,
 		.connection_timeout = config->connection_timeout,
+		.request_header_timeout = config->request_header_timeout,
+		.max_connection_age = config->max_connection_age,
 		.max_request_size = config->max_request_size,
 		.tls_priorities = config->tls_priorities ?
 			config->tls_priorities : TLS_DEFAULT_PRIORITIES,
@@ -694,7 +739,8 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	const struct snapshot_options *options, bool reread)
 {
 	dm->fd_count = open_sockets(config, &dm->fds);
-	if (dm->fd_count < 0 || drop_privileges(user, group) < 0) {
+	if (dm->fd_count < 0 || drop_privileges(user, group) < 0 ||
+			drop_capabilities() < 0) {
 		config_finish(config);
 		free(config);
 		return NULL;
@@ -887,9 +933,11 @@ static void print_config_dump(const struct snapshot *snap)
 	printf("access_log = %s;\n", c->access_log ? "true" : "false");
 	printf("threads = %u;\nmax_connections = %u;\n"
 		"max_connections_per_ip = %u;\nconnection_timeout = %u;\n"
+		"request_header_timeout = %u;\nmax_connection_age = %u;\n"
 		"max_request_size = %u;\ntxt_ttl = %u;\n", c->threads,
 		c->max_connections, c->max_connections_per_ip,
-		c->connection_timeout, c->max_request_size, c->txt_ttl);
+		c->connection_timeout, c->request_header_timeout,
+		c->max_connection_age, c->max_request_size, c->txt_ttl);
 	printf("domains = (\n");
 	for (size_t i = 0; i < snapshot_domain_count(snap); i++) {
 		const struct snapshot_domain *sd = snapshot_domain_at(

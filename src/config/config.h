@@ -65,6 +65,8 @@ struct config {
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
 	unsigned connection_timeout;	/* seconds */
+	unsigned request_header_timeout;/* seconds */
+	unsigned max_connection_age;	/* seconds */
 	unsigned max_request_size;	/* bytes for request line + headers */
 	unsigned txt_ttl;		/* TTL printed by `txt` */
 	bool strict;			/* one domain's problem stops them all */

@@ -1,14 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -19,7 +23,9 @@
 #include "util/log.h"
 #include "core/route.h"
 #include "server/snapshot.h"
+#include "server/strict.h"
 #include "tls/tls.h"
+#include "util/clock.h"
 #include "util/text.h"
 
 enum error_response {
@@ -35,24 +41,54 @@ struct http_server {
 	struct MHD_Daemon **daemons;
 	size_t daemon_count;
 
-	/* The snapshot new connections get. Only the main thread replaces
-	 * it; the lock keeps a connection from taking a reference on a
-	 * snapshot while it is being released. */
+	/* The snapshot new connections and new requests get. Only the main
+	 * thread replaces it; the lock keeps a connection from taking a
+	 * reference on a snapshot while it is being released. */
 	pthread_mutex_t lock;
 	struct snapshot *current;
 
 	struct MHD_Response *errors[ERROR_COUNT];
 	atomic_bool access_log;
-	/* Keep-alive connections waiting for their next request: a stop
-	 * need not wait for them, only for the others. */
-	atomic_uint idle;
+	/* Requests in progress: what a stop waits for. */
+	atomic_uint busy;
+
+	/* Every open connection, for the reaper. libmicrohttpd cannot close
+	 * a connection from outside, but shutdown() on its socket ends it,
+	 * and the close notification that unlinks it comes before the
+	 * socket is closed, so an fd in this list is never another's. */
+	pthread_mutex_t connections_lock;
+	struct connection *connections;
+	pthread_cond_t reaper_wake;
+	pthread_t reaper;
+	bool reaper_started;
+	bool stopping;			/* under connections_lock */
+	long long header_timeout_ms;
+	long long max_age_ms;
 };
 
-/* What a connection keeps from its start to its end. */
+/*
+ * What the server keeps of a connection. The snapshot of its handshake is
+ * held only until its first request: each request then takes the snapshot
+ * current when it arrives and drops it when answered, so a slow or
+ * long-lived connection pins no old snapshot and a keep-alive connection
+ * sees a reload at its next request.
+ */
 struct connection {
-	struct snapshot *snapshot;
+	struct connection *prev, *next;	/* under connections_lock */
+	int fd;
+	long long opened_ms;
+	/* When the next request header must be complete; 0 while a request
+	 * is being answered. Set by the connection's thread, read by the
+	 * reaper. */
+	_Atomic long long header_deadline_ms;
+	bool cut;			/* shut down by the reaper */
+
+	struct snapshot *handshake;	/* until the first request */
 	struct tls_binding binding;
-	bool idle;		/* answered, and no new request yet */
+	/* The policy host the handshake chose by SNI, looked up again in
+	 * each request's snapshot. */
+	char host[ROUTE_HOST_MAX + 1];
+	struct snapshot *request;	/* while a request is in progress */
 };
 
 /* The connection's own record, or NULL. */
@@ -61,19 +97,6 @@ static struct connection *connection_of(struct MHD_Connection *mc)
 	const union MHD_ConnectionInfo *info = MHD_get_connection_info(mc,
 		MHD_CONNECTION_INFO_SOCKET_CONTEXT);
 	return info ? info->socket_context : NULL;
-}
-
-/* A connection's idle flag changes only on the thread that serves it. */
-static void set_idle(struct http_server *server, struct connection *conn,
-	bool idle)
-{
-	if (!conn || conn->idle == idle)
-		return;
-	conn->idle = idle;
-	if (idle)
-		atomic_fetch_add(&server->idle, 1);
-	else
-		atomic_fetch_sub(&server->idle, 1);
 }
 
 static const struct {
@@ -139,6 +162,110 @@ static int build_responses(struct snapshot *snap)
 	return 0;
 }
 
+/* The next request header is due header_timeout from now. */
+static void start_header_clock(struct http_server *server,
+	struct connection *conn)
+{
+	atomic_store(&conn->header_deadline_ms,
+		clock_now_ms() + server->header_timeout_ms);
+}
+
+static void link_connection(struct http_server *server,
+	struct connection *conn)
+{
+	pthread_mutex_lock(&server->connections_lock);
+	conn->next = server->connections;
+	if (conn->next)
+		conn->next->prev = conn;
+	server->connections = conn;
+	pthread_mutex_unlock(&server->connections_lock);
+}
+
+static void unlink_connection(struct http_server *server,
+	struct connection *conn)
+{
+	pthread_mutex_lock(&server->connections_lock);
+	if (conn->prev)
+		conn->prev->next = conn->next;
+	else
+		server->connections = conn->next;
+	if (conn->next)
+		conn->next->prev = conn->prev;
+	pthread_mutex_unlock(&server->connections_lock);
+}
+
+/* Ends the request in progress, if any: its snapshot may go now. */
+static void end_request(struct http_server *server, struct connection *conn)
+{
+	if (!conn || !conn->request)
+		return;
+	snapshot_unref(conn->request);
+	conn->request = NULL;
+	atomic_fetch_sub(&server->busy, 1);
+}
+
+/*
+ * drop_handshake lets the handshake's snapshot go once the chosen host is
+ * copied, with the binding that pointed into it (GnuTLS gets no chain from
+ * it any more). It runs when the handshake is over, or at the latest when
+ * the first request line arrives.
+ */
+static void drop_handshake(struct connection *conn)
+{
+	if (!conn->handshake)
+		return;
+	const struct snapshot_domain *sd = conn->binding.selected;
+	if (sd)
+		snprintf(conn->host, sizeof(conn->host), "%s", sd->host);
+	conn->binding.store = NULL;
+	conn->binding.selected = NULL;
+	snapshot_unref(conn->handshake);
+	conn->handshake = NULL;
+}
+
+static void on_established(struct tls_binding *binding)
+{
+	drop_handshake((struct connection *)((char *)binding -
+		offsetof(struct connection, binding)));
+}
+
+/*
+ * begin_request runs when a request line has arrived: from then on the
+ * request is in progress (a stop waits for it), and it is answered from
+ * the snapshot current now.
+ */
+static void begin_request(struct http_server *server, struct connection *conn)
+{
+	drop_handshake(conn);
+	end_request(server, conn);
+	pthread_mutex_lock(&server->lock);
+	conn->request = snapshot_ref(server->current);
+	pthread_mutex_unlock(&server->lock);
+	atomic_fetch_add(&server->busy, 1);
+}
+
+/* What a request's context points to between the handler's calls. */
+static int request_line_seen, request_header_seen;
+
+/* MHD_OPTION_URI_LOG_CALLBACK: the first sign of a request. */
+static void *on_request_line(void *cls, const char *uri,
+	struct MHD_Connection *mc)
+{
+	(void)uri;
+	struct connection *conn = connection_of(mc);
+	if (conn)
+		begin_request(cls, conn);
+	return &request_line_seen;
+}
+
+static void release_connection(struct http_server *server,
+	struct connection *conn)
+{
+	end_request(server, conn);
+	snapshot_unref(conn->handshake);
+	free(conn);
+}
+
 static void on_connection(void *cls, struct MHD_Connection *mc,
 	void **socket_context, enum MHD_ConnectionNotificationCode code)
 {
@@ -147,9 +274,8 @@ static void on_connection(void *cls, struct MHD_Connection *mc,
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		struct connection *conn = *socket_context;
 		if (conn) {
-			set_idle(server, conn, false);
-			snapshot_unref(conn->snapshot);
-			free(conn);
+			unlink_connection(server, conn);
+			release_connection(server, conn);
 			*socket_context = NULL;
 		}
 		return;
@@ -157,22 +283,74 @@ static void on_connection(void *cls, struct MHD_Connection *mc,
 
 	/* Without a binding the certificate callback finds no chain and
 	 * the handshake fails: a connection we cannot track is refused. */
+	const union MHD_ConnectionInfo *fd_info = MHD_get_connection_info(mc,
+		MHD_CONNECTION_INFO_CONNECTION_FD);
 	struct connection *conn = calloc(1, sizeof(*conn));
-	if (!conn)
+	if (!conn || !fd_info) {
+		free(conn);
 		return;
+	}
+	conn->fd = fd_info->connect_fd;
+	/* The server's flight must not wait behind an unacknowledged small
+	 * segment (Nagle with the client's delayed ACK: 40 ms);
+	 * libmicrohttpd 0.9.75's own TCP_NODELAY code is compiled out. */
+	int one = 1;
+	if (setsockopt(conn->fd, IPPROTO_TCP, TCP_NODELAY, &one,
+			sizeof(one)) < 0)
+		log_debug("setsockopt(TCP_NODELAY): %s", strerror(errno));
+	conn->opened_ms = clock_now_ms();
+	start_header_clock(server, conn);
 	pthread_mutex_lock(&server->lock);
-	conn->snapshot = snapshot_ref(server->current);
+	conn->handshake = snapshot_ref(server->current);
 	pthread_mutex_unlock(&server->lock);
-	conn->binding.store = snapshot_tls(conn->snapshot);
+	conn->binding.store = snapshot_tls(conn->handshake);
+	conn->binding.established = on_established;
 
 	const union MHD_ConnectionInfo *info = MHD_get_connection_info(mc,
 		MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (!info || tls_session_bind(info->tls_session, &conn->binding) < 0) {
-		snapshot_unref(conn->snapshot);
-		free(conn);
+		release_connection(server, conn);
 		return;
 	}
+	link_connection(server, conn);
 	*socket_context = conn;
+}
+
+/*
+ * reap runs on its own thread: every REAP_INTERVAL_MS it shuts down the
+ * connections whose request header is late (a trickle that the inactivity
+ * timeout never ends) or that are older than max_connection_age.
+ * libmicrohttpd then sees the end of the stream and closes them itself.
+ */
+#define REAP_INTERVAL_MS 250
+
+static void *reap(void *cls)
+{
+	struct http_server *server = cls;
+	pthread_mutex_lock(&server->connections_lock);
+	while (!server->stopping) {
+		long long now = clock_now_ms();
+		for (struct connection *c = server->connections; c;
+				c = c->next) {
+			long long due = atomic_load(&c->header_deadline_ms);
+			if (c->cut || !((due && now >= due) ||
+					now - c->opened_ms >= server->max_age_ms))
+				continue;
+			shutdown(c->fd, SHUT_RDWR);
+			c->cut = true;
+		}
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += REAP_INTERVAL_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&server->reaper_wake,
+			&server->connections_lock, &until);
+	}
+	pthread_mutex_unlock(&server->connections_lock);
+	return NULL;
 }
 
 static void format_client(struct MHD_Connection *mc, char *buf, size_t size)
@@ -218,27 +396,43 @@ static void log_access(struct MHD_Connection *mc, const char *sni,
 		resumed ? "resumed" : "full");
 }
 
-static enum MHD_Result count_host(void *cls, enum MHD_ValueKind kind,
-	const char *key, const char *value)
+/* The answer to a complete, valid request on conn. */
+static struct MHD_Response *answer(struct http_server *server,
+	struct MHD_Connection *mc, const struct connection *conn,
+	const char *method, const char *url,
+	const struct snapshot_domain **served, unsigned *status)
 {
-	(void)kind;
-	(void)value;
-	if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0)
-		(*(unsigned *)cls)++;
-	return MHD_YES;
-}
-
-/*
- * has_one_host_at_most: RFC 9112 §3.2 (RFC 7230 §5.4) requires a 400 for a
- * request with more than one Host field. libmicrohttpd keeps them all but
- * its lookup returns the first, which would let a request be routed by one
- * Host while a proxy in front saw another.
- */
-static bool has_one_host_at_most(struct MHD_Connection *mc)
-{
-	unsigned hosts = 0;
-	MHD_get_connection_values(mc, MHD_HEADER_KIND, count_host, &hosts);
-	return hosts <= 1;
+	if (!conn || !conn->request) {
+		/* Unreachable: a connection is tracked before its handshake. */
+		*status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+		return server->errors[ERROR_INTERNAL];
+	}
+	const struct snapshot_domain *sd = tls_store_lookup(
+		snapshot_tls(conn->request), conn->host);
+	*served = sd;
+	if (!sd) {
+		/* A reload stopped serving the name this connection's
+		 * handshake was for: RFC 9110 §15.5.20. */
+		*status = 421;
+		return server->errors[ERROR_MISDIRECTED];
+	}
+	const char *host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+		MHD_HTTP_HEADER_HOST);
+	switch (route_request(method, url, host, sd->host)) {
+	case ROUTE_POLICY:
+		*status = MHD_HTTP_OK;
+		return sd->response;
+	case ROUTE_NOT_FOUND:
+		*status = MHD_HTTP_NOT_FOUND;
+		return server->errors[ERROR_NOT_FOUND];
+	case ROUTE_METHOD_NOT_ALLOWED:
+		*status = MHD_HTTP_METHOD_NOT_ALLOWED;
+		return server->errors[ERROR_METHOD_NOT_ALLOWED];
+	case ROUTE_MISDIRECTED:
+	default:
+		*status = 421;
+		return server->errors[ERROR_MISDIRECTED];
+	}
 }
 
 static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
@@ -246,70 +440,52 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 	const char *upload_data, size_t *upload_data_size, void **req_cls)
 {
 	struct http_server *server = cls;
-
-	/* libmicrohttpd closes the connection after a response queued in the
-	 * first call, which would defeat keep-alive: answer in the second,
-	 * once the whole request (and any body, skipped) has been read. */
-	static int request_seen;
-	if (!*req_cls) {
-		*req_cls = &request_seen;
-		set_idle(server, connection_of(mc), false);
-		return MHD_YES;
-	}
-	if (*upload_data_size != 0) {
-		*upload_data_size = 0;
-		return MHD_YES;
-	}
-
-	const struct connection *conn = connection_of(mc);
-	const struct snapshot_domain *sd = conn ? conn->binding.selected : NULL;
-
+	struct connection *conn = connection_of(mc);
+	const struct snapshot_domain *sd = NULL;
 	struct MHD_Response *response;
 	unsigned status;
-	size_t bytes = 0;
-	if (!sd) {
-		/* Unreachable: the handshake fails without a known SNI. */
-		response = server->errors[ERROR_INTERNAL];
-		status = MHD_HTTP_INTERNAL_SERVER_ERROR;
-	} else if (!has_one_host_at_most(mc)) {
+
+	/* libmicrohttpd closes the connection after a response queued in the
+	 * first call, which would defeat keep-alive: a valid request is
+	 * answered in the second, once the whole request (and any body,
+	 * skipped) has been read. An invalid one is answered at once, and
+	 * the connection closed: what follows it cannot be trusted. */
+	if (*req_cls != &request_header_seen) {
+		*req_cls = &request_header_seen;
+		if (conn && !conn->request)
+			begin_request(server, conn);
+		if (conn)
+			atomic_store(&conn->header_deadline_ms, 0);
+		if (strict_request_is_valid(mc, method, url, version))
+			return MHD_YES;
 		response = server->errors[ERROR_BAD_REQUEST];
 		status = MHD_HTTP_BAD_REQUEST;
+	} else if (*upload_data_size != 0) {
+		*upload_data_size = 0;
+		return MHD_YES;
 	} else {
-		const char *host = MHD_lookup_connection_value(mc,
-			MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
-		switch (route_request(method, url, host, sd->host)) {
-		case ROUTE_POLICY:
-			response = sd->response;
-			status = MHD_HTTP_OK;
-			if (strcmp(method, "HEAD") != 0)
-				bytes = sd->body_len;
-			break;
-		case ROUTE_NOT_FOUND:
-			response = server->errors[ERROR_NOT_FOUND];
-			status = MHD_HTTP_NOT_FOUND;
-			break;
-		case ROUTE_METHOD_NOT_ALLOWED:
-			response = server->errors[ERROR_METHOD_NOT_ALLOWED];
-			status = MHD_HTTP_METHOD_NOT_ALLOWED;
-			break;
-		case ROUTE_MISDIRECTED:
-		default:
-			response = server->errors[ERROR_MISDIRECTED];
-			status = 421;
-			break;
-		}
+		response = answer(server, mc, conn, method, url, &sd, &status);
 	}
-	if (atomic_load_explicit(&server->access_log, memory_order_relaxed))
+	if (atomic_load_explicit(&server->access_log, memory_order_relaxed)) {
+		size_t bytes = status == MHD_HTTP_OK &&
+			strcmp(method, "HEAD") != 0 ? sd->body_len : 0;
 		log_access(mc, sd ? sd->host : NULL, method, url, status,
 			bytes);
+	}
 	return MHD_queue_response(mc, status, response);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *mc,
 	void **req_cls, enum MHD_RequestTerminationCode code)
 {
+	struct http_server *server = cls;
+	struct connection *conn = connection_of(mc);
+	if (!conn)
+		return;
+	end_request(server, conn);
+	/* Keep-alive: the next request header is due in its turn. */
 	if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK)
-		set_idle(cls, connection_of(mc), true);
+		start_header_clock(server, conn);
 }
 
 /*
@@ -353,7 +529,11 @@ static int build_error_responses(struct http_server *server)
 static struct MHD_Daemon *start_daemon(struct http_server *server,
 	const struct http_options *options, int fd, unsigned threads)
 {
-	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
+	/* poll(), not epoll: with epoll, libmicrohttpd 0.9.75 keeps a
+	 * connection in its ready list while GnuTLS reads the socket itself
+	 * during the handshake, and polls it with a zero timeout until the
+	 * handshake ends, a core at 100% per stalled client. */
+	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL |
 		MHD_USE_TLS | MHD_USE_ITC | MHD_USE_ERROR_LOG;
 	/* The pool holds the request line, the headers and the reply
 	 * headers; a request that does not fit is answered 431 or 414. */
@@ -372,8 +552,73 @@ static struct MHD_Daemon *start_daemon(struct http_server *server,
 		MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
 		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
+		MHD_OPTION_URI_LOG_CALLBACK, on_request_line, server,
 		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
+		/* RFC 9112: 400 for HTTP/1.1 without Host and for a space in
+		 * the request target; the rest is in strict.c. */
+		MHD_OPTION_STRICT_FOR_CLIENT, 1,
 		MHD_OPTION_END);
+}
+
+/*
+ * Descriptors the daemon needs besides its connections and listeners:
+ * stdio, the signalfd, the log and sd_notify sockets, and what a reload
+ * opens (configuration, includes, certificate, key and state files, one at
+ * a time). A reload must find them free even when clients hold every
+ * connection slot, or renewed certificates would never be loaded.
+ */
+#define DESCRIPTOR_RESERVE 64
+/* Per worker: its wake-up pipe and the one connection it accepts beyond
+ * its limit before closing it. */
+#define DESCRIPTORS_PER_WORKER 3
+
+/*
+ * fit_descriptors sets *max_connections to options->max_connections if it
+ * fits RLIMIT_NOFILE with the reserve above, raising the soft limit up to
+ * the hard one when it must (a unit whose ~@resources filter forbids that
+ * sets LimitNOFILE= instead), or else to what fits, with a warning. -1
+ * (logged) when not even one connection fits.
+ */
+static int fit_descriptors(const struct http_options *options,
+	unsigned workers, unsigned *max_connections)
+{
+	rlim_t overhead = DESCRIPTOR_RESERVE + options->listen_count +
+		(rlim_t)DESCRIPTORS_PER_WORKER * workers;
+	rlim_t wanted = overhead + options->max_connections;
+	struct rlimit rl;
+	*max_connections = options->max_connections;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_error_errno("getrlimit(RLIMIT_NOFILE)");
+		return -1;
+	}
+	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < wanted) {
+		struct rlimit raised = rl;
+		raised.rlim_cur = rl.rlim_max != RLIM_INFINITY &&
+			rl.rlim_max < wanted ? rl.rlim_max : wanted;
+		if (raised.rlim_cur > rl.rlim_cur &&
+				setrlimit(RLIMIT_NOFILE, &raised) == 0)
+			rl = raised;
+	}
+	if (rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= wanted)
+		return 0;
+	if (rl.rlim_cur <= overhead) {
+		log_error("the descriptor limit (RLIMIT_NOFILE %llu) leaves no "
+			"room for connections: the daemon keeps %llu for "
+			"itself — raise LimitNOFILE= in mta-stsd.service (or "
+			"ulimit -n)", (unsigned long long)rl.rlim_cur,
+			(unsigned long long)overhead);
+		return -1;
+	}
+	*max_connections = (unsigned)(rl.rlim_cur - overhead);
+	log_warn("max_connections %u does not fit the descriptor limit "
+		"(RLIMIT_NOFILE %llu): serving at most %u connections and "
+		"keeping %llu descriptors for listeners, workers and reloads "
+		"— raise LimitNOFILE= in mta-stsd.service (or ulimit -n) to "
+		"at least %llu, or lower max_connections",
+		options->max_connections, (unsigned long long)rl.rlim_cur,
+		*max_connections, (unsigned long long)overhead,
+		(unsigned long long)wanted);
+	return 0;
 }
 
 struct http_server *http_server_start(const struct http_options *options,
@@ -385,6 +630,11 @@ struct http_server *http_server_start(const struct http_options *options,
 		return NULL;
 	}
 	pthread_mutex_init(&server->lock, NULL);
+	pthread_mutex_init(&server->connections_lock, NULL);
+	pthread_cond_init(&server->reaper_wake, NULL);
+	server->header_timeout_ms =
+		(long long)options->request_header_timeout * 1000;
+	server->max_age_ms = (long long)options->max_connection_age * 1000;
 	atomic_init(&server->access_log, options->access_log);
 	if (build_error_responses(server) < 0) {
 		log_error("cannot start the HTTP server: out of memory");
@@ -401,9 +651,20 @@ struct http_server *http_server_start(const struct http_options *options,
 		goto err;
 	}
 	unsigned per_socket = options->threads / (unsigned)options->listen_count;
+	if (!per_socket)
+		per_socket = 1;
+	struct http_options fitted = *options;
+	if (fit_descriptors(options, per_socket *
+			(unsigned)options->listen_count,
+			&fitted.max_connections) < 0)
+		goto err;
+	/* max_connections is for the whole server, not per listener. */
+	fitted.max_connections /= (unsigned)options->listen_count;
+	if (!fitted.max_connections)
+		fitted.max_connections = 1;
 	for (size_t i = 0; i < options->listen_count; i++) {
-		server->daemons[i] = start_daemon(server, options,
-			options->listen_fds[i], per_socket ? per_socket : 1);
+		server->daemons[i] = start_daemon(server, &fitted,
+			options->listen_fds[i], per_socket);
 		if (!server->daemons[i]) {
 			log_error("cannot start the HTTP server on socket %d "
 				"(libmicrohttpd refused the options)",
@@ -412,6 +673,12 @@ struct http_server *http_server_start(const struct http_options *options,
 		}
 		server->daemon_count++;
 	}
+	if (pthread_create(&server->reaper, NULL, reap, server) != 0) {
+		log_error("cannot start the HTTP server: no thread for the "
+			"connection deadlines");
+		goto err;
+	}
+	server->reaper_started = true;
 	return server;
 
 err:
@@ -448,31 +715,22 @@ void http_server_quiesce(struct http_server *server)
 	}
 }
 
-static unsigned connection_count(struct http_server *server)
-{
-	unsigned total = 0;
-	for (size_t i = 0; i < server->daemon_count; i++) {
-		const union MHD_DaemonInfo *info = MHD_get_daemon_info(
-			server->daemons[i],
-			MHD_DAEMON_INFO_CURRENT_CONNECTIONS);
-		if (info)
-			total += info->num_connections;
-	}
-	return total;
-}
-
 unsigned http_server_busy_count(struct http_server *server)
 {
-	unsigned open = connection_count(server);
-	unsigned idle = atomic_load(&server->idle);
-	return open > idle ? open - idle : 0;
+	return atomic_load(&server->busy);
 }
-
 
 void http_server_stop(struct http_server *server)
 {
 	if (!server)
 		return;
+	if (server->reaper_started) {
+		pthread_mutex_lock(&server->connections_lock);
+		server->stopping = true;
+		pthread_cond_signal(&server->reaper_wake);
+		pthread_mutex_unlock(&server->connections_lock);
+		pthread_join(server->reaper, NULL);
+	}
 	for (size_t i = 0; i < server->daemon_count; i++)
 		MHD_stop_daemon(server->daemons[i]);
 	free(server->daemons);
@@ -482,5 +740,7 @@ void http_server_stop(struct http_server *server)
 	}
 	snapshot_unref(server->current);
 	pthread_mutex_destroy(&server->lock);
+	pthread_mutex_destroy(&server->connections_lock);
+	pthread_cond_destroy(&server->reaper_wake);
 	free(server);
 }

@@ -8,9 +8,10 @@
 struct snapshot;
 
 /*
- * The only libmicrohttpd user: serves the policy of the snapshot current
- * at the time each connection starts, over TLS, from an internal thread
- * pool. Everything a request needs is built when a snapshot is installed.
+ * The only libmicrohttpd user: serves, over TLS from an internal thread
+ * pool, the policy of the snapshot current when each request arrives (the
+ * handshake uses the one current when the connection starts). Everything a
+ * request needs is built when a snapshot is installed.
  */
 
 struct http_options {
@@ -19,7 +20,9 @@ struct http_options {
 	unsigned threads;		/* total worker threads, >= 1 */
 	unsigned max_connections;
 	unsigned max_connections_per_ip;/* 0: no limit */
-	unsigned connection_timeout;	/* seconds */
+	unsigned connection_timeout;	/* seconds of inactivity */
+	unsigned request_header_timeout;/* seconds to a complete header */
+	unsigned max_connection_age;	/* seconds from accept to a cut */
 	unsigned max_request_size;	/* bytes of request line + headers */
 	const char *tls_priorities;
 	bool access_log;
@@ -49,9 +52,9 @@ void http_server_set_access_log(struct http_server *server, bool enabled);
 void http_server_quiesce(struct http_server *server);
 
 /*
- * Connections still open that are not keep-alive connections waiting idle
- * for their next request: those in a handshake, reading a request or
- * sending an answer.
+ * Requests in progress: from a complete request header to the end of the
+ * answer. Connections in a handshake, still sending their header or idle
+ * between requests are not counted, so a stop need not wait for them.
  */
 unsigned http_server_busy_count(struct http_server *server);
 

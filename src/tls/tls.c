@@ -1795,12 +1795,33 @@ static int client_hello(gnutls_session_t session)
  * gnutls_db_set_cache_expiration() period.", GnuTLS commit 553f9aaa,
  * issue #184). So one key per process, made by tls_init, is enough.
  */
+/*
+ * finished counts the Finished messages of the handshake, one each way in
+ * every TLS version, full or resumed. After the second the certificate and
+ * key have been used for good, so the binding's store may go.
+ */
+static int finished(gnutls_session_t session, unsigned type, unsigned when,
+	unsigned incoming, const gnutls_datum_t *msg)
+{
+	(void)type;
+	(void)when;
+	(void)incoming;
+	(void)msg;
+	struct tls_binding *binding = binding_of(session);
+	if (binding && ++binding->finished == 2 && binding->established)
+		binding->established(binding);
+	return 0;
+}
+
 int tls_session_bind(void *session, struct tls_binding *binding)
 {
 	gnutls_session_t s = session;
 	binding->selected = NULL;
+	binding->finished = 0;
 	/* From here on the hook refuses every name until bound. */
 	gnutls_handshake_set_post_client_hello_function(s, client_hello);
+	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_FINISHED,
+		GNUTLS_HOOK_POST, finished);
 	int rc = GNUTLS_E_INVALID_REQUEST;
 	if (!ticket_key.data ||
 	    (rc = gnutls_session_ticket_enable_server(s, &ticket_key)) < 0) {

@@ -98,6 +98,10 @@ size_t tls_store_credential_count(const struct tls_store *store);
 struct tls_binding {
 	const struct tls_store *store;
 	void *selected;
+	/* Called once on the session's thread when the handshake is over,
+	 * after which the session uses nothing of store; may be NULL. */
+	void (*established)(struct tls_binding *binding);
+	unsigned finished;		/* Finished messages seen */
 };
 
 /*
