@@ -21,6 +21,32 @@ from mtastsd_test import (MTASTSD, World, config_text, domain_block,
                           free_port, run, require_tools)
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
+# Started as the service user with CAP_NET_BIND_SERVICE in its ambient
+# set, as systemd's User= with AmbientCapabilities= does.
+AS_SERVICE_USER = ["setpriv", "--reuid=nobody", "--regid=nogroup",
+                   "--clear-groups", "--inh-caps=+net_bind_service",
+                   "--ambient-caps=+net_bind_service"]
+
+
+def capabilities(pid):
+    """The capability sets of pid, as integers."""
+    with open("/proc/%d/status" % pid) as f:
+        status = f.read()
+    return {k: int(re.search(r"^%s:\s+([0-9a-f]+)$" % k, status,
+                             re.M).group(1), 16)
+            for k in ("CapInh", "CapPrm", "CapEff", "CapAmb")}
+
+
+def privileged_port():
+    """A free port below 1024, which only CAP_NET_BIND_SERVICE may bind."""
+    for port in range(990, 900, -1):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+                return port
+            except OSError:
+                pass
+    raise AssertionError("no free port between 901 and 990")
 
 
 class Lifecycle(World):
@@ -65,6 +91,42 @@ class Lifecycle(World):
         self.assertEqual(gids, [str(nogroup)] * 4)
         self.assertEqual(groups, [str(nogroup)])
         self.assertIn("running as user nobody", d.output())
+
+    @unittest.skipUnless(os.geteuid() == 0, "setpriv needs root")
+    def test_bind_capability_dropped_once_bound(self):
+        """Started as the service user with CAP_NET_BIND_SERVICE, the
+        daemon binds a port below 1024 with it and then holds no
+        capability at all while it serves."""
+        require_tools("setpriv")
+        self.port = privileged_port()
+        d = self.start(self.config(), wrapper=AS_SERVICE_USER)
+        self.assertEqual(capabilities(d.pid), dict.fromkeys(
+            ("CapInh", "CapPrm", "CapEff", "CapAmb"), 0), d.output())
+        r = self.curl("mta-sts.example.com", self.port)
+        self.assertIn("version: STSv1", r.stdout)
+
+    @unittest.skipUnless(os.geteuid() == 0, "setpriv needs root")
+    def test_bind_capability_dropped_under_socket_activation(self):
+        """With sockets passed in, the capability is never used: it is
+        dropped all the same."""
+        require_tools("setpriv")
+        path = self.config()
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", self.port))
+        listener.listen(16)
+        fd = listener.fileno()
+        move = "" if fd == 3 else "exec 3<&%d %d<&-; " % (fd, fd)
+        wrapper = AS_SERVICE_USER + [
+            "sh", "-c", move + 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"']
+        try:
+            d = self.start(path, wrapper=wrapper, pass_fds=(fd,))
+        finally:
+            listener.close()
+        self.assertIn("socket(s) passed by systemd", d.output())
+        self.assertEqual(capabilities(d.pid), dict.fromkeys(
+            ("CapInh", "CapPrm", "CapEff", "CapAmb"), 0), d.output())
+        r = self.curl("mta-sts.example.com", self.port)
+        self.assertIn("version: STSv1", r.stdout)
 
     @unittest.skipUnless(os.geteuid() == 0, "needs root to make the key "
                          "unreadable for the service user")
