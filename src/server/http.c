@@ -77,9 +77,9 @@ struct connection {
 	struct connection *prev, *next;	/* under connections_lock */
 	int fd;
 	long long opened_ms;
-	/* When the next request header must be complete; 0 while a request
-	 * is being answered. Set by the connection's thread, read by the
-	 * reaper. */
+	/* When the next request (header and any body) must be complete; 0
+	 * while one is being answered. Set by the connection's thread, read
+	 * by the reaper. */
 	_Atomic long long header_deadline_ms;
 	bool cut;			/* shut down by the reaper */
 
@@ -454,8 +454,6 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 		*req_cls = &request_header_seen;
 		if (conn && !conn->request)
 			begin_request(server, conn);
-		if (conn)
-			atomic_store(&conn->header_deadline_ms, 0);
 		if (strict_request_is_valid(mc, method, url, version))
 			return MHD_YES;
 		response = server->errors[ERROR_BAD_REQUEST];
@@ -466,6 +464,9 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 	} else {
 		response = answer(server, mc, conn, method, url, &sd, &status);
 	}
+	/* Received in time (header and any body): the deadline stops. */
+	if (conn)
+		atomic_store(&conn->header_deadline_ms, 0);
 	if (atomic_load_explicit(&server->access_log, memory_order_relaxed)) {
 		size_t bytes = status == MHD_HTTP_OK &&
 			strcmp(method, "HEAD") != 0 ? sd->body_len : 0;

@@ -227,6 +227,27 @@ class Connections(World):
         self.assertIn(b"mode: testing", second)
         self.assertNotEqual(policy_id(first), policy_id(second))
 
+    def test_removed_domain_is_misdirected_on_open_connection(self):
+        """A keep-alive connection to a domain that a reload stopped
+        serving is answered 421, not with the old policy."""
+        other = self.leaf("mta-sts.example.net")
+        blocks = [domain_block("example.com", ["mail.example.com"],
+                               *self.cert),
+                  domain_block("example.net", ["mail.example.net"], *other)]
+        path = self.write("mta-stsd.conf", config_text(
+            self.port, blocks, self.state, extra="threads = 2;\n"))
+        d = self.start(path)
+        s = self.tls_connect("127.0.0.1", host="mta-sts.example.net")
+        request = REQUEST.replace(HOST.encode(), b"mta-sts.example.net")
+        s.sendall(request)
+        self.assertEqual(read_response(s, 5)[0], 200)
+        self.write("mta-stsd.conf", config_text(
+            self.port, blocks[:1], self.state, extra="threads = 2;\n"))
+        d.reload()
+        s.sendall(request)
+        status, data = read_response(s, 5)
+        self.assertEqual(status, 421, data)
+
     def test_connection_age_limit(self):
         """A keep-alive connection that keeps asking is cut at
         max_connection_age, however active it is."""
