@@ -148,7 +148,9 @@ START_TEST(test_builtin_defaults)
 	ck_assert_str_eq(cfg.log_target, "stderr");
 	ck_assert(!cfg.access_log);
 	ck_assert_uint_eq(cfg.threads, 0);
-	ck_assert_uint_eq(cfg.max_connections, 1024);
+	ck_assert_uint_eq(cfg.max_connections, 4096);
+	ck_assert_uint_eq(cfg.request_header_timeout, 10);
+	ck_assert_uint_eq(cfg.max_connection_age, 300);
 	ck_assert_uint_eq(cfg.max_connections_per_ip, 32);
 	ck_assert_uint_eq(cfg.connection_timeout, 10);
 	ck_assert_uint_eq(cfg.max_request_size, 8192);
@@ -203,7 +205,7 @@ START_TEST(test_defaults_table)
 			ck_assert_str_eq(e->value, "false");
 	}
 	ck_assert_uint_eq(matched, 7);
-	ck_assert_uint_eq(rows, 17);
+	ck_assert_uint_eq(rows, 19);
 }
 END_TEST
 
