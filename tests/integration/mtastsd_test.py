@@ -13,6 +13,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -341,3 +342,41 @@ class World(unittest.TestCase):
         return run(["curl", "-sS", "--max-time", "10", "--cacert",
                     self.ca.cert, "--resolve",
                     "%s:%d:%s" % (host, port, connect)] + list(extra) + [url])
+
+
+class ClientWorld(World):
+    """A World with one policy host, HOST, and raw client connections that
+    tearDown closes: for tests that speak TLS and HTTP byte by byte."""
+
+    HOST = "mta-sts.example.com"
+
+    def setUp(self):
+        super().setUp()
+        self.port = free_port()
+        self.cert = self.leaf(self.HOST)
+        self.sockets = []
+        self.tls = ssl.create_default_context(cafile=self.ca.cert)
+
+    def tearDown(self):
+        for s in self.sockets:
+            try:
+                s.close()
+            except OSError:
+                pass
+        super().tearDown()
+
+    def tcp(self, source, timeout=10):
+        """A TCP connection from source, kept for tearDown to close."""
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sockets.append(s)
+        s.bind((source, 0))
+        s.settimeout(timeout)
+        s.connect(("127.0.0.1", self.port))
+        return s
+
+    def tls_connect(self, source, timeout=10, host=None):
+        """A completed TLS handshake with SNI host (HOST), from source."""
+        s = self.tls.wrap_socket(self.tcp(source, timeout),
+                                 server_hostname=host or self.HOST)
+        self.sockets.append(s)
+        return s

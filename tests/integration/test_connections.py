@@ -24,8 +24,8 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mtastsd_test import (MKCERTS, Prober, World, config_text, domain_block,
-                          free_port, require_tools)
+from mtastsd_test import (MKCERTS, ClientWorld, Prober, config_text,
+                          domain_block, require_tools)
 from test_hostile import (attacker, client_hello, is_sanitized,
                           read_response, read_until_close, rss_kib)
 
@@ -117,41 +117,12 @@ def policy_id(response):
     return m.group(1).decode() if m else None
 
 
-class Connections(World):
-    def setUp(self):
-        super().setUp()
-        self.port = free_port()
-        self.cert = self.leaf(HOST)
-        self.sockets = []
-        self.tls = ssl.create_default_context(cafile=self.ca.cert)
-
-    def tearDown(self):
-        for s in self.sockets:
-            try:
-                s.close()
-            except OSError:
-                pass
-        super().tearDown()
-
+class Connections(ClientWorld):
     def config(self, extra="", mode="enforce"):
         return self.write("mta-stsd.conf", config_text(self.port, [
             domain_block("example.com", ["mail.example.com"], *self.cert,
                          mode=mode)], self.state,
             extra="threads = 2;\n" + extra))
-
-    def tcp(self, source, timeout=10):
-        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.sockets.append(s)
-        s.bind((source, 0))
-        s.settimeout(timeout)
-        s.connect(("127.0.0.1", self.port))
-        return s
-
-    def tls_connect(self, source, timeout=10, host=HOST):
-        s = self.tls.wrap_socket(self.tcp(source, timeout),
-                                 server_hostname=host)
-        self.sockets.append(s)
-        return s
 
     # -- Item 1 -----------------------------------------------------------
 

@@ -5,14 +5,13 @@ RLIMIT_NOFILE with a reserve, so clients that take every connection slot
 never leave a reload without the descriptors to open its files."""
 
 import os
-import socket
 import sys
 import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from mtastsd_test import (MTASTSD, World, config_text, domain_block,
-                          free_port, require_tools, run)
+from mtastsd_test import (MTASTSD, ClientWorld, config_text, domain_block,
+                          require_tools, run)
 from test_connections import raise_fd_limit
 
 HOST = "mta-sts.example.com"
@@ -24,18 +23,7 @@ def under_limit(n):
     return ["prlimit", "--nofile=%d:%d" % (n, n), "--"]
 
 
-class Descriptors(World):
-    def setUp(self):
-        super().setUp()
-        self.port = free_port()
-        self.cert = self.leaf(HOST)
-        self.sockets = []
-
-    def tearDown(self):
-        for s in self.sockets:
-            s.close()
-        super().tearDown()
-
+class Descriptors(ClientWorld):
     def config(self, mode="enforce"):
         # The default max_connections (4096) and no per-address limit.
         return self.write("mta-stsd.conf", config_text(self.port, [
@@ -53,12 +41,8 @@ class Descriptors(World):
         self.assertIn("does not fit the descriptor limit (RLIMIT_NOFILE "
                       "256)", d.output())
         for i in range(400):
-            s = socket.socket()
-            self.sockets.append(s)
-            s.bind(("127.0.0.%d" % (2 + i % 50), 0))
-            s.settimeout(5)
             try:
-                s.connect(("127.0.0.1", self.port))
+                self.tcp("127.0.0.%d" % (2 + i % 50), 5)
             except OSError:
                 pass
         time.sleep(1)
@@ -73,7 +57,6 @@ class Descriptors(World):
         self.assertNotIn("Too many open files", log)
         for s in self.sockets:
             s.close()
-        self.sockets = []
         deadline = time.monotonic() + 10
         body = ""
         while time.monotonic() < deadline and "mode: testing" not in body:

@@ -110,18 +110,7 @@ class Lifecycle(World):
         """With sockets passed in, the capability is never used: it is
         dropped all the same."""
         require_tools("setpriv")
-        path = self.config()
-        listener = socket.socket()
-        listener.bind(("127.0.0.1", self.port))
-        listener.listen(16)
-        fd = listener.fileno()
-        move = "" if fd == 3 else "exec 3<&%d %d<&-; " % (fd, fd)
-        wrapper = AS_SERVICE_USER + [
-            "sh", "-c", move + 'LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"']
-        try:
-            d = self.start(path, wrapper=wrapper, pass_fds=(fd,))
-        finally:
-            listener.close()
+        d = self.start_socket_activated(AS_SERVICE_USER)
         self.assertIn("socket(s) passed by systemd", d.output())
         self.assertEqual(capabilities(d.pid), dict.fromkeys(
             ("CapInh", "CapPrm", "CapEff", "CapAmb"), 0), d.output())
@@ -199,7 +188,9 @@ class Lifecycle(World):
         self.assertIn("version: STSv1", body)
         self.assertIn("socket(s) passed by systemd", d.output())
 
-    def test_socket_activation_listen_fds(self):
+    def start_socket_activated(self, prefix=()):
+        """The daemon started on a listening socket passed in as systemd
+        passes it (LISTEN_FDS), under the command prefix."""
         path = self.config()
         listener = socket.socket()
         listener.bind(("127.0.0.1", self.port))
@@ -208,12 +199,15 @@ class Lifecycle(World):
         # own PID, which exec hands to the daemon, exactly as systemd does.
         fd = listener.fileno()
         move = "" if fd == 3 else "exec 3<&%d %d<&-; " % (fd, fd)
-        wrapper = ["sh", "-c", move + 'LISTEN_PID=$$ LISTEN_FDS=1 '
-                   'exec "$0" "$@"']
+        wrapper = list(prefix) + ["sh", "-c", move + 'LISTEN_PID=$$ '
+                                  'LISTEN_FDS=1 exec "$0" "$@"']
         try:
-            d = self.start(path, wrapper=wrapper, pass_fds=(fd,))
+            return self.start(path, wrapper=wrapper, pass_fds=(fd,))
         finally:
             listener.close()
+
+    def test_socket_activation_listen_fds(self):
+        d = self.start_socket_activated()
         r = self.curl("mta-sts.example.com", self.port)
         self.assertIn("version: STSv1", r.stdout)
         self.assertIn("socket(s) passed by systemd", d.output())
