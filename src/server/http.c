@@ -68,7 +68,7 @@ struct http_server {
 
 /*
  * What the server keeps of a connection. The snapshot of its handshake is
- * held only until its first request: each request then takes the snapshot
+ * held only until the handshake ends: each request then takes the snapshot
  * current when it arrives and drops it when answered, so a slow or
  * long-lived connection pins no old snapshot and a keep-alive connection
  * sees a reload at its next request.
@@ -83,7 +83,7 @@ struct connection {
 	_Atomic long long header_deadline_ms;
 	bool cut;			/* shut down by the reaper */
 
-	struct snapshot *handshake;	/* until the first request */
+	struct snapshot *handshake;	/* until the handshake ends */
 	struct tls_binding binding;
 	/* The policy host the handshake chose by SNI, looked up again in
 	 * each request's snapshot. */
@@ -162,7 +162,7 @@ static int build_responses(struct snapshot *snap)
 	return 0;
 }
 
-/* The next request header is due header_timeout from now. */
+/* The next request is due request_header_timeout from now. */
 static void start_header_clock(struct http_server *server,
 	struct connection *conn)
 {
