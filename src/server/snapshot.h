@@ -16,8 +16,9 @@ struct diag;
 /*
  * The loaded world: the configuration, every domain's rendered policy and
  * id, and the TLS credentials. Built in one call, immutable afterwards and
- * shared by reference: each connection holds a reference on the snapshot it
- * started with, so a reload never changes what a connection in flight sees.
+ * shared by reference: each TLS handshake and each request holds one on the
+ * snapshot current when it started, so a reload never changes what one in
+ * progress sees.
  */
 
 struct snapshot_domain {
