@@ -158,6 +158,8 @@ class Daemon:
             fd, self.valgrind_log = tempfile.mkstemp(
                 prefix="valgrind-", suffix=".log", dir=workdir)
             os.close(fd)
+            # A wrapper may start it as the service user already.
+            os.chmod(self.valgrind_log, 0o666)
             under.append("--log-file=" + self.valgrind_log)
         self.proc = subprocess.Popen(
             list(wrapper) + under + [MTASTSD, "-c", config_path] +
