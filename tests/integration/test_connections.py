@@ -176,8 +176,10 @@ class Connections(ClientWorld):
         times.sort()
         sys.stderr.write("handshake + fetch: p50 %.1f ms, max %.1f ms\n" % (
             times[len(times) // 2] * 1000, times[-1] * 1000))
-        # A Nagle stall is 40 ms; a loaded machine may delay a few.
-        self.assertLess(times[len(times) // 2], 0.030, times)
+        # A Nagle stall is 40 ms; a loaded machine may delay a few. (A
+        # sanitized daemon is too slow for the figure to mean anything.)
+        if not is_sanitized(d.pid):
+            self.assertLess(times[len(times) // 2], 0.030, times)
 
     # -- Item 4 -----------------------------------------------------------
 
