@@ -1783,19 +1783,6 @@ static int client_hello(gnutls_session_t session)
 }
 
 /*
- * Session tickets (RFC 5077, RFC 8446 §4.6.1) let senders resume without
- * server state. gnutls_session_ticket_enable_server(3) wants a key made by
- * gnutls_session_ticket_key_generate(); GnuTLS treats it as a master key
- * and rotates the keys that really encrypt tickets by itself: lib/stek.c
- * derives one per time step of three session lifetimes
- * (gnutls_db_set_cache_expiration, 6 h by default, so every 18 h) and
- * still accepts the previous step's key ("The key set with
- * gnutls_session_ticket_enable_server() is used as a master key to
- * generate time-based keys for tickets. The rotation relates to the
- * gnutls_db_set_cache_expiration() period.", GnuTLS commit 553f9aaa,
- * issue #184). So one key per process, made by tls_init, is enough.
- */
-/*
  * finished counts the Finished messages of the handshake, one each way in
  * every TLS version, full or resumed. After the second the certificate and
  * key have been used for good, so the binding's store may go.
@@ -1813,6 +1800,19 @@ static int finished(gnutls_session_t session, unsigned type, unsigned when,
 	return 0;
 }
 
+/*
+ * Session tickets (RFC 5077, RFC 8446 §4.6.1) let senders resume without
+ * server state. gnutls_session_ticket_enable_server(3) wants a key made by
+ * gnutls_session_ticket_key_generate(); GnuTLS treats it as a master key
+ * and rotates the keys that really encrypt tickets by itself: lib/stek.c
+ * derives one per time step of three session lifetimes
+ * (gnutls_db_set_cache_expiration, 6 h by default, so every 18 h) and
+ * still accepts the previous step's key ("The key set with
+ * gnutls_session_ticket_enable_server() is used as a master key to
+ * generate time-based keys for tickets. The rotation relates to the
+ * gnutls_db_set_cache_expiration() period.", GnuTLS commit 553f9aaa,
+ * issue #184). So one key per process, made by tls_init, is enough.
+ */
 int tls_session_bind(void *session, struct tls_binding *binding)
 {
 	gnutls_session_t s = session;

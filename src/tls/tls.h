@@ -110,7 +110,8 @@ struct tls_binding {
  * with an unrecognized_name alert when SNI is missing or not in the store
  * (RFC 8461 §7.1), and enables session tickets. binding must outlive the
  * session. It takes the session's user and DB pointers
- * (gnutls_session_set_ptr, gnutls_db_set_ptr); a session that was not
+ * (gnutls_session_set_ptr, gnutls_db_set_ptr) and its handshake hook
+ * (gnutls_handshake_set_hook_function); a session that was not
  * bound, or whose binding failed, is served no chain. 0 or -1 (logged).
  */
 int tls_session_bind(void *session, struct tls_binding *binding);
