@@ -340,7 +340,7 @@ static void *reap(void *cls)
 			c->cut = true;
 		}
 		struct timespec until;
-		clock_gettime(CLOCK_REALTIME, &until);
+		clock_gettime(CLOCK_MONOTONIC, &until);
 		until.tv_nsec += REAP_INTERVAL_MS * 1000000L;
 		if (until.tv_nsec >= 1000000000L) {
 			until.tv_sec++;
@@ -632,7 +632,12 @@ struct http_server *http_server_start(const struct http_options *options,
 	}
 	pthread_mutex_init(&server->lock, NULL);
 	pthread_mutex_init(&server->connections_lock, NULL);
-	pthread_cond_init(&server->reaper_wake, NULL);
+	/* The reaper's wait must not stretch when the wall clock jumps. */
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&server->reaper_wake, &attr);
+	pthread_condattr_destroy(&attr);
 	server->header_timeout_ms =
 		(long long)options->request_header_timeout * 1000;
 	server->max_age_ms = (long long)options->max_connection_age * 1000;
