@@ -15,7 +15,6 @@ import ctypes
 import os
 import re
 import resource
-import shutil
 import socket
 import ssl
 import subprocess
