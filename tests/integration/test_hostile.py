@@ -482,6 +482,48 @@ class Hostile(ClientWorld):
                               "%s: %r" % (name, data[:200]))
         self.assert_served_throughout(prober, 1)
 
+    def test_strict_http_takes_valid_variety(self):
+        """The strict checks refuse no valid request: 200 random ones, with
+        random field names (token characters), values with inner and
+        trailing blanks, optional whitespace after the colon, CRLF or bare
+        LF line ends and optional queries, each answered 200 on keep-alive
+        connections."""
+        rng = random.Random(11)
+        tchar = ("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                 "0123456789!#$%&'*+-.^_`|~")
+        vchar = "".join(chr(c) for c in range(0x21, 0x7f))
+        s = None
+        for i in range(200):
+            if i % 20 == 0:
+                if s:
+                    rst_close(s)
+                s = self.tls_connect(attacker(i // 20 % 7))
+            eol = rng.choice(["\r\n", "\n"])
+            target = POLICY_PATH + rng.choice(
+                ["", "?", "?a=b", "?a&b=c&", "?x=" + "".join(
+                    rng.choice(tchar) for _ in range(8))])
+            fields = ["Host: " + HOST]
+            for _ in range(rng.randrange(0, 8)):
+                name = "".join(rng.choice(tchar)
+                               for _ in range(rng.randrange(1, 12)))
+                if name.lower() in ("host", "content-length",
+                                    "transfer-encoding", "connection",
+                                    "expect", "cookie", "upgrade"):
+                    continue
+                value = "".join(rng.choice(vchar + " \t")
+                                for _ in range(rng.randrange(0, 30)))
+                value = value.strip(" \t") + rng.choice(["", " ", "\t "])
+                fields.append(name + ":" + rng.choice(["", " ", "  ", "\t"])
+                              + value)
+            rng.shuffle(fields)
+            request = ("GET " + target + " HTTP/1.1" + eol +
+                       "".join(f + eol for f in fields) + eol)
+            s.sendall(request.encode())
+            status, data = read_response(s, 5)
+            self.assertEqual(status, 200, "%r -> %r" % (request, data[:200]))
+        rst_close(s)
+        self.assert_alive()
+
     def test_access_log_injection(self):
         """What a client sends reaches the access log escaped: no terminal
         escape, no forged line."""
