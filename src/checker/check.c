@@ -27,7 +27,6 @@
 #include "config/config.h"
 #include "config/state.h"
 #include "server/snapshot.h"
-#include "tls/tls.h"
 #include "util/diag.h"
 
 #define FETCH_PARALLEL 8
@@ -522,15 +521,11 @@ int check_command(int argc, char *argv[])
 	int prc = parse_options(argc, argv, &o);
 	if (prc != 0)
 		return prc > 0 ? CHECK_EXIT_OK : CHECK_EXIT_USAGE;
-	if (tls_init() < 0)
-		return CHECK_EXIT_USAGE;
 
 	/* -c without a domain: every configured domain. */
 	struct snapshot *snap = NULL;
-	if (o.config && !(snap = load_local(o.config))) {
-		tls_finish();
+	if (o.config && !(snap = load_local(o.config)))
 		return CHECK_EXIT_USAGE;
-	}
 	size_t count = (size_t)(argc - optind);
 	bool all_configured = count == 0;
 	if (all_configured)
@@ -539,7 +534,6 @@ int check_command(int argc, char *argv[])
 	if (!works) {
 		fprintf(stderr, "mta-stsd check: out of memory\n");
 		snapshot_unref(snap);
-		tls_finish();
 		return CHECK_EXIT_USAGE;
 	}
 	int rc = CHECK_EXIT_USAGE;
@@ -607,7 +601,6 @@ int check_command(int argc, char *argv[])
 		rc = CHECK_EXIT_USAGE;
 out:
 	snapshot_unref(snap);
-	tls_finish();
 	for (size_t i = 0; i < ready; i++)
 		check_work_finish(&works[i]);
 	free(works);

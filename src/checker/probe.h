@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "tls/tls.h"
+#include "tls/client.h"
 
 /*
  * The live probes of `mta-stsd check`: an SMTP STARTTLS dialogue with an MX

@@ -7,14 +7,7 @@
 
 #include "buildconf.h"
 #include "config/loader.h"
-
-
-/*
- * A copy of TLS_DEFAULT_PRIORITIES from tls.h, kept here so that config does
- * not depend on the TLS module; test-config checks that the two agree.
- */
-#define CONFIG_TLS_PRIORITIES \
-	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+CHACHA20-POLY1305:+AES-256-GCM:%SERVER_PRECEDENCE"
+#include "tls/priorities.h"
 
 /*
  * The defaults, written exactly as they would be in the file. They are not
@@ -28,7 +21,7 @@ const struct config_default config_defaults[] = {
 	{ "user", "\"mta-stsd\"" },
 	{ "group", "\"mta-stsd\"" },
 	{ "state_directory", "\"" MTASTSD_STATE_DIR "\"" },
-	{ "tls_priorities", "\"" CONFIG_TLS_PRIORITIES "\"" },
+	{ "tls_priorities", "\"" TLS_DEFAULT_PRIORITIES "\"" },
 	{ "log_level", "\"info\"" },
 	{ "log_target", "\"stderr\"" },
 	{ "access_log", "false" },

@@ -266,7 +266,7 @@ void settings_global(struct loader *ld, const struct gkey *k,
 		}
 		replace((char **)(void *)(base + k->offset), copy);
 		if (!strcmp(k->name, "tls_priorities")) {
-			/* Checked by tls.c, which reports at this place. */
+			/* Checked by tls/priorities.c, which reports here. */
 			const char *file = ld->builtin ? NULL :
 				loader_origin_of_setting(ld, s).path;
 			char *file_copy = file ? strdup(file) : NULL;

@@ -24,7 +24,8 @@
 #include "core/route.h"
 #include "server/snapshot.h"
 #include "server/strict.h"
-#include "tls/tls.h"
+#include "tls/handshake.h"
+#include "tls/store.h"
 #include "util/clock.h"
 #include "util/text.h"
 

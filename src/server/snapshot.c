@@ -16,7 +16,9 @@
 #include "core/policy.h"
 #include "server/snapshot.h"
 #include "config/state.h"
-#include "tls/tls.h"
+#include "tls/digest.h"
+#include "tls/priorities.h"
+#include "tls/store.h"
 #include "core/txt.h"
 
 struct snapshot {

@@ -6,7 +6,8 @@
 #include <stddef.h>
 #include <time.h>
 
-#include "tls/tls.h"
+#include "tls/digest.h"
+#include "tls/store.h"
 #include "core/txt.h"
 
 struct config;

@@ -392,8 +392,17 @@ class Docs(unittest.TestCase):
         macros of config.c expanded, build-time MTASTSD_* macros as the
         @MTASTSD_*@ placeholders docs/meson.build fills in."""
         toks = self.config_tokens()
-        macros = {}
+        # The macros of the loader and of the headers it includes from
+        # src/ (the priority string is tls/priorities.h's).
+        headers = []
         for k, v, _ in toks:
+            m = k == "pp" and re.match(r'\s*#\s*include\s*"(\w+/[\w.-]+)"', v)
+            if m and os.path.exists(os.path.join(SRC, m.group(1))):
+                with open(os.path.join(SRC, m.group(1)),
+                          encoding="utf-8") as f:
+                    headers += tokens(f.read())
+        macros = {}
+        for k, v, _ in headers + toks:
             m = k == "pp" and re.match(r"\s*#\s*define\s+(\w+)\s+(.*)", v,
                                        re.S)
             if m and "(" not in m.group(1):

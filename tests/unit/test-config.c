@@ -12,7 +12,7 @@
 #include "util/diag.h"
 #include "core/policy.h"
 #include "testsupport.h"
-#include "tls/tls.h"
+#include "tls/priorities.h"
 
 static struct config cfg;
 static struct diag d;

@@ -12,7 +12,7 @@
 #include "server/snapshot.h"
 #include "config/state.h"
 #include "testsupport.h"
-#include "tls/tls.h"
+#include "tls/store.h"
 
 /* 2026-11-28 12:00:00 UTC */
 #define NOW ((time_t)1795867200)
@@ -21,7 +21,6 @@ static char *state_dir;
 
 static void setup(void)
 {
-	ck_assert_int_eq(tls_init(), 0);
 	state_dir = test_tmpdir();
 }
 
@@ -29,7 +28,6 @@ static void teardown(void)
 {
 	test_rmtree(state_dir);
 	free(state_dir);
-	tls_finish();
 }
 
 static struct snapshot *load(const char *mx_list, time_t now, bool state,

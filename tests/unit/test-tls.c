@@ -18,7 +18,11 @@
 #include "util/diag.h"
 #include "testcert.h"
 #include "testsupport.h"
-#include "tls/tls.h"
+#include "tls/client.h"
+#include "tls/digest.h"
+#include "tls/handshake.h"
+#include "tls/priorities.h"
+#include "tls/store.h"
 
 #define DAY (24 * 60 * 60)
 #define CONF "test.conf"
@@ -750,7 +754,7 @@ END_TEST
 /*
  * RFC 8461 §7.1: no chain for another host, ever; abort the handshake.
  * The last cases are the proof that GnuTLS 3.7.9 sends no alert by itself
- * when the ClientHello hook fails: without gnutls_alert_send in tls.c the
+ * when the ClientHello hook fails: without gnutls_alert_send in handshake.c the
  * client would only see the connection end.
  */
 START_TEST(test_handshake_unknown_name)

@@ -1,0 +1,78 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef MTASTSD_TLS_STORE_H
+#define MTASTSD_TLS_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <time.h>
+
+struct diag;
+
+/*
+ * The server's credential store: every policy host's certificate chain and
+ * key, loaded with every check (tls/certcheck.c), and the SNI table that
+ * maps a host name to them. Private keys never leave tls/.
+ */
+
+#define TLS_EXPIRY_WARNING_DAYS 14
+
+struct tls_cert_info {
+	time_t not_before;
+	time_t not_after;
+};
+
+struct tls_store;
+
+struct tls_store *tls_store_create(void);
+void tls_store_destroy(struct tls_store *store);
+
+/*
+ * tls_store_add loads cert_file (PEM chain, leaf first) and key_file, and
+ * serves them for SNI name host. Checks, each reported to d at file:line
+ * with a fix: files readable (naming the file, its owner and mode when
+ * permission is denied), key matches the leaf, the leaf covers host
+ * (RFC 6125 DNS-ID, wildcard as whole leftmost label), currently valid at
+ * now (not yet valid and expired are errors, expiring within
+ * TLS_EXPIRY_WARNING_DAYS a warning), and each chain certificate issued by
+ * the next. A chain and key used by many hosts are loaded once.
+ * user is returned by tls_store_lookup for host. info may be NULL.
+ * Returns 0, or -1 after adding an error to d.
+ */
+int tls_store_add(struct tls_store *store, const char *host,
+	const char *cert_file, const char *key_file, void *user,
+	time_t now, struct tls_cert_info *info, struct diag *d,
+	const char *file, unsigned line);
+
+/*
+ * tls_store_add_shared serves for host in store the chain and key that
+ * from serves for host, without loading anything: a reload that keeps the
+ * last good version of a domain whose new files are broken. from must
+ * outlive store (the snapshot holds a reference on the one that owns it).
+ * 0, or -1 when from has no such host, store has it already, or memory
+ * ran out.
+ */
+int tls_store_add_shared(struct tls_store *store, const char *host,
+	const struct tls_store *from, void *user);
+
+/*
+ * tls_store_add_generated makes an ECDSA P-256 key and a self-signed
+ * certificate for host, valid for a day (tls/certgen.c), and serves them
+ * for host. The certificate is written as PEM to *cert_pem (caller frees)
+ * when cert_pem is not NULL. For the demo. 0 or -1 (logged).
+ */
+int tls_store_add_generated(struct tls_store *store, const char *host,
+	void *user, char **cert_pem);
+
+/* The user pointer registered for host (exact, case-insensitive), or NULL. */
+void *tls_store_lookup(const struct tls_store *store, const char *host);
+
+size_t tls_store_count(const struct tls_store *store);
+
+/*
+ * The number of distinct certificate chain and key pairs loaded (one per
+ * (cert_file, key_file) pair however many hosts use it, plus one per
+ * generated host); pairs that were rejected do not count.
+ */
+size_t tls_store_credential_count(const struct tls_store *store);
+
+#endif
