@@ -793,7 +793,8 @@ static int cmd_serve(const char *config_path)
 		goto out;
 	}
 	apply_log_settings(config);
-	if (tls_init() < 0) {
+	if (tls_init(config->tls_priorities ? config->tls_priorities :
+			TLS_DEFAULT_PRIORITIES) < 0) {
 		config_finish(config);
 		free(config);
 		goto out;
@@ -845,7 +846,7 @@ static int cmd_demo(const char *listen)
 		return EXIT_USAGE;
 	}
 	dm.signal_fd = block_signals();
-	if (dm.signal_fd < 0 || tls_init() < 0)
+	if (dm.signal_fd < 0 || tls_init(TLS_DEFAULT_PRIORITIES) < 0)
 		goto out;
 	char text[sizeof(demo_config) + 300];
 	snprintf(text, sizeof(text), demo_config, listen);
@@ -1117,7 +1118,7 @@ static int cmd_check_config(const struct check_request *req)
 		.use_state = true,
 		.load_certificates = true,
 	};
-	if (tls_init() < 0)
+	if (tls_init(NULL) < 0)
 		return EXIT_INVALID;
 	/* Read the configuration, its includes, keys and the state directory
 	 * as the daemon will: as root, check with the service user's rights,
@@ -1502,7 +1503,7 @@ static int cmd_txt(const char *config_path, enum txt_format format,
 		.now = now,
 		.use_state = true,
 	};
-	if (tls_init() < 0)
+	if (tls_init(NULL) < 0)
 		return EXIT_INVALID;
 	struct snapshot *snap = load_snapshot(config_path, &options, &d);
 	diag_print(&d, stderr);

@@ -5,23 +5,45 @@
  * the certificate callback serves that host's chain, and session tickets
  * let senders resume.
  */
+#include <errno.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <gnutls/abstract.h>
+#include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
 #include "util/log.h"
 #include "util/text.h"
 #include "tls/handshake.h"
+#include "tls/hello.h"
 #include "tls/store-internal.h"
 
+#define RECORD_CHANGE_CIPHER_SPEC 20	/* RFC 8446 §5.1 ContentType */
+#define RECORD_ALERT 21
 #define SNI_BUF 257		/* fits the longest SNI (255) and a NUL */
 
-/* The process-wide session ticket master key (see tls_session_bind). */
+#define TICKET_KEY_SIZE 64	/* what gnutls_session_ticket_key_generate makes */
+
+/* The process-wide session ticket master key (see host_tickets). */
 static gnutls_datum_t ticket_key;
 
-int tls_init(void)
+/* What the server's priority string enables, for hello_screen. */
+static struct hello_offer offer;
+static bool have_offer;
+
+int tls_init(const char *priorities)
 {
+	if (priorities) {
+		int rc = hello_offer_init(&offer, priorities);
+		if (rc < 0) {
+			log_error("TLS priority string \"%s\": %s", priorities,
+				gnutls_strerror(rc));
+			return -1;
+		}
+		have_offer = true;
+	}
 	if (ticket_key.data)
 		return 0;
 	int rc = gnutls_session_ticket_key_generate(&ticket_key);
@@ -41,6 +63,7 @@ void tls_finish(void)
 	gnutls_memset(ticket_key.data, 0, ticket_key.size);
 	gnutls_free(ticket_key.data);
 	ticket_key = (gnutls_datum_t){0};
+	have_offer = false;
 }
 
 /*
@@ -90,6 +113,121 @@ static const struct tls_host *session_host(gnutls_session_t session,
 }
 
 /*
+ * host_tickets enables session tickets (RFC 5077, RFC 8446 §4.6.1) with
+ * a key of the policy host's own, derived from the process's master key:
+ * a ticket issued under one name cannot be decrypted under another, so a
+ * session authenticated by a's certificate never resumes as b (TLS 1.2
+ * already refuses that, GnuTLS checks the name; TLS 1.3 does not). The
+ * ClientHello hook runs after GnuTLS has read the server name and before
+ * it reads the pre_shared_key or session_ticket extension
+ * (lib/handshake.c read_client_hello: GNUTLS_EXT_TLS comes after the
+ * user hello function), which is what makes this possible.
+ *
+ * GnuTLS treats the key as a master key and rotates the keys that really
+ * encrypt tickets by itself: lib/stek.c derives one per time step of
+ * three session lifetimes (6 h by default, so every 18 h) and still
+ * accepts the previous step's (GnuTLS commit 553f9aaa, issue #184).
+ * Without tickets the handshake still succeeds, so a failure here is
+ * only logged.
+ */
+static void host_tickets(gnutls_session_t session, const char *host)
+{
+	unsigned char key[TICKET_KEY_SIZE];
+	gnutls_datum_t datum = {key, sizeof(key)};
+	int rc = GNUTLS_E_INVALID_REQUEST;
+	if (ticket_key.data && ticket_key.size == TICKET_KEY_SIZE &&
+	    (rc = gnutls_hmac_fast(GNUTLS_MAC_SHA512, ticket_key.data,
+		ticket_key.size, host, strlen(host), key)) == 0)
+		rc = gnutls_session_ticket_enable_server(session, &datum);
+	gnutls_memset(key, 0, sizeof(key));
+	if (rc < 0)
+		log_error("tls: %s: cannot enable session tickets: %s", host,
+			ticket_key.data ? gnutls_strerror(rc)
+				: "tls_init() was not called");
+}
+
+/*
+ * screen runs on each ClientHello before GnuTLS negotiates. GnuTLS
+ * fails a handshake it cannot serve without an alert and libmicrohttpd
+ * 0.9.75 closes the socket, so a client offering only TLS 1.1 or only
+ * ciphers or groups we do not enable would see a bare close; hello.c
+ * names the alert (protocol_version or handshake_failure, RFC 8446
+ * §4.1.1, §4.2.1), sent here before the handshake fails.
+ */
+static int screen(gnutls_session_t session, const gnutls_datum_t *msg)
+{
+	if (!have_offer)
+		return 0;
+	int alert = hello_screen(&offer, msg->data, msg->size);
+	if (!alert)
+		return 0;
+	log_debug("tls: ClientHello refused: %s",
+		gnutls_alert_get_name((gnutls_alert_description_t)alert));
+	gnutls_alert_send(session, GNUTLS_AL_FATAL,
+		(gnutls_alert_description_t)alert);
+	return alert == GNUTLS_A_PROTOCOL_VERSION
+		? GNUTLS_E_UNSUPPORTED_VERSION_PACKET : GNUTLS_E_NO_CIPHER_SUITES;
+}
+
+/*
+ * on_message is the handshake hook (GnuTLS keeps one per session, so it
+ * does both jobs): it screens each ClientHello, and tells the binding's
+ * owner when the handshake is over.
+ */
+static int on_message(gnutls_session_t session, unsigned htype,
+	unsigned when, unsigned incoming, const gnutls_datum_t *msg)
+{
+	struct tls_binding *b = binding_of(session);
+	/*
+	 * One Finished each way in every TLS version, full or resumed: after
+	 * the second the certificate and key have been used for good, so the
+	 * binding's store may go.
+	 */
+	if (htype == GNUTLS_HANDSHAKE_FINISHED && when == GNUTLS_HOOK_POST &&
+	    b && ++b->finished == 2 && b->established)
+		b->established(b);
+	if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && when == GNUTLS_HOOK_PRE &&
+	    incoming)
+		return screen(session, msg);
+	return 0;
+}
+
+/*
+ * pull reads from the connection for GnuTLS, as its own recv would, and
+ * looks at the first byte a client sends. GnuTLS skips a
+ * change_cipher_spec record that comes before the ClientHello (TLS 1.3
+ * middlebox compatibility) and waits for more, so such a client would
+ * hang until the connection timeout; a TLS connection must start with a
+ * handshake record (RFC 8446 §5), so it gets unexpected_message at once.
+ * The alert is written by hand because GnuTLS has no version to frame
+ * it with yet.
+ */
+static ssize_t pull(gnutls_transport_ptr_t ptr, void *buf, size_t size)
+{
+	struct tls_binding *b = ptr;
+	ssize_t n = recv(b->fd, buf, size, 0);
+	if (n <= 0 || b->started)
+		return n;
+	b->started = true;
+	if (((const unsigned char *)buf)[0] != RECORD_CHANGE_CIPHER_SPEC)
+		return n;
+	static const unsigned char alert[] = {RECORD_ALERT, 3, 3, 0, 2,
+		GNUTLS_AL_FATAL, GNUTLS_A_UNEXPECTED_MESSAGE};
+	if (send(b->fd, alert, sizeof(alert), MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("tls: cannot send an alert: %s", strerror(errno));
+	log_debug("tls: change_cipher_spec before the ClientHello: refused");
+	errno = EPROTO;
+	return -1;
+}
+
+static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
+{
+	const struct tls_binding *b = ptr;
+	return gnutls_system_recv_timeout(
+		(gnutls_transport_ptr_t)(intptr_t)b->fd, ms);
+}
+
+/*
  * client_hello runs after GnuTLS has parsed the ClientHello and before it
  * picks a certificate. RFC 8461 §7.1: the server "MUST respond with a
  * chain that matches the policy hostname or abort the handshake"; we
@@ -112,8 +250,11 @@ static int client_hello(gnutls_session_t session)
 	 * renegotiation) must not switch hosts under the HTTP layer.
 	 */
 	void *user = h ? tls_host_user(h) : NULL;
-	if (h && (!binding->selected || binding->selected == user)) {
+	if (h && binding->selected == user)
+		return 0;
+	if (h && !binding->selected) {
 		binding->selected = user;
+		host_tickets(session, tls_host_name(h));
 		return 0;
 	}
 	if (h)
@@ -128,56 +269,30 @@ static int client_hello(gnutls_session_t session)
 	return GNUTLS_E_UNRECOGNIZED_NAME;
 }
 
-/*
- * finished counts the Finished messages of the handshake, one each way in
- * every TLS version, full or resumed. After the second the certificate and
- * key have been used for good, so the binding's store may go.
- */
-static int finished(gnutls_session_t session, unsigned type, unsigned when,
-	unsigned incoming, const gnutls_datum_t *msg)
-{
-	(void)type;
-	(void)when;
-	(void)incoming;
-	(void)msg;
-	struct tls_binding *binding = binding_of(session);
-	if (binding && ++binding->finished == 2 && binding->established)
-		binding->established(binding);
-	return 0;
-}
-
-/*
- * Session tickets (RFC 5077, RFC 8446 §4.6.1) let senders resume without
- * server state. gnutls_session_ticket_enable_server(3) wants a key made by
- * gnutls_session_ticket_key_generate(); GnuTLS treats it as a master key
- * and rotates the keys that really encrypt tickets by itself: lib/stek.c
- * derives one per time step of three session lifetimes
- * (gnutls_db_set_cache_expiration, 6 h by default, so every 18 h) and
- * still accepts the previous step's key ("The key set with
- * gnutls_session_ticket_enable_server() is used as a master key to
- * generate time-based keys for tickets. The rotation relates to the
- * gnutls_db_set_cache_expiration() period.", GnuTLS commit 553f9aaa,
- * issue #184). So one key per process, made by tls_init, is enough.
- */
 int tls_session_bind(void *session, struct tls_binding *binding)
 {
 	gnutls_session_t s = session;
 	binding->selected = NULL;
+	binding->started = false;
 	binding->finished = 0;
+	binding->fd = gnutls_transport_get_int(s);
 	/* From here on the hook refuses every name until bound. */
 	gnutls_handshake_set_post_client_hello_function(s, client_hello);
-	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_FINISHED,
-		GNUTLS_HOOK_POST, finished);
-	int rc = GNUTLS_E_INVALID_REQUEST;
-	if (!ticket_key.data ||
-	    (rc = gnutls_session_ticket_enable_server(s, &ticket_key)) < 0) {
-		log_error("tls: cannot enable session tickets: %s",
-			ticket_key.data ? gnutls_strerror(rc)
-				: "tls_init() was not called");
+	if (!ticket_key.data || binding->fd < 0) {
+		log_error("tls: cannot serve: %s", ticket_key.data
+			? "the session has no socket yet"
+			: "tls_init() was not called");
 		gnutls_session_set_ptr(s, NULL);
 		gnutls_db_set_ptr(s, NULL);
 		return -1;
 	}
+	gnutls_handshake_set_hook_function(s, GNUTLS_HANDSHAKE_ANY,
+		GNUTLS_HOOK_BOTH, on_message);
+	/* Reads go through pull; writes stay GnuTLS's own on the fd. */
+	gnutls_transport_set_ptr2(s, binding,
+		(gnutls_transport_ptr_t)(intptr_t)binding->fd);
+	gnutls_transport_set_pull_function(s, pull);
+	gnutls_transport_set_pull_timeout_function(s, pull_timeout);
 	gnutls_session_set_ptr(s, binding);
 	gnutls_db_set_ptr(s, binding);
 	return 0;

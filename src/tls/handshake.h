@@ -12,8 +12,13 @@ struct tls_store;
  * policy host by SNI, the certificate callback, session tickets.
  */
 
-/* Process-wide set-up (session ticket key). 0 or -1 (logged). */
-int tls_init(void);
+/*
+ * Process-wide set-up: the session ticket master key, and what the
+ * server's GnuTLS priority string enables, so that a ClientHello the
+ * server cannot serve gets its alert (NULL when not serving). 0 or -1
+ * (logged).
+ */
+int tls_init(const char *priorities);
 void tls_finish(void);
 
 /*
@@ -24,20 +29,28 @@ void tls_finish(void);
 struct tls_binding {
 	const struct tls_store *store;
 	void *selected;
-	/* Called once on the session's thread when the handshake is over,
-	 * after which the session uses nothing of store; may be NULL. */
+	int fd;			/* the connection's socket */
+	bool started;		/* the client's first bytes were read */
+	unsigned finished;	/* Finished messages seen, both ways */
+	/*
+	 * Called once on the session's thread when the handshake is over
+	 * (the second Finished), after which the session uses nothing of
+	 * store; may be NULL. Set by the owner, kept by tls_session_bind.
+	 */
 	void (*established)(struct tls_binding *binding);
-	unsigned finished;		/* Finished messages seen */
 };
 
 /*
  * tls_session_bind prepares a server session (a gnutls_session_t passed as
  * void *) before its handshake: it attaches binding, aborts the handshake
  * with an unrecognized_name alert when SNI is missing or not in the store
- * (RFC 8461 §7.1), and enables session tickets. binding must outlive the
- * session. It takes the session's user and DB pointers
- * (gnutls_session_set_ptr, gnutls_db_set_ptr) and its handshake hook
- * (gnutls_handshake_set_hook_function); a session that was not
+ * (RFC 8461 §7.1), enables session tickets under a key of the host's own,
+ * and answers a ClientHello it cannot serve with an alert. binding must
+ * outlive the session; the session's reads go through it, so the
+ * session's socket must be set first (libmicrohttpd does that before
+ * MHD_CONNECTION_NOTIFY_STARTED). It takes the session's user and DB
+ * pointers (gnutls_session_set_ptr, gnutls_db_set_ptr) and its handshake
+ * hook (gnutls_handshake_set_hook_function); a session that was not
  * bound, or whose binding failed, is served no chain. 0 or -1 (logged).
  */
 int tls_session_bind(void *session, struct tls_binding *binding);

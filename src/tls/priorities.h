@@ -11,7 +11,7 @@ struct diag;
  * configuration's defaults table and the man page quote.
  */
 #define TLS_DEFAULT_PRIORITIES \
-	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+CHACHA20-POLY1305:+AES-256-GCM:%SERVER_PRECEDENCE"
+	"SECURE:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-GCM:+CHACHA20-POLY1305:+AES-256-GCM:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1"
 
 /* Is priorities a valid GnuTLS priority string? Explains in d if not. */
 bool tls_priorities_are_valid(const char *priorities, struct diag *d,

@@ -658,12 +658,13 @@ static void handshake(const struct tls_store *store, const char *priorities,
 	/* What libmicrohttpd's session pointer points to: not a binding. */
 	static const char mhd_connection[64] = "not a struct tls_binding";
 	gnutls_session_set_ptr(s, (void *)mhd_connection);
+	/* libmicrohttpd's order: the transport first, then the binding. */
+	gnutls_transport_set_int(s, sv[0]);
 	if (mode == RAW_HOOK)
 		gnutls_handshake_set_post_client_hello_function(s,
 			hook_without_alert);
 	else if (mode == BOUND)
 		ck_assert_int_eq(tls_session_bind(s, &binding), 0);
-	gnutls_transport_set_int(s, sv[0]);
 	int rc;
 	do {
 		rc = gnutls_handshake(s);
@@ -849,7 +850,7 @@ END_TEST
 
 START_TEST(test_handshake_resumption)
 {
-	ck_assert_int_eq(tls_init(), 0);	/* again: must be harmless */
+	ck_assert_int_eq(tls_init(TLS_DEFAULT_PRIORITIES), 0);	/* again: must be harmless */
 	int a, b;
 	struct tls_store *store = two_host_store(&a, &b);
 	static const char *const versions[] = {TLS13, TLS12};
@@ -1022,7 +1023,7 @@ int main(void)
 	dir = test_tmpdir();
 	ca = testcert_ca_create(dir, "ca", TESTCERT_KEY_ECDSA);
 	inter = ca ? testcert_intermediate_create(ca, dir, "inter") : NULL;
-	if (!ca || !inter || tls_init() < 0)
+	if (!ca || !inter || tls_init(TLS_DEFAULT_PRIORITIES) < 0)
 		return EXIT_FAILURE;
 	gnutls_certificate_allocate_credentials(&server_cred);
 	gnutls_certificate_set_retrieve_function2(server_cred,
