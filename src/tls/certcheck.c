@@ -534,10 +534,41 @@ void certcheck_names(gnutls_x509_crt_t crt, char *out, size_t size)
 	}
 }
 
+/* Does crt name at least one DNS name in its subjectAltName? */
+static bool has_dns_name(gnutls_x509_crt_t crt)
+{
+	for (unsigned seq = 0;; seq++) {
+		char name[HOST_BUF + 1];
+		size_t len = sizeof(name);
+		int type = gnutls_x509_crt_get_subject_alt_name(crt, seq, name,
+			&len, NULL);
+		if (type == GNUTLS_SAN_DNSNAME || type == GNUTLS_E_SHORT_MEMORY_BUFFER)
+			return true;	/* a long name is still a name */
+		if (type < 0)
+			return false;
+	}
+}
+
 bool certcheck_covers(gnutls_x509_crt_t leaf, const char *host,
 	const char *cert_path, struct diag *d, const char *file,
 	unsigned line)
 {
+	/*
+	 * GnuTLS, like some senders, falls back to the subject's CN when
+	 * there is no DNS name; RFC 6125 §6.4.4 lets a client ignore the CN,
+	 * and many do (browsers and the libraries of most MTAs), so a
+	 * CN-only certificate (typically X.509 v1) is refused here.
+	 */
+	if (!has_dns_name(leaf)) {
+		char names[1024];
+		certcheck_names(leaf, names, sizeof(names));
+		diag_add(d, DIAG_ERROR, file, line, "tls-cert-no-san",
+			"certificate %s has no subjectAltName (%s): many "
+			"senders ignore the subject CN and will reject it — get "
+			"a certificate whose subjectAltName includes %s",
+			cert_path, names, host);
+		return false;
+	}
 	if (gnutls_x509_crt_check_hostname2(leaf, host, 0))
 		return true;
 	char names[1024];

@@ -159,6 +159,33 @@ START_TEST(test_wrong_name)
 }
 END_TEST
 
+/* Issue 13: a CN-only certificate (X.509 v1, no subjectAltName) names
+ * the host only where many senders never look. */
+START_TEST(test_cn_only)
+{
+	const char *names[] = {"mta-sts.example.com", NULL};
+	struct testcert_leaf leaf = {.dns = names, .issuer = ca,
+		.v1_cn_only = true};
+	char *cert, *key;
+	make_leaf(&leaf, &cert, &key);
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	int user;
+	ck_assert_int_eq(add(store, "mta-sts.example.com", cert, key, &user,
+		&d, 14), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 14, "has no "
+		"subjectAltName (no DNS name, only CN=mta-sts.example.com): "
+		"many senders ignore the subject CN"), "%s",
+		test_diag_dump(&d));
+	ck_assert_int_eq(tls_store_count(store), 0);
+	diag_finish(&d);
+	tls_store_destroy(store);
+	free(cert);
+	free(key);
+}
+END_TEST
+
 /* RFC 8461 §3.3 and RFC 6125: "*" is the whole leftmost label, one label. */
 START_TEST(test_wildcard)
 {
@@ -991,6 +1018,7 @@ static Suite *tls_suite(void)
 		{"matching pair", test_matching_pair},
 		{"key mismatch", test_key_mismatch},
 		{"wrong name", test_wrong_name},
+		{"CN-only certificate", test_cn_only},
 		{"wildcard", test_wildcard},
 		{"validity period", test_validity},
 		{"chain order", test_chain},

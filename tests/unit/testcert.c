@@ -104,11 +104,12 @@ static int write_key(gnutls_x509_privkey_t key, const char *path)
 
 /*
  * make_crt fills the fields every certificate here shares and signs it
- * with issuer (NULL: self-signed with key).
+ * with issuer (NULL: self-signed with key). A v1 certificate has no
+ * extensions at all: its only name is the CN.
  */
 static int make_crt(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key,
 	const char *cn, const char *const *dns, bool ca, time_t not_before,
-	time_t not_after, const struct testcert_ca *issuer)
+	time_t not_after, const struct testcert_ca *issuer, bool v1)
 {
 	gnutls_x509_crt_t crt;
 	int rc = gnutls_x509_crt_init(&crt);
@@ -122,15 +123,18 @@ static int make_crt(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key,
 	if ((rc = gnutls_rnd(GNUTLS_RND_NONCE, serial, sizeof(serial))) < 0)
 		goto err;
 	serial[0] = (unsigned char)((serial[0] & 0x7f) | 0x10);
-	if ((rc = gnutls_x509_crt_set_version(crt, 3)) < 0 ||
+	if ((rc = gnutls_x509_crt_set_version(crt, v1 ? 1 : 3)) < 0 ||
 	    (rc = gnutls_x509_crt_set_serial(crt, serial,
 		sizeof(serial))) < 0 ||
 	    (rc = gnutls_x509_crt_set_key(crt, key)) < 0 ||
 	    (rc = gnutls_x509_crt_set_dn_by_oid(crt,
 		GNUTLS_OID_X520_COMMON_NAME, 0, cn, (unsigned)strlen(cn))) < 0 ||
 	    (rc = gnutls_x509_crt_set_activation_time(crt, not_before)) < 0 ||
-	    (rc = gnutls_x509_crt_set_expiration_time(crt, not_after)) < 0 ||
-	    (rc = gnutls_x509_crt_set_basic_constraints(crt, ca, -1)) < 0)
+	    (rc = gnutls_x509_crt_set_expiration_time(crt, not_after)) < 0)
+		goto err;
+	if (v1)
+		goto sign;
+	if ((rc = gnutls_x509_crt_set_basic_constraints(crt, ca, -1)) < 0)
 		goto err;
 	if (ca) {
 		rc = gnutls_x509_crt_set_key_usage(crt,
@@ -164,6 +168,7 @@ static int make_crt(gnutls_x509_crt_t *out, gnutls_x509_privkey_t key,
 			id_len)) < 0)
 			goto err;
 	}
+sign:
 	what = "crt_sign";
 	if (issuer)
 		rc = gnutls_x509_crt_sign2(crt, issuer->crt, issuer->key,
@@ -239,7 +244,7 @@ static struct testcert_ca *ca_make(const struct testcert_ca *parent,
 	time_t now = time(NULL);
 	if (new_key(&ca->key, key) < 0 ||
 	    make_crt(&ca->crt, ca->key, name, NULL, true, now - DAY,
-		now + 3650 * (time_t)DAY, parent) < 0 ||
+		now + 3650 * (time_t)DAY, parent, false) < 0 ||
 	    write_chain(ca->cert_file, &ca->crt, 1, false) < 0 ||
 	    write_key(ca->key, ca->key_file) < 0) {
 		testcert_ca_destroy(ca);
@@ -351,7 +356,7 @@ int testcert_leaf_write(const struct testcert_leaf *leaf,
 	if (new_key(&key, leaf->key) < 0)
 		return -1;
 	if (make_crt(&chain[0], key, dns[0], dns, false, not_before,
-		not_after, leaf->issuer) < 0)
+		not_after, leaf->issuer, leaf->v1_cn_only) < 0)
 		goto out;
 	n = 1;
 	if (leaf->chain != TESTCERT_CHAIN_LEAF) {

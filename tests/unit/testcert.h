@@ -62,6 +62,7 @@ struct testcert_leaf {
 	enum testcert_key key;
 	enum testcert_chain chain;
 	bool mismatched_key;	/* write the key of another pair */
+	bool v1_cn_only;	/* X.509 v1: dns[0] as the CN, no extensions */
 };
 
 /*
