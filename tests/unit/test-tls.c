@@ -869,6 +869,60 @@ START_TEST(test_handshake_old_versions)
 		ck_assert_msg(srv.rc < 0 && c.rc < 0, "%s: %s / %s", old[i],
 			gnutls_strerror(srv.rc), gnutls_strerror(c.rc));
 		ck_assert_ptr_null(srv.selected);
+		/* RFC 8446 §4.2.1: an alert, not a bare close. */
+		ck_assert_msg(c.rc == GNUTLS_E_FATAL_ALERT_RECEIVED &&
+			c.alert == GNUTLS_A_PROTOCOL_VERSION, "%s: %s", old[i],
+			gnutls_strerror(c.rc));
+		client_finish(&c);
+	}
+	tls_store_destroy(store);
+}
+END_TEST
+
+/*
+ * ECDHE only, and a ClientHello the server cannot serve gets
+ * handshake_failure (GnuTLS alone would close without an alert).
+ */
+START_TEST(test_handshake_no_common_algorithm)
+{
+	int a, b;
+	struct tls_store *store = two_host_store(&a, &b);
+	static const char *const refused[] = {
+		/* finite-field DHE only, TLS 1.3 and 1.2 */
+		"NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-FFDHE8192",
+		"NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+DHE-RSA:+DHE-DSS",
+		/* static RSA key exchange */
+		"NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+RSA",
+		/* ciphers the server does not enable */
+		"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+AES-128-CBC",
+		/* ECDHE, but on a curve the server does not enable */
+		"NORMAL:-VERS-ALL:+VERS-TLS1.2:-GROUP-ALL:+GROUP-SECP521R1",
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		struct client c = {.sni = "mta-sts.a.test",
+			.priorities = refused[i]};
+		struct server srv;
+		handshake(store, TLS_DEFAULT_PRIORITIES, &c, &srv, BOUND);
+		ck_assert_msg(c.rc == GNUTLS_E_FATAL_ALERT_RECEIVED &&
+			c.alert == GNUTLS_A_HANDSHAKE_FAILURE && srv.rc < 0,
+			"%s: %s / %s", refused[i], gnutls_strerror(c.rc),
+			gnutls_strerror(srv.rc));
+		client_finish(&c);
+	}
+	/* What senders offer still works, each way. */
+	static const char *const accepted[] = {
+		"NORMAL:-VERS-ALL:+VERS-TLS1.3:-GROUP-ALL:+GROUP-SECP384R1",
+		"NORMAL:-VERS-ALL:+VERS-TLS1.2:-KX-ALL:+ECDHE-ECDSA",
+		"NORMAL:-VERS-ALL:+VERS-TLS1.2:-CIPHER-ALL:+CHACHA20-POLY1305",
+	};
+	for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		struct client c = {.sni = "mta-sts.a.test",
+			.priorities = accepted[i]};
+		struct server srv;
+		handshake(store, TLS_DEFAULT_PRIORITIES, &c, &srv, BOUND);
+		ck_assert_msg(c.rc == 0 && srv.rc == 0, "%s: %s / %s",
+			accepted[i], gnutls_strerror(c.rc),
+			gnutls_strerror(srv.rc));
 		client_finish(&c);
 	}
 	tls_store_destroy(store);
@@ -902,6 +956,40 @@ START_TEST(test_handshake_resumption)
 			versions[i]);
 		ck_assert_ptr_eq(srv.selected, &b);
 		client_finish(&again);
+		client_finish(&first);
+	}
+	tls_store_destroy(store);
+}
+END_TEST
+
+/*
+ * A ticket issued under one name never resumes under another: the
+ * session would serve b's policy authenticated by a's certificate.
+ */
+START_TEST(test_handshake_resumption_other_name)
+{
+	int a, b;
+	struct tls_store *store = two_host_store(&a, &b);
+	static const char *const versions[] = {TLS13, TLS12};
+	for (size_t i = 0; i < sizeof(versions) / sizeof(versions[0]); i++) {
+		struct client first = {.sni = "mta-sts.a.test",
+			.priorities = versions[i]};
+		struct server srv;
+		handshake(store, TLS_DEFAULT_PRIORITIES, &first, &srv, BOUND);
+		ck_assert_int_eq(first.rc, 0);
+		ck_assert_ptr_nonnull(first.session.data);
+
+		struct client other = {.sni = "mta-sts.b.test",
+			.priorities = versions[i],
+			.verify_host = "mta-sts.b.test",
+			.resume = first.session};
+		handshake(store, TLS_DEFAULT_PRIORITIES, &other, &srv, BOUND);
+		ck_assert_msg(other.rc == 0 && srv.rc == 0, "%s / %s",
+			gnutls_strerror(other.rc), gnutls_strerror(srv.rc));
+		ck_assert_msg(!other.resumed && !srv.resumed,
+			"%s resumed a's session as b", versions[i]);
+		ck_assert_ptr_eq(srv.selected, &b);
+		client_finish(&other);
 		client_finish(&first);
 	}
 	tls_store_destroy(store);
@@ -1031,7 +1119,11 @@ static Suite *tls_suite(void)
 		{"handshake unknown name", test_handshake_unknown_name},
 		{"handshake unbound session", test_handshake_unbound},
 		{"handshake old versions", test_handshake_old_versions},
+		{"handshake no common algorithm",
+			test_handshake_no_common_algorithm},
 		{"handshake resumption", test_handshake_resumption},
+		{"handshake resumption under another name",
+			test_handshake_resumption_other_name},
 		{"generated", test_generated},
 		{"digest", test_digest},
 		{"priorities", test_priorities},
