@@ -6,6 +6,7 @@
  * let senders resume.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -33,6 +34,14 @@ static gnutls_datum_t ticket_key;
 static struct hello_offer offer;
 static bool have_offer;
 
+/*
+ * What the handshakes of this process came to, logged at exit: the cost
+ * a sender pays (full handshakes, HelloRetryRequest round trips) and what
+ * resumption saves, measured on the server side (bench/bench.py reads
+ * this line).
+ */
+static atomic_ulong count_full, count_resumed, count_retried, count_refused;
+
 int tls_init(const char *priorities)
 {
 	if (priorities) {
@@ -58,6 +67,14 @@ int tls_init(const char *priorities)
 
 void tls_finish(void)
 {
+	unsigned long full = atomic_load(&count_full);
+	unsigned long resumed = atomic_load(&count_resumed);
+	unsigned long refused = atomic_load(&count_refused);
+	if (full || resumed || refused)
+		log_info("tls: %lu full handshakes, %lu resumed, %lu with a "
+			"HelloRetryRequest, %lu ClientHellos refused with an "
+			"alert", full, resumed, atomic_load(&count_retried),
+			refused);
 	if (!ticket_key.data)
 		return;
 	gnutls_memset(ticket_key.data, 0, ticket_key.size);
@@ -161,6 +178,7 @@ static int screen(gnutls_session_t session, const gnutls_datum_t *msg)
 	int alert = hello_screen(&offer, msg->data, msg->size);
 	if (!alert)
 		return 0;
+	atomic_fetch_add_explicit(&count_refused, 1, memory_order_relaxed);
 	log_debug("tls: ClientHello refused: %s",
 		gnutls_alert_get_name((gnutls_alert_description_t)alert));
 	gnutls_alert_send(session, GNUTLS_AL_FATAL,
@@ -171,8 +189,10 @@ static int screen(gnutls_session_t session, const gnutls_datum_t *msg)
 
 /*
  * on_message is the handshake hook (GnuTLS keeps one per session, so it
- * does both jobs): it screens each ClientHello, and tells the binding's
- * owner when the handshake is over.
+ * does every job): it screens each ClientHello, notes a second one (the
+ * client's answer to a HelloRetryRequest), tells the binding's owner when
+ * the handshake is over, and counts the handshakes the client's Finished
+ * completes.
  */
 static int on_message(gnutls_session_t session, unsigned htype,
 	unsigned when, unsigned incoming, const gnutls_datum_t *msg)
@@ -186,9 +206,17 @@ static int on_message(gnutls_session_t session, unsigned htype,
 	if (htype == GNUTLS_HANDSHAKE_FINISHED && when == GNUTLS_HOOK_POST &&
 	    b && ++b->finished == 2 && b->established)
 		b->established(b);
-	if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && when == GNUTLS_HOOK_PRE &&
-	    incoming)
+	if (!incoming)
+		return 0;
+	if (htype == GNUTLS_HANDSHAKE_CLIENT_HELLO && when == GNUTLS_HOOK_PRE) {
+		if (b && ++b->hellos == 2)
+			atomic_fetch_add_explicit(&count_retried, 1,
+				memory_order_relaxed);
 		return screen(session, msg);
+	}
+	if (htype == GNUTLS_HANDSHAKE_FINISHED && when == GNUTLS_HOOK_POST)
+		atomic_fetch_add_explicit(gnutls_session_is_resumed(session)
+			? &count_resumed : &count_full, 1, memory_order_relaxed);
 	return 0;
 }
 
@@ -274,6 +302,7 @@ int tls_session_bind(void *session, struct tls_binding *binding)
 	gnutls_session_t s = session;
 	binding->selected = NULL;
 	binding->started = false;
+	binding->hellos = 0;
 	binding->finished = 0;
 	binding->fd = gnutls_transport_get_int(s);
 	/* From here on the hook refuses every name until bound. */

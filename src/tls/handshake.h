@@ -19,6 +19,8 @@ struct tls_store;
  * (logged).
  */
 int tls_init(const char *priorities);
+
+/* Logs what the handshakes came to (when there were any), wipes the key. */
 void tls_finish(void);
 
 /*
@@ -31,6 +33,7 @@ struct tls_binding {
 	void *selected;
 	int fd;			/* the connection's socket */
 	bool started;		/* the client's first bytes were read */
+	unsigned hellos;	/* ClientHellos seen: 2 after a retry request */
 	unsigned finished;	/* Finished messages seen, both ways */
 	/*
 	 * Called once on the session's thread when the handshake is over

@@ -6,6 +6,7 @@ alert (never a bare close) for what the server refuses, and TLS 1.3
 session tickets that resume only under the name they were issued for."""
 
 import os
+import re
 import socket
 import sys
 import time
@@ -51,6 +52,15 @@ class Handshake(World):
         return sum(1 for ln in r.stdout.splitlines()
                    if ln.startswith(">>>") and "ClientHello" in ln)
 
+    def summary(self):
+        """The handshake counts the daemon logs when it stops (None when
+        there was no handshake at all)."""
+        self.assertEqual(self.daemon.stop(), 0)
+        m = re.search(r"tls: (\d+) full handshakes, (\d+) resumed, (\d+) "
+                      r"with a HelloRetryRequest, (\d+) ClientHellos "
+                      r"refused", self.daemon.output())
+        return tuple(int(g) for g in m.groups()) if m else None
+
     def test_no_hello_retry_for_the_share_the_client_sends(self):
         # OpenSSL's default sends one X25519 share (Postfix, Python, curl).
         self.assertEqual(self.client_hellos(), 1)
@@ -58,6 +68,13 @@ class Handshake(World):
         # Clients whose first (and only shared) group is P-256 or P-384.
         self.assertEqual(self.client_hellos("P-256", "X25519"), 1)
         self.assertEqual(self.client_hellos("P-384", "X25519"), 1)
+        # The server counts the same: four full handshakes, no retry.
+        self.assertEqual(self.summary(), (4, 0, 0, 0))
+
+    def test_hello_retry_is_counted(self):
+        # A share for a group the server lacks (P-521) must be retried.
+        self.assertEqual(self.client_hellos("P-521", "X25519"), 2)
+        self.assertEqual(self.summary(), (1, 0, 1, 0))
 
     # -- item 6: ECDHE only ------------------------------------------------
 
@@ -89,6 +106,7 @@ class Handshake(World):
         out = r.stdout + r.stderr
         self.assertNotIn("Handshake was completed", out)
         self.assertIn("Received alert [70]", out)
+        self.assertEqual(self.summary(), (0, 0, 0, 1))
 
     def test_bad_cipher_list_gets_handshake_failure(self):
         r = run(["gnutls-cli", "--x509cafile", self.ca.cert, "--port",
@@ -113,6 +131,7 @@ class Handshake(World):
         # A fatal unexpected_message alert record.
         self.assertEqual(reply[:1], b"\x15")
         self.assertEqual(reply[5:7], b"\x02\x0a")
+        self.assertIsNone(self.summary())   # not even a ClientHello
 
     # -- item 8: TLS 1.3 tickets stay with their name ----------------------
 
@@ -129,6 +148,7 @@ class Handshake(World):
         r = self.resume(A, A)
         self.assertIn("Reused, TLSv1.3", r.stdout)
         self.assertIn("mode: enforce\r\nmx: mx.a.test", r.stdout)
+        self.assertEqual(self.summary(), (1, 1, 0, 0))
 
     def test_ticket_does_not_cross_names(self):
         r = self.resume(A, B)
@@ -139,6 +159,7 @@ class Handshake(World):
         self.assertIn("Verify return code: 0 (ok)", r.stdout)
         log = self.daemon.output()
         self.assertEqual(log.count(" tls=resumed"), 0, log)
+        self.assertEqual(self.summary(), (2, 0, 0, 0))
 
 
 if __name__ == "__main__":
