@@ -14,6 +14,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -298,6 +299,18 @@ class MtaStsd(Server):
         if self.notify:
             self.notify.close()
             self.notify = None
+        self.counts = None
+        try:
+            with open(os.path.join(self.dir, "daemon.log")) as f:
+                m = None
+                for m in re.finditer(
+                        r"tls: (\d+) full handshakes, (\d+) resumed, "
+                        r"(\d+) with a HelloRetryRequest", f.read()):
+                    pass
+            if m:
+                self.counts = tuple(int(g) for g in m.groups())
+        except OSError:
+            pass
 
 
 class Nginx(Server):
@@ -424,6 +437,16 @@ def measure(server, fn):
     return res, cpu_seconds(pids) - before
 
 
+def h2load_counts(out):
+    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, "
+                  r"(\d+) succeeded, (\d+) failed", out)
+    s = re.search(r"status codes: (\d+) 2xx", out)
+    if not m or not s:
+        raise RuntimeError("h2load: " + out[-400:])
+    ok = int(s.group(1))
+    return ok, int(m.group(5)) + int(m.group(4)) - ok
+
+
 def keepalive_h2load(server, duration, conns=4):
     host = PATTERN.replace("%u", "1")
     url = "https://%s:%d%s" % (host, server.port, POLICY_PATH)
@@ -432,14 +455,79 @@ def keepalive_h2load(server, duration, conns=4):
                         "-D", "%ds" % max(1, round(duration)), "--connect-to",
                         "127.0.0.1:%d" % server.port, url],
                        capture_output=True, text=True, timeout=duration + 60)
-    m = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, "
-                  r"(\d+) succeeded, (\d+) failed", r.stdout)
-    s = re.search(r"status codes: (\d+) 2xx", r.stdout)
-    if not m or not s:
-        raise RuntimeError("h2load: " + (r.stdout + r.stderr)[-400:])
-    ok = int(s.group(1))
-    return {"ok": ok, "failed": int(m.group(5)) + int(m.group(4)) - ok,
-            "rps": ok / duration}
+    ok, failed = h2load_counts(r.stdout + r.stderr)
+    return {"ok": ok, "failed": failed, "rps": ok / duration}
+
+
+def full_h2load(server, duration, batch=16):
+    """Full handshakes the way OpenSSL senders make them: h2load with one
+    request per connection (-c N -n N), in batches of `batch` connections
+    (half mta-stsd's default per-address limit of 32, so that the
+    connections of the last batch still closing do not hit it) until
+    duration has passed. h2load neither resumes nor reuses a session."""
+    host = PATTERN.replace("%u", "1")
+    url = "https://%s:%d%s" % (host, server.port, POLICY_PATH)
+    ok = failed = 0
+    t0 = time.monotonic()
+    for _ in range(1000000):
+        if time.monotonic() - t0 >= duration:
+            break
+        r = subprocess.run(pin(CLIENT_CPU) +
+                           ["h2load", "--h1", "-c", str(batch), "-n",
+                            str(batch), "-t", "1", "--connect-to",
+                            "127.0.0.1:%d" % server.port, url],
+                           capture_output=True, text=True, timeout=60)
+        o, f = h2load_counts(r.stdout + r.stderr)
+        ok += o
+        failed += f
+    return {"ok": ok, "failed": failed,
+            "rps": ok / (time.monotonic() - t0)}
+
+
+def rate_openssl(server, rate, duration):
+    """p50/p99 latency of a full handshake and fetch at a fixed rate, with
+    Python's ssl (OpenSSL, as the MTA-STS resolvers of Postfix and others
+    use it): each request is timed from the moment it was due, so a slow
+    answer delays the next ones and counts (no coordinated omission)."""
+    ctx = ssl.create_default_context(cafile=server.world.ca)
+    host = PATTERN.replace("%u", "1")
+    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" %
+           (POLICY_PATH, host)).encode()
+    n = max(1, int(rate * duration))
+    lat, failed = [], 0
+    old = os.sched_getaffinity(0)
+    if len(old) > 1:
+        os.sched_setaffinity(0, {int(CLIENT_CPU)})
+    try:
+        start = time.monotonic() + 0.05
+        for i in range(n):
+            due = start + i / rate
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            try:
+                with socket.create_connection(("127.0.0.1", server.port),
+                                              5) as raw:
+                    with ctx.wrap_socket(raw, server_hostname=host) as s:
+                        s.sendall(req)
+                        got = b""
+                        for _ in range(100):
+                            chunk = s.recv(4096)
+                            if not chunk:
+                                break
+                            got += chunk
+                if not got.startswith(b"HTTP/1.1 200"):
+                    failed += 1
+                    continue
+                lat.append((time.monotonic() - due) * 1000)
+            except (OSError, ssl.SSLError):
+                failed += 1
+    finally:
+        os.sched_setaffinity(0, old)
+    lat.sort()
+    pick = (lambda q: lat[min(len(lat) - 1, int(q * len(lat)))]) if lat \
+        else (lambda q: float("nan"))
+    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "failed": failed}
 
 
 def first_response(tool, server, t0, timeout):
@@ -491,6 +579,13 @@ def load_phase(res, srv, tool, args, n):
     res.add("ka_failed", name, int(r["failed"]))
     res.keepalive_tool = tool_used
 
+    if shutil.which("h2load"):
+        r, cpu = measure(srv, lambda: full_h2load(srv, dur))
+        ok = int(r["ok"])
+        res.add("h2full_rps", name, float(r["rps"]))
+        res.add("h2full_cpu", name, cpu / ok * 1e6 if ok else float("nan"))
+        res.add("h2full_failed", name, int(r["failed"]))
+
     r, cpu = measure(srv, lambda: mtsload(tool, srv, "full", dur))
     ok = int(r["ok"])
     res.add("full_rps", name, float(r["rps"]))
@@ -510,6 +605,11 @@ def load_phase(res, srv, tool, args, n):
     res.add("lat_p50", name, float(r["p50_ms"]))
     res.add("lat_p99", name, float(r["p99_ms"]))
     res.add("lat_failed", name, int(r["failed"]))
+
+    r = rate_openssl(srv, args.rate, dur)
+    res.add("olat_p50", name, float(r["p50_ms"]))
+    res.add("olat_p99", name, float(r["p99_ms"]))
+    res.add("olat_failed", name, int(r["failed"]))
 
 
 def verify_nginx(res, srv, tool):
@@ -596,6 +696,11 @@ def run_size(res, n, args, tool, binary, root, first_in_run):
                     res.add("peak_pss_%d" % n, name, srv.peak_pss)
             finally:
                 srv.stop()
+            # Counted by the server itself over the whole run (tls_finish).
+            if name == "mta-stsd" and srv.counts and n == min(args.sizes):
+                res.add("srv_full", name, srv.counts[0])
+                res.add("srv_resumed", name, srv.counts[1])
+                res.add("srv_hrr", name, srv.counts[2])
     if not args.keep:
         shutil.rmtree(world.root, ignore_errors=True)
 
@@ -653,8 +758,10 @@ def table(res, args, crypto, machine):
 
     row("(a) keep-alive req/s [%d dom]" % small, "ka_rps", 0)
     row("(a) keep-alive server CPU us/req", "ka_cpu", 1)
-    row("(b) full-handshake req/s", "full_rps", 0)
-    row("(b) full-handshake server CPU us/req", "full_cpu", 1)
+    row("(b) h2load full-handshake req/s", "h2full_rps", 0)
+    row("(b) h2load full-handshake server CPU us/req", "h2full_cpu", 1)
+    row("(b) mtsload full-handshake req/s", "full_rps", 0)
+    row("(b) mtsload full-handshake server CPU us/req", "full_cpu", 1)
     row("(b) full handshakes resumed (client)", "full_resumed", 0, True)
     if large != small:
         row("(b) full-handshake CPU us/req [%d dom]" % large,
@@ -662,8 +769,14 @@ def table(res, args, crypto, machine):
     row("(c) resumed req/s", "res_rps", 0)
     row("(c) resumed server CPU us/req", "res_cpu", 1)
     row("(c) share of connections resumed", "res_share", 2)
-    row("(d) p50 latency ms @ %g full-hs/s" % args.rate, "lat_p50", 2)
-    row("(d) p99 latency ms @ %g full-hs/s" % args.rate, "lat_p99", 2)
+    row("(d) p50 latency ms @ %g full-hs/s (GnuTLS)" % args.rate,
+        "lat_p50", 2)
+    row("(d) p99 latency ms @ %g full-hs/s (GnuTLS)" % args.rate,
+        "lat_p99", 2)
+    row("(d) p50 latency ms @ %g full-hs/s (OpenSSL)" % args.rate,
+        "olat_p50", 2)
+    row("(d) p99 latency ms @ %g full-hs/s (OpenSSL)" % args.rate,
+        "olat_p99", 2)
     for n in sorted({small, large}):
         row("(e) idle PSS MiB [%d dom]" % n, "idle_pss_%d" % n, 1)
         row("(e) idle PSS_Anon MiB [%d dom]" % n, "idle_anon_%d" % n, 1)
@@ -677,7 +790,8 @@ def table(res, args, crypto, machine):
     row("(g) requests during %d reloads" % args.reloads, "reload_ok", 0,
         True)
     row("(g) failed requests during reloads", "reload_failed", 0, True)
-    for k in ("ka_failed", "full_failed", "res_failed", "lat_failed"):
+    for k in ("ka_failed", "h2full_failed", "full_failed", "res_failed",
+              "lat_failed", "olat_failed"):
         row("failed requests, %s" % k.split("_")[0], k, 0, True)
     kx = crypto.get("kx")
     rows.append(("GnuTLS kx us/handshake (gnutls-cli, both sides)",
@@ -774,6 +888,13 @@ def main():
         run_size(res, n, args, tool, binary, root, n == args.sizes[0])
     print(table(res, args, crypto, machine))
     print("server-side check: " + res.verify)
+    if res.total("srv_full", "mta-stsd") is not None:
+        print("server-side counts (mta-stsd, all phases of all runs at %d "
+              "domains): %d full handshakes, %d resumed, %d with a "
+              "HelloRetryRequest" % (min(args.sizes),
+                                     res.total("srv_full", "mta-stsd"),
+                                     res.total("srv_resumed", "mta-stsd"),
+                                     res.total("srv_hrr", "mta-stsd")))
     if crypto.get("detail"):
         print("crypto: %s (%s)" % (crypto["detail"],
                                     crypto.get("kx_name", "gnutls-cli: -")))
