@@ -733,6 +733,104 @@ def crypto_bound(args, tool):
     return out
 
 
+# Public-key work (ECDHE and the signature) by library and symbol: GnuTLS
+# does it in nettle's libhogweed on libgmp; OpenSSL in libcrypto's EC, BN
+# and X25519 code.
+PUBKEY_DSO = re.compile(r"^lib(hogweed|gmp)\.")
+PUBKEY_SYM = re.compile(r"ecp_nistz256|x25519|X25519|curve25519|fe51_|"
+                        r"fe64_|ecdsa|ECDSA|\bbn_|\bBN_|ossl_ec|\bec_|"
+                        r"\bEC_|_mont|ecp_|mpn_|__gmp|_nettle_ecc|nettle_ecc|"
+                        r"_nettle_sec_|nettle_sec_")
+
+
+def profile_server(srv, args, tool):
+    """perf samples of the server's processes during full handshakes with
+    h2load: (samples, {dso: share}, [(share, dso, symbol)], server CPU
+    µs per handshake)."""
+    data = os.path.join(srv.dir, "perf.data")
+    pids = ",".join(str(p) for p in srv.pids())
+    rec = spawn(["perf", "record", "-q", "-F", "2000", "-p", pids, "-o",
+                 data], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    time.sleep(0.5)
+    try:
+        load, cpu = measure(srv, lambda: full_h2load(srv, args.duration))
+    finally:
+        rec.send_signal(signal.SIGINT)
+        rec.wait(60)
+        reap(rec)
+    r = subprocess.run(["perf", "report", "-i", data, "--stdio",
+                        "--no-children", "--sort", "dso,sym", "-q",
+                        "--percent-limit", "0.05"],
+                       capture_output=True, text=True, timeout=300)
+    n = subprocess.run(["perf", "report", "-i", data, "--stdio", "-q",
+                        "--sort", "pid", "--show-nr-samples"],
+                       capture_output=True, text=True, timeout=300)
+    samples = sum(int(m.group(1)) for m in
+                  re.finditer(r"^\s*[\d.]+%\s+(\d+)", n.stdout, re.M))
+    rows, dsos = [], {}
+    for line in r.stdout.splitlines():
+        m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[.\]\s+(.*)", line)
+        if not m:
+            continue
+        share, dso, sym = float(m.group(1)), m.group(2), m.group(3).strip()
+        rows.append((share, dso, sym))
+        dsos[dso] = dsos.get(dso, 0.0) + share
+    ok = load["ok"]
+    return samples, dsos, rows, cpu / ok * 1e6 if ok else 0.0
+
+
+def openssl_pubkey_us():
+    """What OpenSSL's public-key work for one full handshake costs on the
+    server core: an X25519 key and shared secret (two scalar
+    multiplications) and an ECDSA P-256 signature, from `openssl speed`.
+    OpenSSL in Debian is stripped, so perf cannot name these functions in
+    libcrypto; this is the floor to hold nginx's figure against."""
+    r = subprocess.run(pin(SERVER_CPU) + ["openssl", "speed", "-seconds", "2",
+                                          "ecdhx25519", "ecdsap256"],
+                       capture_output=True, text=True, timeout=120)
+    x = re.search(r"ecdh \(X25519\)\s+\S+s\s+([\d.]+)", r.stdout)
+    e = re.search(r"ecdsa \(nistp256\)\s+\S+s\s+\S+s\s+([\d.]+)", r.stdout)
+    if not x or not e:
+        return None
+    return 2e6 / float(x.group(1)) + 1e6 / float(e.group(1))
+
+
+def profile(args, binary, tool, root):
+    """--profile: where a full handshake's server time goes, mta-stsd next
+    to nginx, with the share of public-key operations."""
+    world = World(os.path.join(root, "profile"), 10, args.mkcerts)
+    servers = ["mta-stsd"] + (["nginx"] if args.nginx else [])
+    out = []
+    for name in servers:
+        wd = os.path.join(world.root, name)
+        srv = (MtaStsd(world, wd, binary, args.threads)
+               if name == "mta-stsd" else Nginx(world, wd))
+        try:
+            t0 = srv.start()
+            first_response(tool, srv, t0, args.start_timeout)
+            samples, dsos, rows, us = profile_server(srv, args, tool)
+        finally:
+            srv.stop()
+        if name == "mta-stsd":
+            pk = sum(sh for sh, dso, sym in rows
+                     if PUBKEY_DSO.match(dso) or PUBKEY_SYM.search(sym))
+            how = "perf: libhogweed, libgmp"
+        else:
+            floor = openssl_pubkey_us()
+            pk = 100.0 * floor / us if floor and us else float("nan")
+            how = "openssl speed: 2 X25519 + 1 ECDSA P-256 = %s us" % \
+                fmt(floor)
+        out.append("%s: %d samples, %.0f us server CPU per full handshake "
+                   "(h2load); public-key operations %.1f%% = %.0f us (%s)" %
+                   (name, samples, us, pk, pk * us / 100, how))
+        out.append("  by library: " + ", ".join(
+            "%s %.1f%%" % (d, sh) for d, sh in
+            sorted(dsos.items(), key=lambda x: -x[1])[:8]))
+        for sh, dso, sym in rows[:15]:
+            out.append("  %6.2f%%  %-22s %s" % (sh, dso[:22], sym[:60]))
+    return "\n".join(out)
+
+
 def fmt(v, digits=1):
     if v is None:
         return "-"
@@ -847,6 +945,8 @@ def main():
     ap.add_argument("--no-nginx", dest="nginx", action="store_false")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
+    ap.add_argument("--profile", action="store_true",
+                    help="only the perf profile of full handshakes")
     ap.add_argument("--build", required=True)
     args = ap.parse_args()
     if args.quick:
@@ -879,6 +979,13 @@ def main():
     os.chmod(root, 0o755)
     machine = machine_line(args)
     log(machine)
+
+    if args.profile:
+        if not shutil.which("perf") or not shutil.which("h2load"):
+            ap.error("--profile needs perf and h2load")
+        print(machine)
+        print(profile(args, binary, tool, root))
+        return 0
 
     res = Results()
     res.verify = "nginx not measured"
