@@ -173,10 +173,15 @@ int hello_screen(const struct hello_offer *o, const unsigned char *msg,
 	if (pos + 2 + suites_len > len)
 		return 0;
 
+	if (legacy >> 8 != 3)
+		return GNUTLS_A_PROTOCOL_VERSION;	/* not even SSL 3 */
 	struct client c = {.o = o};
 	gnutls_datum_t hello = {(unsigned char *)msg, (unsigned)len};
-	if (gnutls_ext_raw_parse(&c, on_extension, &hello,
-			GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO) < 0 || c.malformed)
+	int rc = gnutls_ext_raw_parse(&c, on_extension, &hello,
+		GNUTLS_EXT_RAW_FLAG_TLS_CLIENT_HELLO);
+	/* A hello without extensions is valid; judge it by the rest. */
+	if ((rc < 0 && rc != GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE) ||
+	    c.malformed)
 		return 0;
 	/*
 	 * Without supported_versions, legacy_version is the highest the
