@@ -508,6 +508,8 @@ def rate_openssl(server, rate, duration):
             try:
                 with socket.create_connection(("127.0.0.1", server.port),
                                               5) as raw:
+                    # as http.client and aiohttp do
+                    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
                     with ctx.wrap_socket(raw, server_hostname=host) as s:
                         s.sendall(req)
                         got = b""
