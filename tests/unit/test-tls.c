@@ -656,6 +656,15 @@ enum server_mode {
 	UNBOUND,	/* no binding, the session pointer someone else's */
 };
 
+/* Counts the calls of the binding's established callback. */
+static unsigned established_calls;
+
+static void on_established(struct tls_binding *binding)
+{
+	ck_assert_ptr_nonnull(binding->store);
+	established_calls++;
+}
+
 /*
  * handshake runs one connection: the server side here with store and
  * priorities, the client side in a thread.
@@ -674,7 +683,8 @@ static void handshake(const struct tls_store *store, const char *priorities,
 	ck_assert_int_eq(gnutls_init(&s, GNUTLS_SERVER), 0);
 	ck_assert_int_eq(gnutls_priority_set_direct(s, priorities, NULL), 0);
 	gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, server_cred);
-	struct tls_binding binding = {.store = store};
+	struct tls_binding binding = {.store = store,
+		.established = on_established};
 	/* What libmicrohttpd's session pointer points to: not a binding. */
 	static const char mhd_connection[64] = "not a struct tls_binding";
 	gnutls_session_set_ptr(s, (void *)mhd_connection);
@@ -685,11 +695,15 @@ static void handshake(const struct tls_store *store, const char *priorities,
 			hook_without_alert);
 	else if (mode == BOUND)
 		ck_assert_int_eq(tls_session_bind(s, &binding), 0);
+	established_calls = 0;
 	int rc;
 	do {
 		rc = gnutls_handshake(s);
 	} while (rc < 0 && !gnutls_error_is_fatal(rc));
 	*srv = (struct server){.rc = rc, .selected = binding.selected};
+	/* The owner hears of a finished handshake once, of a failed none. */
+	if (mode == BOUND)
+		ck_assert_uint_eq(established_calls, rc == 0 ? 1 : 0);
 	if (rc == 0) {
 		srv->resumed = gnutls_session_is_resumed(s);
 		srv->has_name = tls_session_server_name(s, srv->name,
