@@ -21,6 +21,7 @@
 #include "tls/client.h"
 #include "tls/digest.h"
 #include "tls/handshake.h"
+#include "tls/hello.h"
 #include "tls/priorities.h"
 #include "tls/store.h"
 
@@ -964,6 +965,122 @@ START_TEST(test_handshake_resumption)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ */
+/* The ClientHello screen on hand-made hellos                         */
+/* ------------------------------------------------------------------ */
+
+static size_t put16(unsigned char *p, size_t at, unsigned v)
+{
+	p[at] = (unsigned char)(v >> 8);
+	p[at + 1] = (unsigned char)v;
+	return at + 2;
+}
+
+/*
+ * hello_body writes a ClientHello body (RFC 8446 §4.1.2) to out: legacy
+ * version, a zero random, no session id, the suites, null compression,
+ * then supported_versions and supported_groups when given (a list ending
+ * in 0). No extensions at all when both are NULL.
+ */
+static size_t hello_body(unsigned char *out, unsigned legacy,
+	const unsigned *suites, const unsigned *versions,
+	const unsigned *groups)
+{
+	size_t n = put16(out, 0, legacy);
+	memset(out + n, 0, 32 + 1);
+	n += 32 + 1;
+	size_t at = n;
+	n += 2;
+	for (size_t i = 0; suites[i]; i++)
+		n = put16(out, n, suites[i]);
+	put16(out, at, (unsigned)(n - at - 2));
+	out[n++] = 1;
+	out[n++] = 0;
+	if (!versions && !groups)
+		return n;
+	size_t ext = n;
+	n += 2;
+	if (versions) {
+		n = put16(out, n, 43);
+		size_t len = n;
+		n += 3;
+		for (size_t i = 0; versions[i]; i++)
+			n = put16(out, n, versions[i]);
+		put16(out, len, (unsigned)(n - len - 2));
+		out[len + 2] = (unsigned char)(n - len - 3);
+	}
+	if (groups) {
+		n = put16(out, n, 10);
+		size_t len = n;
+		n += 4;
+		for (size_t i = 0; groups[i]; i++)
+			n = put16(out, n, groups[i]);
+		put16(out, len, (unsigned)(n - len - 2));
+		put16(out, len + 2, (unsigned)(n - len - 4));
+	}
+	put16(out, ext, (unsigned)(n - ext - 2));
+	return n;
+}
+
+START_TEST(test_hello_screen)
+{
+	static const unsigned tls13[] = {0x1301, 0}, rsa[] = {0x002f, 0},
+		ecdhe[] = {0xc02b, 0}, v13[] = {0x0304, 0x0303, 0},
+		v12[] = {0x0303, 0}, x25519[] = {29, 0}, ffdhe[] = {0x0104, 0},
+		p521[] = {25, 0};
+	static const struct {
+		const char *what;
+		unsigned legacy;
+		const unsigned *suites, *versions, *groups;
+		int alert;
+	} cases[] = {
+		{"TLS 1.3, X25519", 0x0303, tls13, v13, x25519, 0},
+		{"TLS 1.3, ffdhe8192 only", 0x0303, tls13, v13, ffdhe,
+			GNUTLS_A_HANDSHAKE_FAILURE},
+		{"TLS 1.3, no groups", 0x0303, tls13, v13, NULL,
+			GNUTLS_A_HANDSHAKE_FAILURE},
+		{"TLS 1.2, static RSA only", 0x0303, rsa, v12, x25519,
+			GNUTLS_A_HANDSHAKE_FAILURE},
+		{"TLS 1.2, ECDHE, P-521 only", 0x0303, ecdhe, v12, p521,
+			GNUTLS_A_HANDSHAKE_FAILURE},
+		{"TLS 1.2, ECDHE, no groups sent", 0x0303, ecdhe, NULL, NULL,
+			0},
+		{"TLS 1.1, no extensions", 0x0302, ecdhe, NULL, NULL,
+			GNUTLS_A_PROTOCOL_VERSION},
+		{"SSL 2 style version", 0x0200, ecdhe, NULL, NULL,
+			GNUTLS_A_PROTOCOL_VERSION},
+	};
+	struct hello_offer offer;
+	ck_assert_int_eq(hello_offer_init(&offer, TLS_DEFAULT_PRIORITIES), 0);
+	ck_assert(offer.version[4] && offer.version[3] && !offer.version[2]);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		unsigned char msg[256];
+		size_t len = hello_body(msg, cases[i].legacy, cases[i].suites,
+			cases[i].versions, cases[i].groups);
+		ck_assert_msg(hello_screen(&offer, msg, len) == cases[i].alert,
+			"%s", cases[i].what);
+		/* Every truncation is judged or left to GnuTLS, never read
+		 * past (the sanitizer build checks the reads). */
+		for (size_t cut = 0; cut < len; cut++) {
+			unsigned char *part = malloc(cut ? cut : 1);
+			ck_assert_ptr_nonnull(part);
+			memcpy(part, msg, cut);
+			int alert = hello_screen(&offer, part, cut);
+			ck_assert_msg(alert == 0 ||
+				alert == GNUTLS_A_PROTOCOL_VERSION ||
+				alert == GNUTLS_A_HANDSHAKE_FAILURE, "%s cut %zu",
+				cases[i].what, cut);
+			free(part);
+		}
+	}
+	/* An administrator's TLS 1.1 is honoured (with its warning). */
+	ck_assert_int_eq(hello_offer_init(&offer, "NORMAL:+VERS-TLS1.1"), 0);
+	unsigned char msg[256];
+	size_t len = hello_body(msg, 0x0302, ecdhe, NULL, NULL);
+	ck_assert_int_eq(hello_screen(&offer, msg, len), 0);
+}
+END_TEST
+
 START_TEST(test_generated)
 {
 	struct tls_store *store = tls_store_create();
@@ -1088,6 +1205,7 @@ static Suite *tls_suite(void)
 		{"handshake unbound session", test_handshake_unbound},
 		{"handshake refusals", test_handshake_refusals},
 		{"handshake resumption", test_handshake_resumption},
+		{"ClientHello screen", test_hello_screen},
 		{"generated", test_generated},
 		{"digest", test_digest},
 		{"priorities", test_priorities},
