@@ -99,25 +99,25 @@ static int read_whole(const char *path, struct certcheck_file *buf)
 	return 0;
 }
 
-static const char *user_name(uid_t uid, char *out, size_t size)
+/* The name of user id, or of group id when is_group, or else its number. */
+static const char *id_name(bool is_group, unsigned long id, char *out,
+	size_t size)
 {
-	struct passwd pw, *res = NULL;
 	char buf[4096];
-	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) == 0 && res)
-		snprintf(out, size, "%s", res->pw_name);
+	const char *name = NULL;
+	if (is_group) {
+		struct group gr, *res = NULL;
+		if (getgrgid_r((gid_t)id, &gr, buf, sizeof(buf), &res) == 0 && res)
+			name = res->gr_name;
+	} else {
+		struct passwd pw, *res = NULL;
+		if (getpwuid_r((uid_t)id, &pw, buf, sizeof(buf), &res) == 0 && res)
+			name = res->pw_name;
+	}
+	if (name)
+		snprintf(out, size, "%s", name);
 	else
-		snprintf(out, size, "%lu", (unsigned long)uid);
-	return out;
-}
-
-static const char *group_name(gid_t gid, char *out, size_t size)
-{
-	struct group gr, *res = NULL;
-	char buf[4096];
-	if (getgrgid_r(gid, &gr, buf, sizeof(buf), &res) == 0 && res)
-		snprintf(out, size, "%s", res->gr_name);
-	else
-		snprintf(out, size, "%lu", (unsigned long)gid);
+		snprintf(out, size, "%lu", id);
 	return out;
 }
 
@@ -141,8 +141,8 @@ static void report_unreadable(struct diag *d, const char *file, unsigned line,
 			return;
 		}
 		char owner[64], group[64];
-		user_name(st.st_uid, owner, sizeof(owner));
-		group_name(st.st_gid, group, sizeof(group));
+		id_name(false, st.st_uid, owner, sizeof(owner));
+		id_name(true, st.st_gid, group, sizeof(group));
 		if (is_key)
 			diag_add(d, DIAG_ERROR, file, line, code,
 				"cannot read key %s (owner %s:%s, mode %04o): "

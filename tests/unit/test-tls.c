@@ -977,6 +977,26 @@ static size_t put16(unsigned char *p, size_t at, unsigned v)
 }
 
 /*
+ * put_list_ext writes at `at` the extension type whose data is the list of
+ * 16-bit values (ending in 0) behind a length of lenlen bytes.
+ */
+static size_t put_list_ext(unsigned char *out, size_t at, unsigned type,
+	size_t lenlen, const unsigned *list)
+{
+	size_t n = put16(out, at, type);
+	size_t len = n;
+	n += 2 + lenlen;
+	for (size_t i = 0; list[i]; i++)
+		n = put16(out, n, list[i]);
+	put16(out, len, (unsigned)(n - len - 2));
+	if (lenlen == 1)
+		out[len + 2] = (unsigned char)(n - len - 3);
+	else
+		put16(out, len + 2, (unsigned)(n - len - 4));
+	return n;
+}
+
+/*
  * hello_body writes a ClientHello body (RFC 8446 §4.1.2) to out: legacy
  * version, a zero random, no session id, the suites, null compression,
  * then supported_versions and supported_groups when given (a list ending
@@ -1000,24 +1020,10 @@ static size_t hello_body(unsigned char *out, unsigned legacy,
 		return n;
 	size_t ext = n;
 	n += 2;
-	if (versions) {
-		n = put16(out, n, 43);
-		size_t len = n;
-		n += 3;
-		for (size_t i = 0; versions[i]; i++)
-			n = put16(out, n, versions[i]);
-		put16(out, len, (unsigned)(n - len - 2));
-		out[len + 2] = (unsigned char)(n - len - 3);
-	}
-	if (groups) {
-		n = put16(out, n, 10);
-		size_t len = n;
-		n += 4;
-		for (size_t i = 0; groups[i]; i++)
-			n = put16(out, n, groups[i]);
-		put16(out, len, (unsigned)(n - len - 2));
-		put16(out, len + 2, (unsigned)(n - len - 4));
-	}
+	if (versions)	/* supported_versions: a 1-byte list length */
+		n = put_list_ext(out, n, 43, 1, versions);
+	if (groups)	/* supported_groups: a 2-byte list length */
+		n = put_list_ext(out, n, 10, 2, groups);
 	put16(out, ext, (unsigned)(n - ext - 2));
 	return n;
 }
