@@ -453,17 +453,23 @@ failed:
 	return -1;
 }
 
+long long acme_manager_renew_time(const struct config_acme *acme,
+	long long not_before, long long not_after)
+{
+	long long life = not_after - not_before;
+	long long before = acme->renew_before;
+	if (!before || before >= life)
+		before = life / 3;
+	return not_after - before;
+}
+
 /* When the certificate of host should be renewed; 0 when there is none. */
 static long long renew_time(const struct config_acme *acme,
 	const struct acme_report *r)
 {
 	if (!r->has_certificate || !r->names_host)
 		return 0;
-	long long life = (long long)r->not_after - r->not_before;
-	long long before = acme->renew_before;
-	if (!before || before >= life)
-		before = life / 3;
-	return (long long)r->not_after - before;
+	return acme_manager_renew_time(acme, r->not_before, r->not_after);
 }
 
 /* One look at host: returns when to look again. */
@@ -518,6 +524,7 @@ static long long run_host(struct acme_manager *m, const char *host)
 		st->next_attempt = 0;
 		st->last_success = now;
 		st->last_error[0] = '\0';
+		struct acme_domain_state done = *st;
 		acme_store_report(m->state_dir, host, &r);
 		pthread_mutex_lock(&m->lock);
 		next = renew_time(&m->settings.acme, &r);
@@ -525,7 +532,7 @@ static long long run_host(struct acme_manager *m, const char *host)
 		log_info("acme: %s: certificate issued, valid until %s; "
 			"renewal from %s", host, when(r.not_after, t1,
 			sizeof(t1)), when(next, t2, sizeof(t2)));
-		r.state = *st;
+		r.state = done;
 		st = &r.state;
 	} else {
 		st->failures++;

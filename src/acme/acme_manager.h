@@ -47,6 +47,14 @@ int acme_manager_update(struct acme_manager *m,
 	const struct config_acme *settings, const char *const *hosts,
 	size_t count);
 
+/*
+ * When a certificate valid from not_before to not_after is renewed:
+ * renew_before seconds before it expires, or at two thirds of its
+ * lifetime when renew_before is 0 or not shorter than the lifetime.
+ */
+long long acme_manager_renew_time(const struct config_acme *acme,
+	long long not_before, long long not_after);
+
 /* Stops the thread (aborting a transfer in progress). Accepts NULL. */
 void acme_manager_stop(struct acme_manager *m);
 

@@ -30,8 +30,9 @@ char *acme_store_path(const char *state_dir, const char *host,
 	if (host && file)
 		snprintf(p, n, "%s/%s/%s/%s", state_dir, CONFIG_ACME_DIR, host,
 			file);
-	else if (host)
-		snprintf(p, n, "%s/%s/%s", state_dir, CONFIG_ACME_DIR, host);
+	else if (host || file)
+		snprintf(p, n, "%s/%s/%s", state_dir, CONFIG_ACME_DIR,
+			host ? host : file);
 	else
 		snprintf(p, n, "%s/%s", state_dir, CONFIG_ACME_DIR);
 	return p;

@@ -39,6 +39,16 @@ struct config_acme {
 
 void config_acme_finish(struct config_acme *acme);
 
+struct config;
+
+/*
+ * Does a domain whose layers give cert and key (NULL when unset) get its
+ * certificate from ACME? Yes for cert = "acme", and for neither set when
+ * the acme group is present.
+ */
+bool config_acme_is_wanted(const struct config *config, const char *cert,
+	const char *key);
+
 /*
  * config_acme_host_path writes "<state_dir>/acme/mta-sts.<domain>/<file>"
  * (caller frees), the path of an ACME domain's chain or key. NULL: ENOMEM.

@@ -35,6 +35,9 @@ struct snapshot {
 	size_t lender_count;
 	void *attachment;
 	void (*attachment_destroy)(void *data);
+	/* snapshot_renew: config is this snapshot's, which it references */
+	struct snapshot *config_owner;
+	size_t acme_pending;	/* ACME domains waiting for a certificate */
 };
 
 /*
@@ -95,8 +98,12 @@ static void destroy(struct snapshot *snap)
 		snapshot_unref(snap->lenders[i]);
 	free(snap->lenders);
 	state_destroy(snap->state);
-	config_finish(snap->config);
-	free(snap->config);
+	if (snap->config_owner) {
+		snapshot_unref(snap->config_owner);
+	} else {
+		config_finish(snap->config);
+		free(snap->config);
+	}
 	free(snap);
 	atomic_fetch_add(&freed_since_trim, 1);
 	if (release_fd >= 0) {
@@ -128,6 +135,7 @@ static const struct {
 	{ "config-domain-no-name", "no name" },
 	{ "config-domains-file", "the file holds more than domains" },
 	{ "config-syntax", "syntax error" },
+	{ "acme-pending", "waiting for its certificate from ACME" },
 	{ "config-open", "file unreadable" },
 	{ "config-include", "@include unreadable" },
 };
@@ -323,6 +331,13 @@ static int load_certificate(struct snapshot *snap, struct snapshot_domain *sd,
 		}
 		return 0;
 	}
+	if (cd->acme && access(cd->cert, F_OK) < 0 && errno == ENOENT) {
+		diag_add(d, DIAG_WARNING, cd->file, cd->line, "acme-pending",
+			"%s: not served until its first certificate from ACME "
+			"is issued (`mta-stsd acme-status` shows how that goes)",
+			cd->name);
+		return 1;
+	}
 	if (tls_store_add(snap->tls, sd->host, cd->cert, cd->key, sd,
 			options->now, &sd->cert, d, cd->file, cd->line) < 0)
 		return -1;
@@ -421,9 +436,22 @@ struct snapshot *snapshot_create(struct config *config,
 		struct snapshot_domain *sd = &snap->domains[snap->domain_count];
 		size_t mark = d->len;
 		const char *code = cd->problem;
+		int loaded = 0;
 		bool ok = !code && prepare_domain(snap, sd, cd, options, d) == 0 &&
 			(!options->load_certificates ||
-			load_certificate(snap, sd, options, d) == 0);
+			(loaded = load_certificate(snap, sd, options, d)) == 0);
+		if (loaded > 0) {
+			/* Waiting for ACME is no error: listed, not served. */
+			free(sd->host);
+			free(sd->body);
+			*sd = (struct snapshot_domain){0};
+			if (add_problem(snap, cd->name, "acme-pending", cd->file,
+					cd->line, false) < 0)
+				goto err_memory;
+			snap->problems[snap->problem_count - 1].pending = true;
+			snap->acme_pending++;
+			continue;
+		}
 		if (ok) {
 			snap->domain_count++;
 			continue;
@@ -460,7 +488,8 @@ struct snapshot *snapshot_create(struct config *config,
 			"is — fix them, or set strict = false to serve the "
 			"others", lost);
 		failed = true;
-	} else if (snap->domain_count == 0 && !failed && !options->subset) {
+	} else if (snap->domain_count == 0 && !failed && !options->subset &&
+			snap->acme_pending == 0) {
 		diag_add(d, DIAG_ERROR, config->file, 0, "snapshot-none-served",
 			"no domain can be served — fix the errors above");
 		failed = true;
@@ -564,7 +593,8 @@ size_t snapshot_not_served_count(const struct snapshot *snapshot)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < snapshot->problem_count; i++)
-		n += !snapshot->problems[i].kept;
+		n += !snapshot->problems[i].kept &&
+			!snapshot->problems[i].pending;
 	return n;
 }
 
@@ -595,4 +625,140 @@ int snapshot_record_served(const struct snapshot *snapshot, time_t now,
 		snapshot->domain_count, d);
 	free(records);
 	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A new certificate from ACME, without a reload */
+
+/* Is host one of hosts (count of them)? */
+static bool is_listed(const char *host, const char *const *hosts,
+	size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (dnsname_equal(host, hosts[i]))
+			return true;
+	return false;
+}
+
+/* Copies problem p of another snapshot into snap. 0 or -1 (memory). */
+static int copy_problem(struct snapshot *snap, const struct snapshot_problem *p)
+{
+	struct snapshot_problem *grown = realloc(snap->problems,
+		(snap->problem_count + 1) * sizeof(*grown));
+	if (!grown)
+		return -1;
+	snap->problems = grown;
+	struct snapshot_problem *q = &snap->problems[snap->problem_count];
+	*q = *p;
+	q->name = strdup(p->name);
+	q->reason = p->reason ? strdup(p->reason) : NULL;
+	q->file = p->file ? strdup(p->file) : NULL;
+	if (!q->name || (p->reason && !q->reason) || (p->file && !q->file)) {
+		free(q->name);
+		free(q->reason);
+		free(q->file);
+		return -1;
+	}
+	snap->problem_count++;
+	return 0;
+}
+
+/* Borrows domain old of current (strings and credentials) into snap. */
+static int borrow(struct snapshot *snap, struct snapshot *current,
+	const struct snapshot_domain *old)
+{
+	struct snapshot *owner = old->lender ? old->lender : current;
+	struct snapshot_domain *sd = &snap->domains[snap->domain_count];
+	*sd = *old;
+	sd->response = NULL;
+	sd->lender = owner;
+	if (add_lender(snap, owner) < 0 ||
+	    tls_store_add_shared(snap->tls, sd->host, current->tls, sd) < 0) {
+		*sd = (struct snapshot_domain){0};
+		return -1;
+	}
+	snap->domain_count++;
+	return 0;
+}
+
+/* Loads the new certificate of cd into snap as a domain of its own. */
+static int load_renewed(struct snapshot *snap, const struct config_domain *cd,
+	const struct snapshot_options *options, struct diag *d)
+{
+	struct snapshot_domain *sd = &snap->domains[snap->domain_count];
+	if (prepare_domain(snap, sd, cd, options, d) < 0 ||
+	    load_certificate(snap, sd, options, d) != 0) {
+		free(sd->host);
+		free(sd->body);
+		*sd = (struct snapshot_domain){0};
+		return -1;
+	}
+	snap->domain_count++;
+	return 0;
+}
+
+struct snapshot *snapshot_renew(struct snapshot *current,
+	const char *const *hosts, size_t count, time_t now, struct diag *d)
+{
+	struct snapshot *snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		goto err_nomem;
+	atomic_init(&snap->refs, 1);
+	snap->config_owner = snapshot_ref(current->config_owner ?
+		current->config_owner : current);
+	snap->config = current->config;
+	const struct config *config = snap->config;
+	snap->tls = tls_store_create();
+	snap->domains = calloc(config->domain_count + current->domain_count + 1,
+		sizeof(*snap->domains));
+	if (!snap->tls || !snap->domains)
+		goto err;
+	if (current->state && !(snap->state = state_open(
+			config->state_directory, d)))
+		goto err;
+	struct snapshot_options options = {
+		.now = now,
+		.load_certificates = true,
+	};
+	for (size_t i = 0; i < current->domain_count; i++) {
+		const struct snapshot_domain *old = &current->domains[i];
+		size_t mark = d->errors;
+		/* A renewed chain that cannot be used leaves the old one. */
+		if (old->config->acme && is_listed(old->host, hosts, count) &&
+		    load_renewed(snap, old->config, &options, d) == 0)
+			continue;
+		if (d->errors > mark)
+			diag_add(d, DIAG_WARNING, old->config->file,
+				old->config->line, "acme-kept-previous",
+				"%s: still serving the previous certificate",
+				old->config->name);
+		if (borrow(snap, current, old) < 0)
+			goto err;
+	}
+	for (size_t i = 0; i < current->problem_count; i++) {
+		const struct snapshot_problem *p = &current->problems[i];
+		const struct config_domain *cd = config_find_domain(config,
+			p->name);
+		char host[DNSNAME_MAX + 16];
+		snprintf(host, sizeof(host), "mta-sts.%s", p->name);
+		if (p->pending && cd && cd->acme && is_listed(host, hosts,
+				count) && load_renewed(snap, cd, &options,
+				d) == 0)
+			continue;
+		if (copy_problem(snap, p) < 0)
+			goto err_nomem;
+		snap->acme_pending += p->pending;
+	}
+	return snap;
+err_nomem:
+	diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory", "out of memory");
+err:
+	if (snap)
+		destroy(snap);
+	return NULL;
+}
+
+size_t snapshot_lender_count(const struct snapshot *snapshot)
+{
+	return snapshot->lender_count;
 }

@@ -51,6 +51,7 @@ struct snapshot_problem {
 	char *file;		/* where it is configured, or NULL */
 	unsigned line;
 	bool kept;		/* its previous version is still served */
+	bool pending;		/* an ACME domain waiting for a certificate */
 };
 
 struct snapshot_options {
@@ -126,6 +127,25 @@ int snapshot_release_notifier(void);
  * takes milliseconds, too long for a request thread.
  */
 void snapshot_release_memory(void);
+
+/*
+ * snapshot_renew returns a snapshot that serves what current serves,
+ * except that the ACME domains whose policy hosts are listed (count of
+ * them) have their chain and key read again from their files: a new
+ * certificate from the next handshake on, with no reload and nothing else
+ * read. A listed host whose files cannot be used keeps its previous
+ * certificate (a warning in d); a listed host waiting for its first
+ * certificate starts being served. The new snapshot shares current's
+ * configuration and the other domains' credentials. NULL on failure (d).
+ */
+struct snapshot *snapshot_renew(struct snapshot *current,
+	const char *const *hosts, size_t count, time_t now, struct diag *d);
+
+/*
+ * How many other snapshots this one borrows domains from; the daemon
+ * rebuilds from its configuration when renewals made the chain long.
+ */
+size_t snapshot_lender_count(const struct snapshot *snapshot);
 
 /*
  * snapshot_record_served writes to the state directory the ids assigned
