@@ -21,7 +21,7 @@
 
 #define BODY_LIMIT (1024 * 1024)	/* a chain or a resource */
 #define NONCE_MAX 256
-#define NONCE_RETRIES 5
+#define NONCE_RETRIES 10
 #define CONTENT_JOSE "Content-Type: application/jose+json"
 
 struct acme_client {
@@ -35,6 +35,7 @@ struct acme_client {
 	struct acme_directory dir;
 	char account_url[ACME_URL_MAX];
 	char nonce[NONCE_MAX];
+	unsigned bad_nonces;	/* badNonce answers retried */
 };
 
 struct response {
@@ -97,6 +98,13 @@ void acme_client_destroy(struct acme_client *c)
 	jws_wipe_free(c->eab_hmac_key);
 	free(c->jwk);
 	free(c);
+}
+
+unsigned acme_client_take_bad_nonces(struct acme_client *c)
+{
+	unsigned n = c->bad_nonces;
+	c->bad_nonces = 0;
+	return n;
 }
 
 const char *acme_client_account_url(const struct acme_client *c)
@@ -399,6 +407,7 @@ static int post(struct acme_client *c, const char *url, const char *payload,
 			return -1;
 		if (!is_bad_nonce(r))
 			return 0;
+		c->bad_nonces++;
 		response_finish(r);
 	}
 	snprintf(res->error, sizeof(res->error), "the CA rejected %d nonces "

@@ -56,6 +56,9 @@ int acme_client_account(struct acme_client *client, struct acme_result *res);
 /* The account URL ("kid") once known, or NULL. */
 const char *acme_client_account_url(const struct acme_client *client);
 
+/* badNonce answers retried since the last call. */
+unsigned acme_client_take_bad_nonces(struct acme_client *client);
+
 /* Does the CA offer renewal information (RFC 9773)? After _account. */
 bool acme_client_has_ari(const struct acme_client *client);
 

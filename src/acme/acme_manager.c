@@ -508,6 +508,12 @@ static long long run_host(struct acme_manager *m, const char *host)
 	}
 	if (rc == 0)
 		rc = issue(m, host, st, &wait, &res);
+	unsigned nonces = m->client ? acme_client_take_bad_nonces(m->client)
+		: 0;
+	if (nonces)
+		log_info("acme: %s: the CA rejected %u nonce%s (badNonce); "
+			"each was retried with a fresh one", host, nonces,
+			nonces == 1 ? "" : "s");
 	if (atomic_load(&m->stop))
 		return now;
 	if (rc == 1) {

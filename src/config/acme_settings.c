@@ -87,9 +87,9 @@ static void load_member(struct loader *ld, struct config_acme *a,
 		if (!settings_get_int(ld, m, &n))
 			return;
 		long long min = key[1] == 'e' && key[2] == 'n' ? 0 : 1;
-		if (n < min || n > 365LL * 24 * 3600) {
+		if (n < min || n > 3650LL * 24 * 3600) {
 			loader_report(ld, m, "config-bad-value", "acme %s %lld "
-				"is out of range (%lld to 31536000 seconds) — "
+				"is out of range (%lld to 315360000 seconds) — "
 				"for example %s = %s;", key, n, min, key,
 				key[1] == 'e' && key[2] == 'n' ? "2592000"
 					: "600");
