@@ -1,0 +1,313 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * acme/: the RFC 8555 resources from JSON (valid and hostile), problem
+ * documents in plain words, Retry-After, and the state directory files
+ * (atomic writes, modes, the two-rename commit a restart finishes).
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "acme/acme_json.h"
+#include "acme/acme_manager.h"
+#include "acme/acme_store.h"
+#include "config/acme_settings.h"
+#include "testsupport.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+static const char order_json[] =
+	"{\"status\":\"pending\",\"expires\":\"2026-12-13T00:00:00Z\","
+	"\"identifiers\":[{\"type\":\"dns\",\"value\":\"mta-sts.a.test\"}],"
+	"\"authorizations\":[\"https://ca/authz/1\"],"
+	"\"finalize\":\"https://ca/finalize/1\"}";
+
+START_TEST(test_order)
+{
+	struct acme_order o;
+	char why[128];
+	ck_assert_int_eq(acme_json_order(order_json, strlen(order_json), &o,
+		why, sizeof(why)), 0);
+	ck_assert_int_eq(o.status, ACME_STATUS_PENDING);
+	ck_assert_uint_eq(o.authorization_count, 1);
+	ck_assert_str_eq(o.authorizations[0], "https://ca/authz/1");
+	ck_assert_str_eq(o.finalize, "https://ca/finalize/1");
+	ck_assert_str_eq(o.certificate, "");
+	ck_assert(!o.error.present);
+}
+END_TEST
+
+START_TEST(test_order_invalid_with_error)
+{
+	static const char j[] = "{\"status\":\"invalid\",\"error\":{\"type\":"
+		"\"urn:ietf:params:acme:error:unauthorized\",\"detail\":\"no\","
+		"\"subproblems\":[{\"detail\":\"first\"}]},\"finalize\":\"f\"}";
+	struct acme_order o;
+	char why[128], words[512];
+	ck_assert_int_eq(acme_json_order(j, strlen(j), &o, why, sizeof(why)),
+		0);
+	ck_assert_int_eq(o.status, ACME_STATUS_INVALID);
+	ck_assert(o.error.present);
+	ck_assert_str_eq(o.error.subdetail, "first");
+	acme_problem_describe(&o.error, words, sizeof(words));
+	ck_assert_str_eq(words, "the CA did not accept the proof of control: "
+		"\"no; first\" (unauthorized)");
+}
+END_TEST
+
+/* Answers a CA must not send; each is refused with a reason. */
+static const char *const bad_orders[] = {
+	"",
+	"[]",
+	"null",
+	"{\"status\":\"pending\"} trailing",
+	"{\"status\":7}",
+	"{\"status\":\"weird\"}",
+	"{\"status\":\"valid\",\"certificate\":5}",
+	"{\"status\":\"valid\",\"finalize\":[\"x\"]}",
+	"{\"status\":\"pending\",\"authorizations\":[1]}",
+	"{\"status\":\"pending\",\"authorizations\":[\"a\",\"a\",\"a\",\"a\","
+		"\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\",\"a\","
+		"\"a\",\"a\",\"a\"]}",
+	"{\"status\":\"valid\",\"certificate\":\"a\\u0000b\"}",
+	"{\"status\":\"pending\"",
+};
+
+START_TEST(test_order_refused)
+{
+	struct acme_order o;
+	char why[128] = "";
+	const char *j = bad_orders[_i];
+	ck_assert_int_eq(acme_json_order(j, strlen(j), &o, why, sizeof(why)),
+		-1);
+	ck_assert_msg(why[0], "no reason for %s", j);
+}
+END_TEST
+
+START_TEST(test_directory)
+{
+	static const char j[] = "{\"newNonce\":\"https://ca/n\",\"newAccount\":"
+		"\"https://ca/a\",\"newOrder\":\"https://ca/o\",\"renewalInfo\":"
+		"\"https://ca/ari\",\"meta\":{\"externalAccountRequired\":true}}";
+	struct acme_directory dir;
+	char why[128];
+	ck_assert_int_eq(acme_json_directory(j, strlen(j), &dir, why,
+		sizeof(why)), 0);
+	ck_assert_str_eq(dir.new_order, "https://ca/o");
+	ck_assert_str_eq(dir.renewal_info, "https://ca/ari");
+	ck_assert(dir.eab_required);
+	static const char partial[] = "{\"newNonce\":\"https://ca/n\"}";
+	ck_assert_int_eq(acme_json_directory(partial, strlen(partial), &dir,
+		why, sizeof(why)), -1);
+	ck_assert_ptr_nonnull(strstr(why, "newAccount"));
+}
+END_TEST
+
+START_TEST(test_authz)
+{
+	static const char j[] = "{\"status\":\"pending\",\"identifier\":{"
+		"\"type\":\"dns\",\"value\":\"mta-sts.a.test\"},\"challenges\":["
+		"{\"type\":\"http-01\",\"url\":\"https://ca/c/1\",\"token\":"
+		"\"t1\",\"status\":\"pending\"},"
+		"{\"type\":\"tls-alpn-01\",\"url\":\"https://ca/c/2\",\"token\":"
+		"\"t2\",\"status\":\"pending\"},"
+		"{\"type\":5}]}";
+	struct acme_authz a;
+	char why[128];
+	ck_assert_int_eq(acme_json_authz(j, strlen(j), &a, why, sizeof(why)),
+		0);
+	ck_assert_str_eq(a.identifier, "mta-sts.a.test");
+	ck_assert_uint_eq(a.challenge_count, 2);
+	const struct acme_challenge *c = acme_json_find_challenge(&a,
+		"tls-alpn-01");
+	ck_assert_ptr_nonnull(c);
+	ck_assert_str_eq(c->token, "t2");
+	ck_assert_ptr_null(acme_json_find_challenge(&a, "dns-01"));
+}
+END_TEST
+
+START_TEST(test_problem_words)
+{
+	struct acme_problem p = { .present = true };
+	char words[512];
+	snprintf(p.type, sizeof(p.type), "urn:ietf:params:acme:error:"
+		"rateLimited");
+	snprintf(p.detail, sizeof(p.detail), "too many \"orders\"\n");
+	acme_problem_describe(&p, words, sizeof(words));
+	ck_assert_str_eq(words, "rate limited by the CA; wait before "
+		"retrying: \"too many \\x22orders\\x22\\x0a\" (rateLimited)");
+	snprintf(p.type, sizeof(p.type), "urn:example:other");
+	acme_problem_describe(&p, words, sizeof(words));
+	ck_assert(strncmp(words, "the CA said ", 12) == 0);
+}
+END_TEST
+
+START_TEST(test_retry_after)
+{
+	ck_assert_int_eq(acme_json_retry_after("120", 0), 120);
+	ck_assert_int_eq(acme_json_retry_after(" 5\r", 0), 5);
+	ck_assert_int_eq(acme_json_retry_after("abc", 0), -1);
+	ck_assert_int_eq(acme_json_retry_after("12x", 0), -1);
+	/* Sun, 06 Nov 1994 08:49:37 GMT is 784111777. */
+	ck_assert_int_eq(acme_json_retry_after(
+		"Sun, 06 Nov 1994 08:49:37 GMT", 784111700), 77);
+	ck_assert_int_eq(acme_json_retry_after(
+		"Sun, 06 Nov 1994 08:49:37 GMT", 784111800), 0);
+	ck_assert_int_eq(acme_json_retry_after(NULL, 0), -1);
+}
+END_TEST
+
+START_TEST(test_renew_time)
+{
+	struct config_acme a = {0};
+	/* Two thirds of a 90-day lifetime: day 60. */
+	ck_assert_int_eq(acme_manager_renew_time(&a, 0, 90 * 86400),
+		60 * 86400);
+	a.renew_before = 7 * 86400;
+	ck_assert_int_eq(acme_manager_renew_time(&a, 0, 90 * 86400),
+		83 * 86400);
+	/* Not shorter than the lifetime: back to two thirds, never a loop. */
+	a.renew_before = 90 * 86400;
+	ck_assert_int_eq(acme_manager_renew_time(&a, 0, 90 * 86400),
+		60 * 86400);
+}
+END_TEST
+
+/* ---- the state directory ------------------------------------------ */
+
+START_TEST(test_store_state_roundtrip)
+{
+	char *dir = test_tmpdir(), why[256];
+	ck_assert_int_eq(acme_store_prepare(dir, "mta-sts.a.test", why,
+		sizeof(why)), 0);
+	struct acme_domain_state s = { .order_started = 5, .failures = 3,
+		.next_attempt = 1234 };
+	snprintf(s.order, sizeof(s.order), "https://ca/order/1");
+	snprintf(s.last_error, sizeof(s.last_error), "line one\nline two");
+	ck_assert_int_eq(acme_store_save_state(dir, "mta-sts.a.test", &s, why,
+		sizeof(why)), 0);
+	struct acme_domain_state back;
+	acme_store_load_state(dir, "mta-sts.a.test", &back);
+	ck_assert_str_eq(back.order, s.order);
+	ck_assert_uint_eq(back.failures, 3);
+	ck_assert_int_eq(back.next_attempt, 1234);
+	ck_assert_str_eq(back.last_error, "line one line two");
+	char *path = acme_store_path(dir, "mta-sts.a.test", "state");
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0640);
+	free(path);
+	/* A missing file is an empty state. */
+	acme_store_load_state(dir, "mta-sts.b.test", &back);
+	ck_assert_str_eq(back.order, "");
+	ck_assert_uint_eq(back.failures, 0);
+	test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+static void put(const char *dir, const char *file, const char *text,
+	mode_t mode)
+{
+	char why[256];
+	char *path = acme_store_path(dir, "mta-sts.a.test", file);
+	ck_assert_int_eq(acme_store_write(path, text, strlen(text), mode, why,
+		sizeof(why)), 0);
+	free(path);
+}
+
+static char *get(const char *dir, const char *file)
+{
+	char *path = acme_store_path(dir, "mta-sts.a.test", file);
+	char *text = acme_store_read(path, NULL);
+	free(path);
+	return text;
+}
+
+START_TEST(test_store_commit_and_recover)
+{
+	char *dir = test_tmpdir(), why[256];
+	ck_assert_int_eq(acme_store_prepare(dir, "mta-sts.a.test", why,
+		sizeof(why)), 0);
+	put(dir, CONFIG_ACME_KEY, "old key", 0600);
+	put(dir, CONFIG_ACME_CHAIN, "old chain", 0640);
+	put(dir, CONFIG_ACME_NEXT_KEY, "new key", 0600);
+	put(dir, CONFIG_ACME_NEXT_CHAIN, "new chain", 0640);
+	ck_assert_int_eq(acme_store_commit(dir, "mta-sts.a.test", why,
+		sizeof(why)), 0);
+	char *k = get(dir, CONFIG_ACME_KEY), *c = get(dir, CONFIG_ACME_CHAIN);
+	ck_assert_str_eq(k, "new key");
+	ck_assert_str_eq(c, "new chain");
+	free(k);
+	free(c);
+	ck_assert_ptr_null(get(dir, CONFIG_ACME_NEXT_KEY));
+
+	/* A crash after the key moved, before the chain did. */
+	put(dir, CONFIG_ACME_KEY, "third key", 0600);
+	put(dir, CONFIG_ACME_NEXT_CHAIN, "third chain", 0640);
+	ck_assert_int_eq(acme_store_recover(dir, "mta-sts.a.test", why,
+		sizeof(why)), 0);
+	c = get(dir, CONFIG_ACME_CHAIN);
+	ck_assert_str_eq(c, "third chain");
+	free(c);
+	k = get(dir, CONFIG_ACME_KEY);
+	ck_assert_str_eq(k, "third key");
+	free(k);
+	/* Nothing left to recover: nothing changes. */
+	ck_assert_int_eq(acme_store_recover(dir, "mta-sts.a.test", why,
+		sizeof(why)), 0);
+	char *path = acme_store_path(dir, "mta-sts.a.test", CONFIG_ACME_KEY);
+	struct stat st;
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	free(path);
+	test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_store_account)
+{
+	char *dir = test_tmpdir(), why[256], d1[512], u1[512];
+	ck_assert_int_eq(acme_store_prepare(dir, NULL, why, sizeof(why)), 0);
+	ck_assert_int_eq(acme_store_load_account(dir, d1, u1, sizeof(d1)), -1);
+	ck_assert_int_eq(acme_store_save_account(dir, "https://ca/dir",
+		"https://ca/acct/1", why, sizeof(why)), 0);
+	ck_assert_int_eq(acme_store_load_account(dir, d1, u1, sizeof(d1)), 0);
+	ck_assert_str_eq(d1, "https://ca/dir");
+	ck_assert_str_eq(u1, "https://ca/acct/1");
+	ck_assert_int_eq(acme_store_save_account(dir, "a\nb", "c", why,
+		sizeof(why)), -1);
+	test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+	Suite *s = suite_create("acme");
+	TCase *tc = tcase_create("json");
+	tcase_add_test(tc, test_order);
+	tcase_add_test(tc, test_order_invalid_with_error);
+	tcase_add_loop_test(tc, test_order_refused, 0, ARRAY_LEN(bad_orders));
+	tcase_add_test(tc, test_directory);
+	tcase_add_test(tc, test_authz);
+	tcase_add_test(tc, test_problem_words);
+	tcase_add_test(tc, test_retry_after);
+	tcase_add_test(tc, test_renew_time);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("store");
+	tcase_add_test(tc, test_store_state_roundtrip);
+	tcase_add_test(tc, test_store_commit_and_recover);
+	tcase_add_test(tc, test_store_account);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int main(void)
+{
+	return test_run(suite());
+}
