@@ -179,7 +179,7 @@ void config_acme_load(struct loader *ld, const config_setting_t *s)
 		if (acme_keys[k])
 			load_member(ld, a, m);
 		else
-			loader_report(ld, m, "config-unknown-key", "`%s` is not "
+			loader_report(ld, m, "config-unknown-setting", "`%s` is not "
 				"a key of the acme group — it takes directory, "
 				"email, ca_file, eab_kid, eab_hmac_key, "
 				"challenge, renew_before and retry_interval",
