@@ -205,6 +205,12 @@ class TestIssuance(Acme):
             self.assertEqual(mode, 0o640)
         self.assertEqual(os.stat(os.path.join(base, "account.key"))
                          .st_mode & 0o777, 0o600)
+        # txt needs no certificate: the records of ACME domains as of
+        # any other.
+        txt = run([MTASTSD, "txt", "-c", conf])
+        self.assertEqual(txt.returncode, 0, txt.stderr)
+        for n in names:
+            self.assertIn("_mta-sts.%s." % n, txt.stdout)
         # A restart issues nothing: the certificates are in place.
         d.stop()
         d2 = self.start(conf)
@@ -351,6 +357,35 @@ class TestRenewal(Acme):
         self.assertGreater(count[0], 20)
         self.assertNotEqual(self.serial("a.test"), first)
         self.assertNotIn("reloading", d.output().split("reloading", 1)[1])
+
+
+    def life(self, name):
+        out = run(["openssl", "x509", "-noout", "-startdate", "-enddate"],
+                  input=self.chain(name)).stdout.splitlines()
+        start, end = (time.mktime(time.strptime(
+            " ".join(line.split("=", 1)[1].split()),
+            "%b %d %H:%M:%S %Y %Z")) for line in out[:2])
+        return int(end - start)
+
+    def test_failed_renewal_keeps_serving_the_current_certificate(self):
+        self.start_pebble()
+        conf = self.config(["a.test"])
+        d = self.start(conf)
+        self.wait_served("a.test")
+        first = self.serial("a.test")
+        self.stop_pebble()
+        # Due for renewal at once, with the CA gone.
+        self.config(["a.test"], "renew_before = %d;" % (self.life("a.test")
+                                                        - 1))
+        d.reload()
+        self.wait_log(d, r"acme: mta-sts\.a\.test: cannot reach the CA .*"
+                      r"next attempt at", timeout=30)
+        self.assertEqual(self.fetch("a.test").returncode, 0)
+        self.assertEqual(self.serial("a.test"), first)
+        st = self.status(conf)
+        self.assertEqual(st.returncode, 0, st.stdout)
+        self.assertRegex(st.stdout, r"state: valid[\s\S]*failures: [1-9]"
+                         r"[\s\S]*last error: cannot reach the CA")
 
 
 class TestReplicas(Acme):
