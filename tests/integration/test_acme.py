@@ -12,6 +12,7 @@ address. Nothing leaves the machine.
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -386,6 +387,28 @@ class TestRenewal(Acme):
         self.assertEqual(st.returncode, 0, st.stdout)
         self.assertRegex(st.stdout, r"state: valid[\s\S]*failures: [1-9]"
                          r"[\s\S]*last error: cannot reach the CA")
+
+
+    def test_failing_renewal_warns_as_expiry_approaches(self):
+        # A certificate from an earlier issuance, 5 days from expiry, and
+        # no CA to renew it: served, retried, and warned about.
+        cert, key = self.leaf("mta-sts.a.test", "--days-valid", "5")
+        home = os.path.join(self.state, "acme", "mta-sts.a.test")
+        os.makedirs(home)
+        for src, name in ((cert, "chain.pem"), (key, "key.pem")):
+            with open(src) as f, open(os.path.join(home, name), "w") as g:
+                g.write(f.read())
+        for path in (os.path.join(self.state, "acme"), home,
+                     os.path.join(home, "chain.pem"),
+                     os.path.join(home, "key.pem")):
+            shutil.chown(path, "nobody", "nogroup")
+        conf = self.config(["a.test"], "renew_before = 432000;")
+        d = self.start(conf)
+        self.assertEqual(self.fetch("a.test", self.ca.cert).returncode, 0,
+                         d.output())
+        self.wait_log(d, r"acme: mta-sts\.a\.test: still serving the "
+                      r"previous certificate, which expires at", timeout=30)
+        self.assertEqual(self.fetch("a.test", self.ca.cert).returncode, 0)
 
 
 class TestReplicas(Acme):
