@@ -617,3 +617,39 @@ int acme_client_download(struct acme_client *c, const char *url,
 	response_finish(&r);
 	return 0;
 }
+
+int acme_client_renewal_info(struct acme_client *c, const char *cert_id,
+	long long *start, long long *end, struct acme_result *res)
+{
+	*res = (struct acme_result){.retry_after = -1};
+	if (load_directory(c, res) < 0)
+		return -1;
+	if (!c->dir.renewal_info[0])
+		return 1;
+	size_t n = strlen(c->dir.renewal_info) + strlen(cert_id) + 2;
+	char *url = malloc(n);
+	if (!url) {
+		snprintf(res->error, sizeof(res->error), "out of memory");
+		return -1;
+	}
+	snprintf(url, n, "%s%s%s", c->dir.renewal_info,
+		c->dir.renewal_info[strlen(c->dir.renewal_info) - 1] == '/'
+			? "" : "/", cert_id);
+	struct response r;
+	int rc = exchange(c, url, NULL, false, &r, res);
+	free(url);
+	if (rc < 0)
+		return -1;
+	char why[128];
+	rc = -1;
+	if (r.status != 200)
+		fail_from(&r, "reading the renewal information", res);
+	else if (!r.body || acme_json_renewal_info(r.body, r.len, start, end,
+			why, sizeof(why)) < 0)
+		snprintf(res->error, sizeof(res->error), "reading the renewal "
+			"information: %s", r.body ? why : "empty answer");
+	else
+		rc = 0;
+	response_finish(&r);
+	return rc;
+}

@@ -62,6 +62,15 @@ unsigned acme_client_take_bad_nonces(struct acme_client *client);
 /* Does the CA offer renewal information (RFC 9773)? After _account. */
 bool acme_client_has_ari(const struct acme_client *client);
 
+/*
+ * acme_client_renewal_info asks the CA's renewalInfo resource (RFC 9773)
+ * when the certificate with ARI identifier cert_id should be renewed.
+ * 0 with the window, 1 when the CA offers no renewal information, -1 with
+ * res filled (res->retry_after: when to ask again, if the CA said).
+ */
+int acme_client_renewal_info(struct acme_client *client, const char *cert_id,
+	long long *start, long long *end, struct acme_result *res);
+
 /* newOrder for one DNS name; the order's URL goes to url (ACME_URL_MAX). */
 int acme_client_new_order(struct acme_client *client, const char *host,
 	char *url, struct acme_order *order, struct acme_result *res);

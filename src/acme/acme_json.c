@@ -257,6 +257,60 @@ int acme_json_authz(const char *text, size_t len, struct acme_authz *out,
 	return rc;
 }
 
+long long acme_json_time(const char *text)
+{
+	struct tm tm = {0};
+	const char *p = strptime(text, "%Y-%m-%dT%H:%M:%S", &tm);
+	if (!p)
+		p = strptime(text, "%Y-%m-%dt%H:%M:%S", &tm);
+	if (!p)
+		return -1;
+	if (*p == '.')
+		for (p++; text_is_digit(*p); p++)
+			;
+	long long offset = 0;
+	if (*p == 'Z' || *p == 'z') {
+		p++;
+	} else if ((*p == '+' || *p == '-') && text_is_digit(p[1]) &&
+		   text_is_digit(p[2]) && p[3] == ':' && text_is_digit(p[4]) &&
+		   text_is_digit(p[5])) {
+		offset = ((p[1] - '0') * 10 + (p[2] - '0')) * 3600 +
+			((p[4] - '0') * 10 + (p[5] - '0')) * 60;
+		if (*p == '+')
+			offset = -offset;
+		p += 6;
+	} else {
+		return -1;
+	}
+	if (*p)
+		return -1;
+	return (long long)timegm(&tm) + offset;
+}
+
+int acme_json_renewal_info(const char *text, size_t len, long long *start,
+	long long *end, char *why, size_t why_size)
+{
+	json_object *obj = parse(text, len, why, why_size), *w;
+	if (!obj)
+		return -1;
+	char a[64], b[64];
+	int rc = -1;
+	if (!json_object_object_get_ex(obj, "suggestedWindow", &w) ||
+	    !json_object_is_type(w, json_type_object) ||
+	    get_str(w, "start", a, sizeof(a)) < 0 ||
+	    get_str(w, "end", b, sizeof(b)) < 0)
+		snprintf(why, why_size, "no suggestedWindow with start and "
+			"end");
+	else if ((*start = acme_json_time(a)) < 0 ||
+		 (*end = acme_json_time(b)) < 0 || *end < *start)
+		snprintf(why, why_size, "the suggested window is not two "
+			"RFC 3339 times in order");
+	else
+		rc = 0;
+	json_object_put(obj);
+	return rc;
+}
+
 const struct acme_challenge *acme_json_find_challenge(
 	const struct acme_authz *authz, const char *type)
 {

@@ -85,6 +85,16 @@ int acme_json_authz(const char *text, size_t len, struct acme_authz *out,
 int acme_json_problem(const char *text, size_t len,
 	struct acme_problem *out);
 
+/*
+ * The suggestedWindow of an RFC 9773 renewal information answer, as
+ * seconds since the epoch; start <= end. 0 or -1 with why.
+ */
+int acme_json_renewal_info(const char *text, size_t len, long long *start,
+	long long *end, char *why, size_t why_size);
+
+/* An RFC 3339 date-time in UTC ("Z" or an offset) as seconds, or -1. */
+long long acme_json_time(const char *text);
+
 /* The challenge of this type in authz, or NULL. */
 const struct acme_challenge *acme_json_find_challenge(
 	const struct acme_authz *authz, const char *type);

@@ -472,6 +472,60 @@ static long long renew_time(const struct config_acme *acme,
 	return acme_manager_renew_time(acme, r->not_before, r->not_after);
 }
 
+/*
+ * ask_ari asks the CA when to renew the certificate of host (RFC 9773),
+ * when it offers renewal information and it is time to ask again. A
+ * failure only postpones the question: the renewal falls back to
+ * renew_before or two thirds of the lifetime. Updates st (saved by the
+ * caller).
+ */
+static void ask_ari(struct acme_manager *m, const char *host,
+	struct acme_domain_state *st, long long now)
+{
+	char why[256];
+	if (ensure_client(m, why, sizeof(why)) < 0)
+		return;
+	char *path = acme_store_path(m->state_dir, host, CONFIG_ACME_CHAIN);
+	size_t len;
+	char *pem = path ? acme_store_read(path, &len) : NULL, *id = NULL;
+	free(path);
+	struct acme_result res;
+	long long start, end;
+	int rc = pem && acmecert_ari_id(pem, len, &id) == 0 ?
+		acme_client_renewal_info(m->client, id, &start, &end, &res) : 1;
+	free(pem);
+	free(id);
+	if (rc == 1) {
+		st->ari_next = now + ACME_ARI_INTERVAL * 4;
+		return;
+	}
+	long long again = res.retry_after > 0 ? res.retry_after
+		: ACME_ARI_INTERVAL;
+	if (again > ACME_ARI_INTERVAL * 4)
+		again = ACME_ARI_INTERVAL * 4;
+	st->ari_next = now + again;
+	if (rc < 0) {
+		log_debug("acme: %s: no renewal information: %s", host,
+			res.error);
+		return;
+	}
+	/* RFC 9773 §4.2: a random time in the window, now if it passed. */
+	unsigned r = 0;
+	for (const char *p = host; *p; p++)
+		r = r * 31 + (unsigned char)*p;
+	r ^= (unsigned)now;
+	long long at = end <= now ? now
+		: (start < now ? now : start) +
+			(long long)((unsigned long long)r %
+			(unsigned long long)(end - (start < now ? now : start) + 1));
+	if (at != st->ari_at) {
+		char t1[32];
+		log_info("acme: %s: the CA suggests renewing at %s", host,
+			when(at, t1, sizeof(t1)));
+		st->ari_at = at;
+	}
+}
+
 /* One look at host: returns when to look again. */
 static long long run_host(struct acme_manager *m, const char *host)
 {
@@ -492,8 +546,16 @@ static long long run_host(struct acme_manager *m, const char *host)
 	pthread_mutex_unlock(&m->lock);
 	if (!retry)
 		retry = CONFIG_ACME_RETRY_DEFAULT;
+	if (!st->order[0] && renew_at > now && st->ari_next <= now) {
+		ask_ari(m, host, st, now);
+		if (acme_store_save_state(m->state_dir, host, st, why,
+				sizeof(why)) < 0)
+			log_error("acme: %s: %s", host, why);
+	}
+	if (st->ari_at && renew_at && st->ari_at < renew_at)
+		renew_at = st->ari_at;
 	if (!st->order[0] && renew_at > now)
-		return renew_at;
+		return renew_at < st->ari_next ? renew_at : st->ari_next;
 	if (st->next_attempt > now)
 		return st->next_attempt;
 
@@ -530,6 +592,8 @@ static long long run_host(struct acme_manager *m, const char *host)
 		st->next_attempt = 0;
 		st->last_success = now;
 		st->last_error[0] = '\0';
+		st->ari_at = 0;
+		st->ari_next = 0;	/* ask about the new certificate */
 		struct acme_domain_state done = *st;
 		acme_store_report(m->state_dir, host, &r);
 		pthread_mutex_lock(&m->lock);
@@ -538,6 +602,9 @@ static long long run_host(struct acme_manager *m, const char *host)
 		log_info("acme: %s: certificate issued, valid until %s; "
 			"renewal from %s", host, when(r.not_after, t1,
 			sizeof(t1)), when(next, t2, sizeof(t2)));
+		/* Look again at once: the CA's renewal information about the
+		 * new certificate may move that time (RFC 9773). */
+		next = now;
 		r.state = done;
 		st = &r.state;
 	} else {

@@ -24,6 +24,7 @@ struct config_acme;
 #define ACME_ORDER_WINDOW (3 * 3600)
 #define ACME_RETRY_MAX (24 * 3600)
 #define ACME_VALIDATION_TIMEOUT 120	/* seconds an authorization may take */
+#define ACME_ARI_INTERVAL (6 * 3600)	/* renewal information polled */
 
 typedef void (*acme_certificate_fn)(void *user, const char *host);
 

@@ -41,12 +41,14 @@ size_t acme_report_print(FILE *out, const struct config *config, time_t now)
 		if (r.state.order[0])
 			state = valid ? "renewing" : "ordering";
 		missing += !valid;
+		long long renew = r.has_certificate ? acme_manager_renew_time(
+			&config->acme, r.not_before, r.not_after) : 0;
+		bool ari = renew && r.state.ari_at && r.state.ari_at < renew;
 		fprintf(out, "%s\n  state: %s\n  expires: %s\n"
-			"  renewal: %s\n", host, state,
+			"  renewal: %s%s\n", host, state,
 			stamp(r.has_certificate ? r.not_after : 0, a, sizeof(a)),
-			stamp(r.has_certificate ? acme_manager_renew_time(
-				&config->acme, r.not_before, r.not_after) : 0,
-				b, sizeof(b)));
+			stamp(ari ? r.state.ari_at : renew, b, sizeof(b)),
+			ari ? " (suggested by the CA)" : "");
 		if (r.state.order[0])
 			fprintf(out, "  order: %s\n", text_escape_str(err,
 				sizeof(err), r.state.order));

@@ -182,6 +182,10 @@ static void set_line(char *line, struct acme_domain_state *s)
 		s->last_attempt = num;
 	else if (strcmp(line, "last_success") == 0)
 		s->last_success = num;
+	else if (strcmp(line, "ari_at") == 0)
+		s->ari_at = num;
+	else if (strcmp(line, "ari_next") == 0)
+		s->ari_next = num;
 	else if (strcmp(line, "last_error") == 0)
 		snprintf(s->last_error, sizeof(s->last_error), "%s", v);
 }
@@ -222,8 +226,9 @@ int acme_store_save_state(const char *state_dir, const char *host,
 	int n = snprintf(buf, sizeof(buf),
 		"order %s\norder_started %lld\nfailures %u\n"
 		"next_attempt %lld\nlast_attempt %lld\nlast_success %lld\n"
-		"last_error %s\n", order, s->order_started, s->failures,
-		s->next_attempt, s->last_attempt, s->last_success, err);
+		"ari_at %lld\nari_next %lld\nlast_error %s\n", order,
+		s->order_started, s->failures, s->next_attempt,
+		s->last_attempt, s->last_success, s->ari_at, s->ari_next, err);
 	char *path = acme_store_path(state_dir, host, "state");
 	if (!path || n < 0) {
 		free(path);

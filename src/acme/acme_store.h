@@ -32,6 +32,9 @@ struct acme_domain_state {
 	long long next_attempt;		/* 0: none planned */
 	long long last_attempt;
 	long long last_success;
+	long long ari_at;		/* renewal time the CA suggested (RFC
+					 * 9773); 0: none */
+	long long ari_next;		/* when to ask the CA again; 0: now */
 	char last_error[1024];
 };
 

@@ -3,6 +3,7 @@
  * acmecert.c: the CSR sent to finalize an order, and reading back the
  * chain the CA issued.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -92,4 +93,32 @@ int acmecert_chain_dates(const char *pem, size_t len, const char *host,
 	*names_host = gnutls_x509_crt_check_hostname2(crt, host, 0) != 0;
 	gnutls_x509_crt_deinit(crt);
 	return 0;
+}
+
+int acmecert_ari_id(const char *pem, size_t len, char **id)
+{
+	gnutls_x509_crt_t crt;
+	gnutls_datum_t d = { (unsigned char *)pem, (unsigned)len };
+	unsigned char aki[64], serial[64];
+	size_t aki_len = sizeof(aki), serial_len = sizeof(serial);
+	unsigned critical;
+	*id = NULL;
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return -1;
+	int rc = gnutls_x509_crt_import(crt, &d, GNUTLS_X509_FMT_PEM);
+	if (rc >= 0)
+		rc = gnutls_x509_crt_get_authority_key_id(crt, aki, &aki_len,
+			&critical);
+	if (rc >= 0)
+		rc = gnutls_x509_crt_get_serial(crt, serial, &serial_len);
+	gnutls_x509_crt_deinit(crt);
+	if (rc < 0)
+		return -1;
+	char *a = jws_base64url(aki, aki_len);
+	char *b = jws_base64url(serial, serial_len);
+	if (a && b && (*id = malloc(strlen(a) + strlen(b) + 2)))
+		sprintf(*id, "%s.%s", a, b);
+	free(a);
+	free(b);
+	return *id ? 0 : -1;
 }

@@ -30,4 +30,12 @@ int acmecert_chain_dates(const char *pem, size_t len, const char *host,
 	time_t *not_before, time_t *not_after, bool *names_host,
 	const char **why);
 
+/*
+ * acmecert_ari_id writes the RFC 9773 §4.1 identifier of the leaf of a PEM
+ * chain: base64url(authority key identifier) "." base64url(serial number
+ * octets) (caller frees). 0, or -1 when the leaf has no authority key
+ * identifier or pem holds no certificate.
+ */
+int acmecert_ari_id(const char *pem, size_t len, char **id);
+
 #endif

@@ -411,6 +411,83 @@ class TestRenewal(Acme):
         self.assertEqual(self.fetch("a.test", self.ca.cert).returncode, 0)
 
 
+class AriFront:
+    """A directory in front of pebble (2.4, which has no renewal
+    information) that adds RFC 9773's renewalInfo, answered here: a
+    suggested window that has already begun, so the certificate is due."""
+
+    def __init__(self, world):
+        import http.server
+        import ssl
+        front = self
+        self.asked = []
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path == "/dir":
+                    r = run(["curl", "-sf", "--cacert", world.ca.cert,
+                             "https://localhost:%d/dir" % world.acme_port])
+                    d = json.loads(r.stdout)
+                    d["renewalInfo"] = "https://localhost:%d/ari/" % \
+                        front.port
+                    body = json.dumps(d).encode()
+                elif self.path.startswith("/ari/"):
+                    front.asked.append(self.path[5:])
+                    now = time.time()
+                    fmt = "%Y-%m-%dT%H:%M:%SZ"
+                    body = json.dumps({"suggestedWindow": {
+                        "start": time.strftime(fmt, time.gmtime(now - 60)),
+                        "end": time.strftime(fmt, time.gmtime(now - 30)),
+                    }}).encode()
+                else:
+                    self.send_error(404)
+                    return
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                                      Handler)
+        self.port = self.server.server_address[1]
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(world.pebble_cert, world.pebble_key)
+        self.server.socket = ctx.wrap_socket(self.server.socket,
+                                             server_side=True)
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       daemon=True)
+        self.thread.start()
+        world.addCleanup(self.stop)
+
+    def stop(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class TestRenewalInfo(Acme):
+    def test_the_cas_renewal_window_brings_the_renewal_forward(self):
+        self.start_pebble()
+        front = AriFront(self)
+        self.directory = "https://localhost:%d/dir" % front.port
+        conf = self.config(["a.test"])
+        d = self.start(conf)
+        self.wait_served("a.test")
+        # Two thirds of pebble's five years are far away; the CA's window
+        # has begun, so the certificate is renewed at once, and again for
+        # the new one (the window stays in the past here).
+        self.wait_log(d, r"acme: mta-sts\.a\.test: the CA suggests "
+                      r"renewing at", timeout=30)
+        self.wait_log(d, r"acme: mta-sts\.a\.test: serving its new "
+                      r"certificate", count=2, timeout=60)
+        self.assertTrue(front.asked)
+        self.assertRegex(front.asked[0], r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
+        self.assertEqual(self.fetch("a.test").returncode, 0)
+
+
 class TestReplicas(Acme):
     def test_one_replica_issues_another_serves_the_files(self):
         """docs/DEPLOYMENT.md: one replica has the acme group; the others

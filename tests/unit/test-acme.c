@@ -160,6 +160,40 @@ START_TEST(test_retry_after)
 }
 END_TEST
 
+START_TEST(test_rfc3339)
+{
+	ck_assert_int_eq(acme_json_time("1994-11-06T08:49:37Z"), 784111777);
+	ck_assert_int_eq(acme_json_time("1994-11-06T08:49:37.123Z"),
+		784111777);
+	ck_assert_int_eq(acme_json_time("1994-11-06T10:49:37+02:00"),
+		784111777);
+	ck_assert_int_eq(acme_json_time("1994-11-06T08:49:37"), -1);
+	ck_assert_int_eq(acme_json_time("1994-11-06T08:49:37Zjunk"), -1);
+	ck_assert_int_eq(acme_json_time("yesterday"), -1);
+}
+END_TEST
+
+START_TEST(test_renewal_info)
+{
+	/* RFC 9773 §4.2's example. */
+	static const char j[] = "{\"suggestedWindow\":{\"start\":"
+		"\"2025-01-02T04:00:00Z\",\"end\":\"2025-01-03T04:00:00Z\"},"
+		"\"explanationURL\":\"https://acme.example.com/docs/ari\"}";
+	long long a, b;
+	char why[128];
+	ck_assert_int_eq(acme_json_renewal_info(j, strlen(j), &a, &b, why,
+		sizeof(why)), 0);
+	ck_assert_int_eq(b - a, 86400);
+	ck_assert_int_eq(a, 1735790400);
+	static const char backwards[] = "{\"suggestedWindow\":{\"start\":"
+		"\"2025-01-03T04:00:00Z\",\"end\":\"2025-01-02T04:00:00Z\"}}";
+	ck_assert_int_eq(acme_json_renewal_info(backwards, strlen(backwards),
+		&a, &b, why, sizeof(why)), -1);
+	ck_assert_int_eq(acme_json_renewal_info("{}", 2, &a, &b, why,
+		sizeof(why)), -1);
+}
+END_TEST
+
 START_TEST(test_renew_time)
 {
 	struct config_acme a = {0};
@@ -298,6 +332,8 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_problem_words);
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_renew_time);
+	tcase_add_test(tc, test_rfc3339);
+	tcase_add_test(tc, test_renewal_info);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("store");
 	tcase_add_test(tc, test_store_state_roundtrip);

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gnutls/abstract.h>
@@ -240,6 +241,42 @@ START_TEST(test_challenge_cert)
 }
 END_TEST
 
+/* RFC 9773 §4.1's example: this AKI and serial give this identifier. */
+START_TEST(test_ari_id)
+{
+	static const unsigned char aki[] = {
+		0x69, 0x88, 0x5B, 0x6B, 0x87, 0x46, 0x40, 0x41, 0xE1, 0xB3,
+		0x7B, 0x84, 0x7B, 0xA0, 0xAE, 0x2C, 0xDE, 0x01, 0xC8, 0xD4,
+	};
+	static const unsigned char serial[] = { 0x00, 0x87, 0x65, 0x43, 0x21 };
+	gnutls_x509_crt_t crt;
+	gnutls_x509_privkey_t key;
+	gnutls_x509_privkey_init(&key);
+	gnutls_x509_privkey_generate(key, GNUTLS_PK_ECDSA,
+		GNUTLS_CURVE_TO_BITS(GNUTLS_ECC_CURVE_SECP256R1), 0);
+	gnutls_x509_crt_init(&crt);
+	gnutls_x509_crt_set_version(crt, 3);
+	gnutls_x509_crt_set_serial(crt, serial, sizeof(serial));
+	gnutls_x509_crt_set_key(crt, key);
+	gnutls_x509_crt_set_activation_time(crt, time(NULL));
+	gnutls_x509_crt_set_expiration_time(crt, time(NULL) + 86400);
+	gnutls_x509_crt_set_authority_key_id(crt, aki, sizeof(aki));
+	ck_assert_int_eq(gnutls_x509_crt_sign2(crt, crt, key,
+		GNUTLS_DIG_SHA256, 0), 0);
+	gnutls_datum_t pem;
+	ck_assert_int_eq(gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_PEM,
+		&pem), 0);
+	char *id;
+	ck_assert_int_eq(acmecert_ari_id((const char *)pem.data, pem.size,
+		&id), 0);
+	ck_assert_str_eq(id, "aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE");
+	free(id);
+	gnutls_free(pem.data);
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_privkey_deinit(key);
+}
+END_TEST
+
 /* ---- a handshake through tls_session_bind ------------------------- */
 
 struct client {
@@ -285,6 +322,16 @@ static void *client_main(void *arg)
 			gnutls_x509_crt_import(c->peer, &peers[0],
 				GNUTLS_X509_FMT_DER);
 		}
+		/*
+		 * The server sends its TLS 1.3 tickets after the handshake,
+		 * then one byte: wait for it before closing, or the server
+		 * may write to a closed socket.
+		 */
+		char byte;
+		ssize_t rd;
+		do {
+			rd = gnutls_record_recv(s, &byte, 1);
+		} while (rd == GNUTLS_E_AGAIN || rd == GNUTLS_E_INTERRUPTED);
 		gnutls_bye(s, GNUTLS_SHUT_WR);
 	}
 	close(c->fd);
@@ -322,6 +369,7 @@ static int serve_one(struct client *c)
 	} while (rc < 0 && !gnutls_error_is_fatal(rc));
 	if (rc == 0) {
 		char buf[16];
+		ck_assert_int_eq(gnutls_record_send(s, "x", 1), 1);
 		while (gnutls_record_recv(s, buf, sizeof(buf)) > 0)
 			;
 	}
@@ -373,6 +421,7 @@ static Suite *suite(void)
 	tc = tcase_create("certificates");
 	tcase_add_test(tc, test_csr);
 	tcase_add_test(tc, test_challenge_cert);
+	tcase_add_test(tc, test_ari_id);
 	tcase_add_test(tc, test_alpn_handshake);
 	suite_add_tcase(s, tc);
 	return s;
