@@ -383,10 +383,16 @@ class TestRenewal(Acme):
                       r"next attempt at", timeout=30)
         self.assertEqual(self.fetch("a.test").returncode, 0)
         self.assertEqual(self.serial("a.test"), first)
-        st = self.status(conf)
+        # The state file is written just after the log line.
+        want = (r"state: valid[\s\S]*failures: [1-9][\s\S]*last error: "
+                r"cannot reach the CA")
+        for _ in range(100):
+            st = self.status(conf)
+            if re.search(want, st.stdout):
+                break
+            time.sleep(0.1)
         self.assertEqual(st.returncode, 0, st.stdout)
-        self.assertRegex(st.stdout, r"state: valid[\s\S]*failures: [1-9]"
-                         r"[\s\S]*last error: cannot reach the CA")
+        self.assertRegex(st.stdout, want)
 
 
     def test_failing_renewal_warns_as_expiry_approaches(self):
