@@ -535,8 +535,16 @@ static long long run_host(struct acme_manager *m, const char *host)
 		log_error("acme: %s: %s", host, why);
 		return now + CONFIG_ACME_RETRY_DEFAULT;
 	}
-	if (acme_store_recover(m->state_dir, host, why, sizeof(why)) < 0)
+	int recovered = acme_store_recover(m->state_dir, host, why,
+		sizeof(why));
+	if (recovered < 0)
 		log_error("acme: %s: %s", host, why);
+	if (recovered > 0) {
+		log_info("acme: %s: finished moving the certificate of the "
+			"last run into place", host);
+		if (m->on_certificate)
+			m->on_certificate(m->user, host);
+	}
 	struct acme_report r;
 	acme_store_report(m->state_dir, host, &r);
 	struct acme_domain_state *st = &r.state;

@@ -324,8 +324,9 @@ int acme_store_recover(const char *state_dir, const char *host, char *why,
 	}
 	bool pending = access(chain, F_OK) == 0;
 	free(chain);
-	return pending ? acme_store_commit(state_dir, host, why, why_size)
-		: 0;
+	if (!pending)
+		return 0;
+	return acme_store_commit(state_dir, host, why, why_size) < 0 ? -1 : 1;
 }
 
 void acme_store_report(const char *state_dir, const char *host,

@@ -72,7 +72,8 @@ int acme_store_save_account(const char *state_dir, const char *directory,
  * acme_store_commit moves next-key.pem and next-chain.pem of host into
  * place (key first). acme_store_recover finishes a commit that a crash
  * cut short: a next-chain.pem left behind is moved into place after its
- * key. 0 or -1 with why.
+ * key. 0 or -1 with why; acme_store_recover returns 1 when it moved
+ * files (the served certificate changed).
  */
 int acme_store_commit(const char *state_dir, const char *host, char *why,
 	size_t why_size);

@@ -818,6 +818,10 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 		free(config);
 		config = load_config(dm->config_path, &d);
 	}
+	/* A certificate a crash left half moved into place is finished
+	 * before anything reads it. */
+	if (config)
+		acme_link_recover(config);
 	struct snapshot *snap = config ?
 		snapshot_create(config, options, &d) : NULL;
 	log_diag(&d);

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -13,6 +14,7 @@
 
 #include "acme/acme_client.h"
 #include "acme/acme_manager.h"
+#include "acme/acme_store.h"
 #include "config/config.h"
 #include "server/acme_link.h"
 #include "server/snapshot.h"
@@ -164,4 +166,24 @@ char **acme_link_take(struct acme_link *l, size_t *count)
 	l->count = 0;
 	pthread_mutex_unlock(&l->lock);
 	return hosts;
+}
+
+void acme_link_recover(const struct config *c)
+{
+	if (!c->acme.enabled)
+		return;
+	for (size_t i = 0; i < c->domain_count; i++) {
+		const struct config_domain *cd = &c->domains[i];
+		char host[300], why[512];
+		if (!cd->acme)
+			continue;
+		snprintf(host, sizeof(host), "mta-sts.%s", cd->name);
+		int rc = acme_store_recover(c->state_directory, host, why,
+			sizeof(why));
+		if (rc < 0)
+			log_error("acme: %s: %s", host, why);
+		else if (rc > 0)
+			log_info("acme: %s: finished moving the certificate of "
+				"the last run into place", host);
+	}
 }

@@ -31,6 +31,15 @@ int acme_link_fd(const struct acme_link *link);
  */
 char **acme_link_take(struct acme_link *link, size_t *count);
 
+struct config;
+
+/*
+ * acme_link_recover finishes, for each ACME domain of config, a new
+ * certificate that a crash left half moved into place (acme_store.h), so
+ * that the snapshot loads a key and chain that belong together. Logs.
+ */
+void acme_link_recover(const struct config *config);
+
 /* Stops the thread. Accepts NULL. */
 void acme_link_stop(struct acme_link *link);
 

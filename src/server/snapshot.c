@@ -741,9 +741,10 @@ struct snapshot *snapshot_renew(struct snapshot *current,
 			p->name);
 		char host[DNSNAME_MAX + 16];
 		snprintf(host, sizeof(host), "mta-sts.%s", p->name);
-		if (p->pending && cd && cd->acme && is_listed(host, hosts,
-				count) && load_renewed(snap, cd, &options,
-				d) == 0)
+		/* Waiting, or broken by files a crash left half replaced. */
+		if (!p->kept && cd && cd->acme && !cd->problem &&
+		    is_listed(host, hosts, count) &&
+		    load_renewed(snap, cd, &options, d) == 0)
 			continue;
 		if (copy_problem(snap, p) < 0)
 			goto err_nomem;

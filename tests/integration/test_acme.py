@@ -285,6 +285,27 @@ class TestFaults(Acme):
         self.assertRegex(d.output(), r"acme: mta-sts\.[ab]\.test: the CA "
                          r"rejected \d+ nonces? \(badNonce\)")
 
+    def test_crash_between_the_two_renames_of_a_commit(self):
+        self.start_pebble()
+        conf = self.config(["a.test"])
+        d = self.start(conf)
+        self.wait_served("a.test")
+        d.stop()
+        # The new key is in place, its chain not yet: what a crash between
+        # the renames of acme_store_commit leaves.
+        home = os.path.join(self.state, "acme", "mta-sts.a.test")
+        os.rename(os.path.join(home, "chain.pem"),
+                  os.path.join(home, "next-chain.pem"))
+        other, _ = self.leaf("mta-sts.a.test")
+        with open(other) as f, open(os.path.join(home, "chain.pem"),
+                                    "w") as g:
+            g.write(f.read())
+        d2 = self.start(conf)
+        self.wait_log(d2, r"acme: mta-sts\.a\.test: finished moving the "
+                      r"certificate", timeout=30)
+        self.wait_served("a.test", timeout=30)
+        self.assertNotIn("new order", d2.output())
+
     def test_restart_in_the_middle_of_an_order(self):
         self.start_pebble()
         conf = self.config(["a.test"])
