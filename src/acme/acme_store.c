@@ -338,9 +338,21 @@ void acme_store_report(const char *state_dir, const char *host,
 	size_t len;
 	char *pem = path ? acme_store_read(path, &len) : NULL;
 	const char *why;
+	char *kpath = acme_store_path(state_dir, host, CONFIG_ACME_KEY);
+	size_t klen = 0;
+	char *key = kpath ? acme_store_read(kpath, &klen) : NULL;
+	/* Who may not read the key (acme-status as an admin) trusts it. */
+	bool unreadable = !key && errno == EACCES;
+	/* A chain without its own key is no certificate: order another. */
 	if (pem && acmecert_chain_dates(pem, len, host, &out->not_before,
-			&out->not_after, &out->names_host, &why) == 0)
+			&out->not_after, &out->names_host, &why) == 0 &&
+	    (unreadable || (key && acmecert_key_matches(pem, len, key,
+		klen))))
 		out->has_certificate = true;
+	if (key)
+		explicit_bzero(key, klen);
+	free(key);
+	free(kpath);
 	free(pem);
 	free(path);
 }

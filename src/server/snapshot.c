@@ -464,6 +464,9 @@ struct snapshot *snapshot_create(struct config *config,
 		if (not_served(snap, options, cd->name, code, d, cd->file,
 				cd->line) < 0)
 			goto err_memory;
+		/* The ACME thread replaces broken files: start for it. */
+		if (cd->acme && !cd->problem)
+			snap->acme_pending++;
 	}
 	keep_from_files(snap, options, d);
 	for (size_t i = 0; i < config->skipped_count; i++) {

@@ -122,3 +122,27 @@ int acmecert_ari_id(const char *pem, size_t len, char **id)
 	free(b);
 	return *id ? 0 : -1;
 }
+
+bool acmecert_key_matches(const char *chain, size_t chain_len,
+	const char *key, size_t key_len)
+{
+	gnutls_x509_crt_t crt = NULL;
+	gnutls_x509_privkey_t xkey = NULL;
+	gnutls_datum_t c = { (unsigned char *)chain, (unsigned)chain_len };
+	gnutls_datum_t k = { (unsigned char *)key, (unsigned)key_len };
+	unsigned char a[64], b[64];
+	size_t al = sizeof(a), bl = sizeof(b);
+	bool same = gnutls_x509_crt_init(&crt) >= 0 &&
+		gnutls_x509_privkey_init(&xkey) >= 0 &&
+		gnutls_x509_crt_import(crt, &c, GNUTLS_X509_FMT_PEM) >= 0 &&
+		gnutls_x509_privkey_import2(xkey, &k, GNUTLS_X509_FMT_PEM,
+			NULL, 0) >= 0 &&
+		gnutls_x509_crt_get_key_id(crt, GNUTLS_KEYID_USE_SHA256, a,
+			&al) >= 0 &&
+		gnutls_x509_privkey_get_key_id(xkey, GNUTLS_KEYID_USE_SHA256, b,
+			&bl) >= 0 &&
+		al == bl && memcmp(a, b, al) == 0;
+	gnutls_x509_crt_deinit(crt);
+	gnutls_x509_privkey_deinit(xkey);
+	return same;
+}

@@ -30,6 +30,10 @@ int acmecert_chain_dates(const char *pem, size_t len, const char *host,
 	time_t *not_before, time_t *not_after, bool *names_host,
 	const char **why);
 
+/* Does the PEM key belong to the leaf of the PEM chain? */
+bool acmecert_key_matches(const char *chain, size_t chain_len,
+	const char *key, size_t key_len);
+
 /*
  * acmecert_ari_id writes the RFC 9773 §4.1 identifier of the leaf of a PEM
  * chain: base64url(authority key identifier) "." base64url(serial number

@@ -306,6 +306,22 @@ class TestFaults(Acme):
         self.wait_served("a.test", timeout=30)
         self.assertNotIn("new order", d2.output())
 
+    def test_broken_files_are_replaced_by_a_new_order(self):
+        self.start_pebble()
+        conf = self.config(["a.test"])
+        d = self.start(conf)
+        self.wait_served("a.test")
+        d.stop()
+        # Someone put another key in place: the only domain cannot be
+        # served, yet the daemon starts and the ACME thread orders anew.
+        _, key = self.leaf("mta-sts.a.test")
+        home = os.path.join(self.state, "acme", "mta-sts.a.test")
+        with open(key) as f, open(os.path.join(home, "key.pem"), "w") as g:
+            g.write(f.read())
+        d2 = self.start(conf)
+        self.wait_log(d2, r"a\.test: new order", timeout=30)
+        self.wait_served("a.test", timeout=60)
+
     def test_restart_in_the_middle_of_an_order(self):
         self.start_pebble()
         conf = self.config(["a.test"])
