@@ -570,14 +570,17 @@ static long long run_host(struct acme_manager *m, const char *host)
 	struct acme_result res = {.retry_after = -1};
 	long long wait = 0;
 	int rc = ensure_client(m, res.error, sizeof(res.error));
-	if (rc == 0 && ensure_account(m, &res) < 0) {
-		if (res.bad_account)
-			acme_store_save_account(m->state_dir, "-", "-", why,
-				sizeof(why));
+	if (rc == 0 && ensure_account(m, &res) < 0)
 		rc = -1;
-	}
 	if (rc == 0)
 		rc = issue(m, host, st, &wait, &res);
+	if (rc < 0 && res.bad_account) {
+		/* Forget the account; the next attempt makes a new one. */
+		acme_store_save_account(m->state_dir, "-", "-", why,
+			sizeof(why));
+		acme_client_destroy(m->client);
+		m->client = NULL;
+	}
 	unsigned nonces = m->client ? acme_client_take_bad_nonces(m->client)
 		: 0;
 	if (nonces)
