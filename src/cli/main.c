@@ -147,6 +147,12 @@ static bool usage_of(const char *command, FILE *out)
 			"`dig +short` answers or\n"
 			"                     zone-file lines (as `mta-stsd txt` "
 			"prints them)\n");
+	else if (strcmp(command, "acme-status") == 0)
+		fprintf(out, "usage: mta-stsd acme-status [-c FILE]\n"
+			"Show each ACME domain's certificate, next renewal and "
+			"last error, from the\n"
+			"state directory; exit 3 when one "
+			"has no valid certificate.\n%s", config_option);
 	else if (strcmp(command, "demo") == 0)
 		fprintf(out, "usage: mta-stsd demo [--listen ADDR:PORT]\n"
 			"Serve a built-in example domain with a generated "
