@@ -3,9 +3,11 @@
  * acme_settings.c: the acme group's plain C form and the paths of ACME
  * domains' files.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config/acme_settings.h"
 #include "config/loader.h"
@@ -65,7 +67,7 @@ static bool is_email(const char *s)
 		return false;
 	for (; *s; s++)
 		if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f ||
-		    strchr(",;<>()[]\\\"?", *s))
+		    strchr(",;:<>()[]\\\"?", *s))
 			return false;
 	return true;
 }
@@ -125,6 +127,15 @@ static void load_member(struct loader *ld, struct config_acme *a,
 			loader_origin_of_setting(ld, m).dir);
 		if (!path) {
 			loader_nomem(ld);
+			return;
+		}
+		/* Checked here, so that check-config finds it, not a renewal. */
+		if (access(path, R_OK) < 0) {
+			char fix[512];
+			loader_report(ld, m, "config-acme-ca-file", "acme ca_file "
+				"%s: cannot read: %s — %s", path, strerror(errno),
+				advice_open_fix(errno, path, fix, sizeof(fix)));
+			free(path);
 			return;
 		}
 		free(a->ca_file);

@@ -15,6 +15,8 @@
 #include "acme/acme_manager.h"
 #include "acme/acme_store.h"
 #include "config/acme_settings.h"
+#include "config/config.h"
+#include "util/diag.h"
 #include "testsupport.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
@@ -210,6 +212,101 @@ START_TEST(test_renew_time)
 }
 END_TEST
 
+/* ---- the acme group of the configuration --------------------------- */
+
+static const char acme_conf[] =
+	"listen = [ \"127.0.0.1:8443\" ];\n"
+	"state_directory = \"/var/lib/x\";\n"
+	"acme = { email = \"postmaster@a.test\"; renew_before = 86400; };\n"
+	"domains = (\n"
+	"  { name = \"a.test\"; mx = [ \"mail.a.test\" ]; },\n"
+	"  { name = \"b.test\"; mx = [ \"mail.b.test\" ];\n"
+	"    cert = \"/etc/b.pem\"; key = \"/etc/b.key\"; }\n"
+	");\n";
+
+START_TEST(test_config_acme_group)
+{
+	struct config c = {0};
+	struct diag d;
+	diag_init(&d);
+	ck_assert_msg(config_load_string(acme_conf, "t.conf", &c, &d) == 0,
+		"%s", test_diag_dump(&d));
+	ck_assert(c.acme.enabled);
+	ck_assert_str_eq(c.acme.directory, CONFIG_ACME_DEFAULT_DIRECTORY);
+	ck_assert_str_eq(c.acme.email, "postmaster@a.test");
+	ck_assert_str_eq(c.acme.challenge, "tls-alpn-01");
+	ck_assert_uint_eq(c.acme.renew_before, 86400);
+	ck_assert_uint_eq(c.acme.retry_interval, CONFIG_ACME_RETRY_DEFAULT);
+	const struct config_domain *a = config_find_domain(&c, "a.test");
+	const struct config_domain *b = config_find_domain(&c, "b.test");
+	/* No cert, no key: from ACME, in the state directory. */
+	ck_assert(a->acme);
+	ck_assert_str_eq(a->cert, "/var/lib/x/acme/mta-sts.a.test/chain.pem");
+	ck_assert_str_eq(a->key, "/var/lib/x/acme/mta-sts.a.test/key.pem");
+	/* Files of its own: as before. */
+	ck_assert(!b->acme);
+	ck_assert_str_eq(b->cert, "/etc/b.pem");
+	config_finish(&c);
+	diag_finish(&d);
+}
+END_TEST
+
+static const struct {
+	const char *text;
+	const char *code;
+} bad_acme[] = {
+	{ "acme = { directory = \"http://ca/dir\"; };",
+		"config-acme-directory" },
+	{ "acme = { email = \"mailto:a@b.c\"; };", "config-acme-email" },
+	{ "acme = { email = \"a@b\"; };", "config-acme-email" },
+	{ "acme = { eab_kid = \"k\"; };", "config-acme-eab" },
+	{ "acme = { eab_kid = \"k\"; eab_hmac_key = \"a b\"; };",
+		"config-acme-eab" },
+	{ "acme = { challenge = \"dns-01\"; };", "config-bad-value" },
+	{ "acme = { retry_interval = 0; };", "config-bad-value" },
+	{ "acme = { ca_file = \"/nonexistent/ca.pem\"; };",
+		"config-acme-ca-file" },
+	{ "acme = { colour = \"blue\"; };", "config-unknown-setting" },
+	{ "acme = \"on\";", "config-wrong-type" },
+};
+
+START_TEST(test_config_acme_refused)
+{
+	char text[1024];
+	snprintf(text, sizeof(text), "listen = [ \"127.0.0.1:8443\" ];\n%s\n"
+		"domains = ( { name = \"a.test\"; mx = [ \"mail.a.test\" ]; "
+		"cert = \"/c\"; key = \"/k\"; } );\n", bad_acme[_i].text);
+	struct config c = {0};
+	struct diag d;
+	diag_init(&d);
+	config_load_string(text, "t.conf", &c, &d);
+	bool found = false;
+	for (size_t i = 0; i < d.len; i++)
+		found |= d.items[i].code &&
+			strcmp(d.items[i].code, bad_acme[_i].code) == 0;
+	ck_assert_msg(found, "%s: no %s in %s", bad_acme[_i].text,
+		bad_acme[_i].code, test_diag_dump(&d));
+	config_finish(&c);
+	diag_finish(&d);
+}
+END_TEST
+
+START_TEST(test_config_cert_acme_needs_the_group)
+{
+	static const char text[] = "listen = [ \"127.0.0.1:8443\" ];\n"
+		"domains = ( { name = \"a.test\"; mx = [ \"mail.a.test\" ]; "
+		"cert = \"acme\"; } );\n";
+	struct config c = {0};
+	struct diag d;
+	diag_init(&d);
+	config_load_string(text, "t.conf", &c, &d);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 0, "needs the acme group"),
+		"%s", test_diag_dump(&d));
+	config_finish(&c);
+	diag_finish(&d);
+}
+END_TEST
+
 /* ---- the state directory ------------------------------------------ */
 
 START_TEST(test_store_state_roundtrip)
@@ -334,6 +431,12 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_renew_time);
 	tcase_add_test(tc, test_rfc3339);
 	tcase_add_test(tc, test_renewal_info);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("config");
+	tcase_add_test(tc, test_config_acme_group);
+	tcase_add_loop_test(tc, test_config_acme_refused, 0,
+		ARRAY_LEN(bad_acme));
+	tcase_add_test(tc, test_config_cert_acme_needs_the_group);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("store");
 	tcase_add_test(tc, test_store_state_roundtrip);
