@@ -17,7 +17,10 @@
 #include "config/acme_settings.h"
 #include "config/config.h"
 #include "util/diag.h"
+#include "server/snapshot.h"
+#include "testcert.h"
 #include "testsupport.h"
+#include "tls/tls.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -307,6 +310,110 @@ START_TEST(test_config_cert_acme_needs_the_group)
 }
 END_TEST
 
+/* ---- a new certificate without a reload (snapshot_renew) ---------- */
+
+/* Writes a leaf for mta-sts.a.test, valid for days, where ACME puts it. */
+static void put_acme_cert(const char *state, const struct testcert_ca *ca,
+	int days)
+{
+	static const char *const dns[] = { "mta-sts.a.test", NULL };
+	char why[256];
+	ck_assert_int_eq(acme_store_prepare(state, "mta-sts.a.test", why,
+		sizeof(why)), 0);
+	char *cert = acme_store_path(state, "mta-sts.a.test",
+		CONFIG_ACME_CHAIN);
+	char *key = acme_store_path(state, "mta-sts.a.test", CONFIG_ACME_KEY);
+	struct testcert_leaf leaf = { .dns = dns, .issuer = ca,
+		.not_after = time(NULL) + days * 86400 };
+	ck_assert_int_eq(testcert_leaf_write(&leaf, cert, key), 0);
+	free(cert);
+	free(key);
+}
+
+START_TEST(test_snapshot_renew)
+{
+	char *dir = test_tmpdir();
+	struct testcert_ca *ca = testcert_ca_create(dir, "ca",
+		TESTCERT_KEY_ECDSA);
+	static const char *const bdns[] = { "mta-sts.b.test", NULL };
+	struct testcert_leaf bleaf = { .dns = bdns, .issuer = ca };
+	char *bcert, *bkey;
+	ck_assert_int_eq(testcert_leaf_write_dir(&bleaf, dir, "b", &bcert,
+		&bkey), 0);
+	char text[2048];
+	snprintf(text, sizeof(text), "state_directory = \"%s\";\n"
+		"acme = { };\n"
+		"domains = ( { name = \"a.test\"; mx = \"mx.a.test\"; },\n"
+		"{ name = \"b.test\"; mx = \"mx.b.test\"; cert = \"%s\"; "
+		"key = \"%s\"; } );\n", dir, bcert, bkey);
+	struct config *config = calloc(1, sizeof(*config));
+	struct diag d;
+	diag_init(&d);
+	ck_assert_int_eq(config_load_string(text, "t.conf", config, &d), 0);
+	struct snapshot_options options = { .now = time(NULL),
+		.load_certificates = true };
+	struct snapshot *s0 = snapshot_create(config, &options, &d);
+	ck_assert_msg(s0 != NULL, "%s", test_diag_dump(&d));
+	/* a waits for ACME: listed, not served, not an error. */
+	ck_assert_uint_eq(snapshot_domain_count(s0), 1);
+	ck_assert_ptr_null(snapshot_find(s0, "a.test"));
+	ck_assert_uint_eq(snapshot_not_served_count(s0), 0);
+	ck_assert(snapshot_problem_at(s0, 0)->pending);
+
+	/* Its first certificate arrives: served, b shared, nothing read. */
+	put_acme_cert(dir, ca, 30);
+	static const char *const hosts[] = { "mta-sts.a.test" };
+	struct snapshot *s1 = snapshot_renew(s0, hosts, 1, time(NULL), &d);
+	ck_assert_msg(s1 != NULL, "%s", test_diag_dump(&d));
+	ck_assert_uint_eq(snapshot_domain_count(s1), 2);
+	ck_assert_uint_eq(snapshot_problem_count(s1), 0);
+	ck_assert_ptr_eq(snapshot_config(s1), snapshot_config(s0));
+	const struct snapshot_domain *a1 = snapshot_find(s1, "a.test");
+	ck_assert_ptr_nonnull(a1);
+	ck_assert_ptr_eq(tls_store_lookup(snapshot_tls(s1), "mta-sts.a.test"),
+		a1);
+	const struct snapshot_domain *b1 = snapshot_find(s1, "b.test");
+	ck_assert_ptr_eq(b1->lender, s0);
+	time_t first = a1->cert.not_after;
+
+	/* A renewal: the new chain; b still borrowed from its owner. */
+	put_acme_cert(dir, ca, 60);
+	struct snapshot *s2 = snapshot_renew(s1, hosts, 1, time(NULL), &d);
+	ck_assert_ptr_nonnull(s2);
+	snapshot_unref(s1);
+	snapshot_unref(s0);
+	const struct snapshot_domain *a2 = snapshot_find(s2, "a.test");
+	ck_assert_int_gt(a2->cert.not_after, first);
+	ck_assert_ptr_nonnull(snapshot_find(s2, "b.test")->lender);
+	ck_assert_ptr_nonnull(tls_store_lookup(snapshot_tls(s2),
+		"mta-sts.b.test"));
+
+	/* Files that cannot be used leave the certificate served. */
+	char *cert = acme_store_path(dir, "mta-sts.a.test", CONFIG_ACME_CHAIN);
+	char why[128];
+	ck_assert_int_eq(acme_store_write(cert, "junk", 4, 0640, why,
+		sizeof(why)), 0);
+	free(cert);
+	struct snapshot *s3 = snapshot_renew(s2, hosts, 1, time(NULL), &d);
+	ck_assert_ptr_nonnull(s3);
+	ck_assert_int_eq(snapshot_find(s3, "a.test")->cert.not_after,
+		a2->cert.not_after);
+	ck_assert(test_diag_has(&d, DIAG_WARNING, 0, "a.test: still serving "
+		"the previous certificate"));
+	snapshot_unref(s2);
+	ck_assert_str_eq(snapshot_find(s3, "a.test")->body,
+		"version: STSv1\r\nmode: testing\r\nmx: mx.a.test\r\n"
+		"max_age: 604800\r\n");
+	snapshot_unref(s3);
+	diag_finish(&d);
+	free(bcert);
+	free(bkey);
+	testcert_ca_destroy(ca);
+	test_rmtree(dir);
+	free(dir);
+}
+END_TEST
+
 /* ---- the state directory ------------------------------------------ */
 
 START_TEST(test_store_state_roundtrip)
@@ -438,6 +545,9 @@ static Suite *suite(void)
 		ARRAY_LEN(bad_acme));
 	tcase_add_test(tc, test_config_cert_acme_needs_the_group);
 	suite_add_tcase(s, tc);
+	tc = tcase_create("snapshot");
+	tcase_add_test(tc, test_snapshot_renew);
+	suite_add_tcase(s, tc);
 	tc = tcase_create("store");
 	tcase_add_test(tc, test_store_state_roundtrip);
 	tcase_add_test(tc, test_store_commit_and_recover);
@@ -448,5 +558,9 @@ static Suite *suite(void)
 
 int main(void)
 {
-	return test_run(suite());
+	if (tls_init() < 0)
+		return EXIT_FAILURE;
+	int rc = test_run(suite());
+	tls_finish();
+	return rc;
 }
