@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "acme/acme_client.h"
+#include "acme/acme_http01.h"
 #include "acme/acme_manager.h"
 #include "acme/acme_store.h"
 #include "config/acme_settings.h"
@@ -253,8 +254,12 @@ static int authorize(struct acme_manager *m, const char *host,
 	char ka[512];
 	char ch_url[ACME_URL_MAX];
 	snprintf(ch_url, sizeof(ch_url), "%s", ch->url);
+	bool http01 = strcmp(m->current.challenge, "http-01") == 0;
+	char token[sizeof(ch->token)];
+	snprintf(token, sizeof(token), "%s", ch->token);
 	if (acme_client_key_authorization(m->client, ch->token, ka,
-			sizeof(ka)) < 0 || alpn_challenge_add(host, ka) < 0) {
+			sizeof(ka)) < 0 || (http01 ? acme_http01_add(token, ka)
+			: alpn_challenge_add(host, ka)) < 0) {
 		snprintf(res->error, sizeof(res->error), "cannot prepare the "
 			"challenge answer");
 		return -1;
@@ -299,7 +304,10 @@ static int authorize(struct acme_manager *m, const char *host,
 				acme_status_name(az.status));
 	}
 out:
-	alpn_challenge_remove(host);
+	if (http01)
+		acme_http01_remove(token);
+	else
+		alpn_challenge_remove(host);
 	return rc;
 }
 

@@ -457,6 +457,7 @@ struct daemon {
 	int signal_fd;
 	int running_fd;		/* the state directory's "running" mark */
 	struct acme_link *acme;		/* NULL: no ACME domains */
+	int http01_fd;			/* acme http01_listen, until taken */
 };
 
 static void log_loaded(const struct snapshot *snap, const char *verb)
@@ -622,7 +623,7 @@ static void reload(struct daemon *dm)
 	record_served(snap);
 	log_loaded(snap, "reloaded");
 	announce_serving(snap);
-	acme_link_sync(&dm->acme, snap);
+	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
 }
 
 /*
@@ -781,7 +782,7 @@ static int run_daemon(struct daemon *dm, struct snapshot *snap)
 	record_served(snap);
 	log_loaded(snap, "serving");
 	announce_serving(snap);
-	acme_link_sync(&dm->acme, snap);
+	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
 	return event_loop(dm);
 }
 
@@ -789,6 +790,8 @@ static void daemon_finish(struct daemon *dm)
 {
 	acme_link_stop(dm->acme);
 	dm->acme = NULL;
+	if (dm->http01_fd >= 0)
+		close(dm->http01_fd);
 	http_server_stop(dm->http);
 	snapshot_unref(dm->snapshot);
 	if (dm->signal_fd >= 0)
@@ -809,6 +812,12 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	const struct snapshot_options *options, bool reread)
 {
 	dm->fd_count = open_sockets(config, &dm->fds);
+	/* http-01's plain port is bound now too: it may be below 1024. */
+	if (dm->fd_count >= 0 && config->acme.enabled &&
+			config->acme.http01_listen &&
+			!strcmp(config->acme.challenge, "http-01") &&
+			(dm->http01_fd = bind_one(config->acme.http01_listen)) < 0)
+		dm->fd_count = -1;
 	if (dm->fd_count < 0 || drop_privileges(user, group) < 0 ||
 			drop_capabilities() < 0) {
 		config_finish(config);
@@ -841,7 +850,7 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 static int cmd_serve(const char *config_path)
 {
 	struct daemon dm = { .config_path = config_path, .signal_fd = -1,
-		.running_fd = -1 };
+		.running_fd = -1, .http01_fd = -1 };
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
@@ -906,7 +915,7 @@ out:
 static int cmd_demo(const char *listen)
 {
 	struct daemon dm = { .config_path = "(built-in demo)", .signal_fd = -1,
-		.running_fd = -1 };
+		.running_fd = -1, .http01_fd = -1 };
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);

@@ -26,6 +26,7 @@ void config_acme_finish(struct config_acme *acme)
 		free(acme->eab_hmac_key);
 	}
 	free(acme->challenge);
+	free(acme->http01_listen);
 	free(acme->file);
 	*acme = (struct config_acme){0};
 }
@@ -47,7 +48,7 @@ char *config_acme_host_path(const char *state_dir, const char *domain,
 
 static const char *const acme_keys[] = {
 	"directory", "email", "ca_file", "eab_kid", "eab_hmac_key",
-	"challenge", "renew_before", "retry_interval", NULL,
+	"challenge", "renew_before", "retry_interval", "http01_listen", NULL,
 };
 
 static bool is_base64url(const char *s)
@@ -151,14 +152,25 @@ static void load_member(struct loader *ld, struct config_acme *a,
 		}
 		set_text(&a->eab_hmac_key, v, ld);
 	} else if (!strcmp(key, "challenge")) {
-		if (strcmp(v, "tls-alpn-01") != 0) {
+		if (strcmp(v, "tls-alpn-01") != 0 && strcmp(v, "http-01") != 0) {
 			loader_report(ld, m, "config-bad-value", "acme "
 				"challenge `%s` is not supported — use "
 				"challenge = \"tls-alpn-01\"; (RFC 8737, on the "
-				"serving port)", v);
+				"serving port) or \"http-01\" with "
+				"http01_listen", v);
 			return;
 		}
 		set_text(&a->challenge, v, ld);
+	} else if (!strcmp(key, "http01_listen")) {
+		char host[256];
+		unsigned port;
+		if (config_parse_listen(v, host, sizeof(host), &port) < 0) {
+			loader_report(ld, m, "config-bad-value", "acme "
+				"http01_listen `%s` is not an address:port — "
+				"for example http01_listen = \"[::]:80\";", v);
+			return;
+		}
+		set_text(&a->http01_listen, v, ld);
 	}
 }
 
@@ -193,9 +205,15 @@ void config_acme_load(struct loader *ld, const config_setting_t *s)
 			loader_report(ld, m, "config-unknown-setting", "`%s` is not "
 				"a key of the acme group — it takes directory, "
 				"email, ca_file, eab_kid, eab_hmac_key, "
-				"challenge, renew_before and retry_interval",
+				"challenge, http01_listen, renew_before and "
+				"retry_interval",
 				key);
 	}
+	if (!strcmp(a->challenge, "http-01") && !a->http01_listen)
+		loader_report(ld, s, "config-acme-http01", "acme challenge "
+			"\"http-01\" needs http01_listen, the plain-HTTP "
+			"address the CA connects to — for example http01_listen "
+			"= \"[::]:80\";");
 	if (!a->eab_kid != !a->eab_hmac_key)
 		loader_report(ld, s, "config-acme-eab", "acme sets only one of "
 			"eab_kid and eab_hmac_key — External Account Binding "

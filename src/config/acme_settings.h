@@ -30,7 +30,8 @@ struct config_acme {
 	char *ca_file;			/* NULL: the system trust store */
 	char *eab_kid;			/* External Account Binding */
 	char *eab_hmac_key;
-	char *challenge;		/* "tls-alpn-01" */
+	char *challenge;		/* "tls-alpn-01" or "http-01" */
+	char *http01_listen;		/* "[::]:80": http-01's listener */
 	unsigned renew_before;		/* seconds; 0: a third of lifetime */
 	unsigned retry_interval;	/* seconds before the first retry */
 	char *file;			/* where the group is */

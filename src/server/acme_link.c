@@ -16,6 +16,7 @@
 #include "acme/acme_manager.h"
 #include "acme/acme_store.h"
 #include "config/config.h"
+#include "server/acme_http01_server.h"
 #include "server/acme_link.h"
 #include "server/snapshot.h"
 #include "util/log.h"
@@ -27,6 +28,7 @@ struct acme_link {
 	pthread_mutex_t lock;
 	char **hosts;		/* with a new certificate, not yet taken */
 	size_t count;
+	struct acme_http01_server *http01;	/* NULL: tls-alpn-01 */
 };
 
 /* On the ACME thread. */
@@ -92,6 +94,7 @@ void acme_link_stop(struct acme_link *l)
 	if (!l)
 		return;
 	acme_manager_stop(l->manager);
+	acme_http01_server_stop(l->http01);
 	names_free(l->hosts, l->count);
 	close(l->fd);
 	pthread_mutex_destroy(&l->lock);
@@ -125,7 +128,8 @@ static struct acme_link *start(const struct config *c, const char **hosts,
 	return l;
 }
 
-void acme_link_sync(struct acme_link **link, const struct snapshot *snap)
+void acme_link_sync(struct acme_link **link, const struct snapshot *snap,
+	int *http01_fd)
 {
 	const struct config *c = snapshot_config(snap);
 	size_t count = 0;
@@ -139,6 +143,10 @@ void acme_link_sync(struct acme_link **link, const struct snapshot *snap)
 		*link = NULL;
 	} else if (!*link) {
 		*link = start(c, hosts, count);
+		if (*link && *http01_fd >= 0) {
+			(*link)->http01 = acme_http01_server_start(*http01_fd);
+			*http01_fd = -1;
+		}
 	} else {
 		acme_manager_update((*link)->manager, &c->acme, hosts, count);
 	}

@@ -18,8 +18,11 @@ struct acme_link;
  * acme_link_sync makes *link match the configuration of snap: starts the
  * ACME thread when the acme group has domains, hands it the new settings
  * and hosts after a reload, stops it when none are left. Logs failures.
+ * *http01_fd, when not -1, is the bound plain-HTTP socket of the http-01
+ * challenge: the link takes it (and sets *http01_fd to -1) when it starts.
  */
-void acme_link_sync(struct acme_link **link, const struct snapshot *snap);
+void acme_link_sync(struct acme_link **link, const struct snapshot *snap,
+	int *http01_fd);
 
 /* The eventfd to poll, or -1 when link is NULL. */
 int acme_link_fd(const struct acme_link *link);

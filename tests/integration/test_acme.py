@@ -65,13 +65,13 @@ class Acme(World):
             time.sleep(0.1)
         self.fail("nothing listens on port %d" % port)
 
-    def start_pebble(self, env=None, eab=False):
+    def start_pebble(self, env=None, eab=False, http_port=None):
         conf = {"pebble": {
             "listenAddress": "127.0.0.1:%d" % self.acme_port,
             "managementListenAddress": "127.0.0.1:%d" % self.acme_mgmt,
             "certificate": self.pebble_cert,
             "privateKey": self.pebble_key,
-            "httpPort": free_port(), "tlsPort": self.port,
+            "httpPort": http_port or free_port(), "tlsPort": self.port,
             "ocspResponderURL": "",
             "externalAccountBindingRequired": eab,
             "externalAccountMACKeys": {EAB_KID: EAB_KEY},
@@ -258,6 +258,26 @@ class TestIssuance(Acme):
                            '"%s";' % (EAB_KID, EAB_KEY))
         self.start(conf)
         self.wait_served("a.test")
+
+
+class TestHttp01(Acme):
+    def test_http01_on_its_own_plain_listener(self):
+        http_port = free_port()
+        self.start_pebble(http_port=http_port)
+        conf = self.config(["a.test", "b.test"], 'challenge = "http-01"; '
+                           'http01_listen = "127.0.0.1:%d";' % http_port)
+        d = self.start(conf)
+        self.wait_served("a.test")
+        self.wait_served("b.test")
+        # Only the challenge path, and only while an order is pending.
+        r = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                 "http://127.0.0.1:%d/.well-known/acme-challenge/abc" %
+                 http_port])
+        self.assertEqual(r.stdout, "404")
+        r = run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
+                 "http://127.0.0.1:%d/" % http_port])
+        self.assertEqual(r.stdout, "404")
+        self.assertIn("certificate issued", d.output())
 
 
 class TestFaults(Acme):

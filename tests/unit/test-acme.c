@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "acme/acme_http01.h"
 #include "acme/acme_json.h"
 #include "acme/acme_manager.h"
 #include "acme/acme_store.h"
@@ -271,6 +272,9 @@ static const struct {
 		"config-acme-ca-file" },
 	{ "acme = { colour = \"blue\"; };", "config-unknown-setting" },
 	{ "acme = \"on\";", "config-wrong-type" },
+	{ "acme = { challenge = \"http-01\"; };", "config-acme-http01" },
+	{ "acme = { challenge = \"http-01\"; http01_listen = \"80\"; };",
+		"config-bad-value" },
 };
 
 START_TEST(test_config_acme_refused)
@@ -414,6 +418,26 @@ START_TEST(test_snapshot_renew)
 }
 END_TEST
 
+START_TEST(test_http01_answers)
+{
+	char out[64];
+	ck_assert(!acme_http01_lookup("tok", out, sizeof(out)));
+	ck_assert_int_eq(acme_http01_add("tok", "tok.thumb"), 0);
+	ck_assert_int_eq(acme_http01_add("other", "other.thumb"), 0);
+	ck_assert(acme_http01_lookup("tok", out, sizeof(out)));
+	ck_assert_str_eq(out, "tok.thumb");
+	ck_assert(!acme_http01_lookup("tok", out, 5));	/* does not fit */
+	acme_http01_remove("tok");
+	ck_assert(!acme_http01_lookup("tok", out, sizeof(out)));
+	ck_assert(acme_http01_lookup("other", out, sizeof(out)));
+	acme_http01_remove("other");
+	ck_assert(acme_http01_token_is_valid("aB-_9", 5));
+	ck_assert(!acme_http01_token_is_valid("a/b", 3));
+	ck_assert(!acme_http01_token_is_valid("a.b", 3));
+	ck_assert(!acme_http01_token_is_valid("", 0));
+}
+END_TEST
+
 /* ---- the state directory ------------------------------------------ */
 
 START_TEST(test_store_state_roundtrip)
@@ -536,6 +560,7 @@ static Suite *suite(void)
 	tcase_add_test(tc, test_problem_words);
 	tcase_add_test(tc, test_retry_after);
 	tcase_add_test(tc, test_renew_time);
+	tcase_add_test(tc, test_http01_answers);
 	tcase_add_test(tc, test_rfc3339);
 	tcase_add_test(tc, test_renewal_info);
 	suite_add_tcase(s, tc);
