@@ -21,7 +21,9 @@
 #include "server/snapshot.h"
 #include "testcert.h"
 #include "testsupport.h"
-#include "tls/tls.h"
+#include "tls/handshake.h"
+#include "tls/priorities.h"
+#include "tls/store.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -583,7 +585,7 @@ static Suite *suite(void)
 
 int main(void)
 {
-	if (tls_init() < 0)
+	if (tls_init(TLS_DEFAULT_PRIORITIES) < 0)
 		return EXIT_FAILURE;
 	int rc = test_run(suite());
 	tls_finish();
