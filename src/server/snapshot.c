@@ -173,28 +173,32 @@ static const char *first_error(const struct diag *d, size_t mark)
 	return NULL;
 }
 
+/* Appends p, taking its strings (freed when !ok or memory ran out). */
+static int push_problem(struct snapshot *snap, struct snapshot_problem p,
+	bool ok)
+{
+	struct snapshot_problem *grown = ok ? realloc(snap->problems,
+		(snap->problem_count + 1) * sizeof(*grown)) : NULL;
+	if (!grown) {
+		free(p.name);
+		free(p.reason);
+		free(p.file);
+		return -1;
+	}
+	snap->problems = grown;
+	snap->problems[snap->problem_count++] = p;
+	return 0;
+}
+
 static int add_problem(struct snapshot *snap, const char *name,
 	const char *code, const char *file, unsigned line, bool kept)
 {
-	struct snapshot_problem *grown = realloc(snap->problems,
-		(snap->problem_count + 1) * sizeof(*grown));
-	if (!grown)
-		return -1;
-	snap->problems = grown;
-	struct snapshot_problem *p = &snap->problems[snap->problem_count];
-	*p = (struct snapshot_problem){
+	struct snapshot_problem p = {
 		.name = strdup(name), .reason = reason_of(code),
 		.file = file ? strdup(file) : NULL, .line = line,
 		.kept = kept,
 	};
-	if (!p->name || !p->reason || (file && !p->file)) {
-		free(p->name);
-		free(p->reason);
-		free(p->file);
-		return -1;
-	}
-	snap->problem_count++;
-	return 0;
+	return push_problem(snap, p, p.name && p.reason && (!file || p.file));
 }
 
 static int add_lender(struct snapshot *snap, struct snapshot *lender)
@@ -646,24 +650,12 @@ static bool is_listed(const char *host, const char *const *hosts,
 /* Copies problem p of another snapshot into snap. 0 or -1 (memory). */
 static int copy_problem(struct snapshot *snap, const struct snapshot_problem *p)
 {
-	struct snapshot_problem *grown = realloc(snap->problems,
-		(snap->problem_count + 1) * sizeof(*grown));
-	if (!grown)
-		return -1;
-	snap->problems = grown;
-	struct snapshot_problem *q = &snap->problems[snap->problem_count];
-	*q = *p;
-	q->name = strdup(p->name);
-	q->reason = p->reason ? strdup(p->reason) : NULL;
-	q->file = p->file ? strdup(p->file) : NULL;
-	if (!q->name || (p->reason && !q->reason) || (p->file && !q->file)) {
-		free(q->name);
-		free(q->reason);
-		free(q->file);
-		return -1;
-	}
-	snap->problem_count++;
-	return 0;
+	struct snapshot_problem q = *p;
+	q.name = strdup(p->name);
+	q.reason = p->reason ? strdup(p->reason) : NULL;
+	q.file = p->file ? strdup(p->file) : NULL;
+	return push_problem(snap, q, q.name && (!p->reason || q.reason) &&
+		(!p->file || q.file));
 }
 
 /* Borrows domain old of current (strings and credentials) into snap. */
