@@ -72,6 +72,7 @@ static void acme_copy(struct config_acme *to, const struct config_acme *from)
 	to->eab_kid = text_dup(from->eab_kid);
 	to->eab_hmac_key = text_dup(from->eab_hmac_key);
 	to->challenge = text_dup(from->challenge);
+	to->http01_listen = text_dup(from->http01_listen);
 	to->file = text_dup(from->file);
 }
 
