@@ -376,7 +376,13 @@ int status_command(int argc, char **argv)
 	struct config config = { 0 };
 	int loaded = config_load_file(config_path, &config, &d);
 	diag_finish(&d);
-	if (loaded < 0 || !config.state_directory) {
+	/* A configuration with errors still names its state directory
+	 * (a failed reload is what status is asked about then). */
+	if (loaded < 0 && config.state_directory)
+		fprintf(stderr, "mta-stsd: status: %s has errors (`mta-stsd "
+			"check-config` says which); reading the status in %s\n",
+			config_path, config.state_directory);
+	if (!config.state_directory) {
 		fprintf(stderr, "mta-stsd: status: %s does not load — run "
 			"`mta-stsd check-config -c %s` to see why\n",
 			config_path, config_path);

@@ -54,8 +54,6 @@ struct http_server {
 	atomic_bool access_log;
 	atomic_bool access_log_json;
 	struct metrics *metrics;
-	/* Plain HTTP on the TLS port is said once, not per client. */
-	atomic_bool plain_http_said;
 	/* Requests in progress: what a stop waits for. */
 	atomic_uint busy;
 
@@ -515,14 +513,9 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *mc, char *s)
 	return strlen(s);
 }
 
-/*
- * What libmicrohttpd 0.9.75 says (in daemon.c and connection_https.c)
- * when it closes a connection at its limit, and when the bytes of a TLS
- * handshake were not TLS: usually a client that speaks plain HTTP to the
- * HTTPS port.
- */
+/* What libmicrohttpd 0.9.75 says (daemon.c) when it closes a connection
+ * at max_connections or max_connections_per_ip: its only sign of it. */
 #define MHD_SAYS_LIMIT "Server reached connection limit"
-#define MHD_SAYS_NOT_TLS "handshake message out of context"
 
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
@@ -531,11 +524,6 @@ static void log_mhd(void *cls, const char *fmt, va_list ap)
 	vsnprintf(message, sizeof(message), fmt, ap);
 	if (strstr(message, MHD_SAYS_LIMIT))
 		metrics_count_refused(server->metrics, METRICS_REFUSED_LIMIT);
-	if (strstr(message, MHD_SAYS_NOT_TLS) && !atomic_exchange(
-			&server->plain_http_said, true))
-		log_warn("a client sent something that is not TLS to the HTTPS "
-			"port (plain HTTP?); this port speaks only HTTPS, so "
-			"such connections are closed (said once)");
 	/* libmicrohttpd reports every failed handshake and dropped client;
 	 * those are the internet's business, not the admin's. */
 	if (!log_level_enabled(LOG_LEVEL_DEBUG))
