@@ -847,7 +847,7 @@ static int run_daemon(struct daemon *dm, struct snapshot *snap)
 			"old snapshots is given back only after reloads");
 	dm->metrics = metrics_create();
 	if (!dm->metrics) {
-		log_error("cannot start: out of memory");
+		log_error("cannot start the HTTP server: out of memory");
 		return EXIT_INVALID;
 	}
 	struct http_options options = http_options_for(snapshot_config(snap),
