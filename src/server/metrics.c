@@ -364,6 +364,48 @@ static void render_requests(struct out *o, const struct metrics_domain *c)
 	}
 }
 
+/* A per-domain value: false when the domain has none. */
+typedef bool (*domain_value)(const struct snapshot_domain *sd, long long *v);
+
+static bool served_value(const struct snapshot_domain *sd, long long *v)
+{
+	*v = 1;
+	return true;
+}
+
+static bool previous_value(const struct snapshot_domain *sd, long long *v)
+{
+	*v = sd->previous;
+	return true;
+}
+
+static bool max_age_value(const struct snapshot_domain *sd, long long *v)
+{
+	*v = sd->config->policy.max_age;
+	return true;
+}
+
+static bool expiry_value(const struct snapshot_domain *sd, long long *v)
+{
+	*v = (long long)sd->cert.not_after;
+	return sd->cert_loaded;
+}
+
+/* One gauge with a series per served domain of snap. */
+static void render_gauge(struct out *o, struct snapshot *snap,
+	const char *metric, const char *help, domain_value value)
+{
+	char name[300];
+	header(o, metric, "gauge", help);
+	for (size_t i = 0; snap && i < snapshot_domain_count(snap); i++) {
+		const struct snapshot_domain *sd = snapshot_domain_at(snap, i);
+		long long v;
+		if (value(sd, &v))
+			put(o, "%s{domain=\"%s\"} %lld\n", metric,
+				label(sd->config->name, name, sizeof(name)), v);
+	}
+}
+
 /* Per domain of snap: requests, served, policy and certificate. */
 static void render_domains(struct out *o, struct metrics *m,
 	struct snapshot *snap)
@@ -389,29 +431,18 @@ static void render_domains(struct out *o, struct metrics *m,
 			useragent_family_name((enum useragent_family)i),
 			load(&m->fetches[i]));
 
-	header(o, "mta_stsd_domain_served", "gauge",
-		"1 when the domain's policy is served, 0 when it is not "
-		"(see the log or `mta-stsd status` for why).");
-	for (size_t i = 0; i < count; i++) {
-		const struct snapshot_domain *sd = snapshot_domain_at(snap, i);
-		put(o, "mta_stsd_domain_served{domain=\"%s\"} 1\n",
-			label(sd->config->name, name, sizeof(name)));
-	}
+	render_gauge(o, snap, "mta_stsd_domain_served", "1 when the domain's "
+		"policy is served, 0 when it is not (see the log or "
+		"`mta-stsd status` for why).", served_value);
 	for (size_t i = 0; snap && i < snapshot_problem_count(snap); i++) {
 		const struct snapshot_problem *p = snapshot_problem_at(snap, i);
 		if (!p->kept)
 			put(o, "mta_stsd_domain_served{domain=\"%s\"} 0\n",
 				label(p->name, name, sizeof(name)));
 	}
-	header(o, "mta_stsd_domain_previous_version", "gauge",
-		"1 for a domain served in its last good version because its "
-		"new one failed to load.");
-	for (size_t i = 0; i < count; i++) {
-		const struct snapshot_domain *sd = snapshot_domain_at(snap, i);
-		put(o, "mta_stsd_domain_previous_version{domain=\"%s\"} %d\n",
-			label(sd->config->name, name, sizeof(name)),
-			sd->previous);
-	}
+	render_gauge(o, snap, "mta_stsd_domain_previous_version", "1 for a "
+		"domain served in its last good version because its new one "
+		"failed to load.", previous_value);
 	header(o, "mta_stsd_policy_info", "gauge",
 		"Always 1; the served policy's id (as published in the "
 		"_mta-sts TXT record) and mode in labels.");
@@ -423,25 +454,11 @@ static void render_domains(struct out *o, struct metrics *m,
 			label(sd->id, id, sizeof(id)),
 			policy_mode_name(sd->config->policy.mode));
 	}
-	header(o, "mta_stsd_policy_max_age_seconds", "gauge",
-		"The served policy's max_age.");
-	for (size_t i = 0; i < count; i++) {
-		const struct snapshot_domain *sd = snapshot_domain_at(snap, i);
-		put(o, "mta_stsd_policy_max_age_seconds{domain=\"%s\"} %lu\n",
-			label(sd->config->name, name, sizeof(name)),
-			(unsigned long)sd->config->policy.max_age);
-	}
-	header(o, "mta_stsd_certificate_expiry_timestamp_seconds", "gauge",
+	render_gauge(o, snap, "mta_stsd_policy_max_age_seconds",
+		"The served policy's max_age.", max_age_value);
+	render_gauge(o, snap, "mta_stsd_certificate_expiry_timestamp_seconds",
 		"When the served certificate of mta-sts.<domain> expires "
-		"(notAfter), in seconds since the epoch.");
-	for (size_t i = 0; i < count; i++) {
-		const struct snapshot_domain *sd = snapshot_domain_at(snap, i);
-		if (sd->cert_loaded)
-			put(o, "mta_stsd_certificate_expiry_timestamp_seconds"
-				"{domain=\"%s\"} %lld\n",
-				label(sd->config->name, name, sizeof(name)),
-				(long long)sd->cert.not_after);
-	}
+		"(notAfter), in seconds since the epoch.", expiry_value);
 }
 
 char *metrics_render(struct metrics *m, size_t *len)
@@ -478,18 +495,24 @@ struct metrics_server {
 #define METRICS_CONNECTIONS 8
 #define METRICS_TIMEOUT 10
 
-static enum MHD_Result plain(struct MHD_Connection *mc, unsigned status,
-	const char *body)
+/* Queues r (NULL when it could not be made) with one header. */
+static enum MHD_Result queue(struct MHD_Connection *mc, unsigned status,
+	struct MHD_Response *r, const char *header, const char *value)
 {
-	struct MHD_Response *r = MHD_create_response_from_buffer(strlen(body),
-		(void *)body, MHD_RESPMEM_PERSISTENT);
 	if (!r)
 		return MHD_NO;
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-		"text/plain");
+	MHD_add_response_header(r, header, value);
 	enum MHD_Result rc = MHD_queue_response(mc, status, r);
 	MHD_destroy_response(r);
 	return rc;
+}
+
+static enum MHD_Result plain(struct MHD_Connection *mc, unsigned status,
+	const char *body)
+{
+	return queue(mc, status, MHD_create_response_from_buffer(strlen(body),
+		(void *)body, MHD_RESPMEM_PERSISTENT),
+		MHD_HTTP_HEADER_CONTENT_TYPE, "text/plain");
 }
 
 static enum MHD_Result handle_scrape(void *cls, struct MHD_Connection *mc,
@@ -508,17 +531,11 @@ static enum MHD_Result handle_scrape(void *cls, struct MHD_Connection *mc,
 	}
 	if (strcmp(url, "/metrics") != 0)
 		return plain(mc, MHD_HTTP_NOT_FOUND, "not found\n");
-	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0) {
-		struct MHD_Response *r = MHD_create_response_from_buffer(0,
-			(void *)"", MHD_RESPMEM_PERSISTENT);
-		if (!r)
-			return MHD_NO;
-		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
-		enum MHD_Result rc = MHD_queue_response(mc,
-			MHD_HTTP_METHOD_NOT_ALLOWED, r);
-		MHD_destroy_response(r);
-		return rc;
-	}
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		return queue(mc, MHD_HTTP_METHOD_NOT_ALLOWED,
+			MHD_create_response_from_buffer(0, (void *)"",
+				MHD_RESPMEM_PERSISTENT),
+			MHD_HTTP_HEADER_ALLOW, "GET, HEAD");
 	size_t len;
 	char *text = metrics_render(server->metrics, &len);
 	if (!text)
@@ -526,15 +543,10 @@ static enum MHD_Result handle_scrape(void *cls, struct MHD_Connection *mc,
 			"out of memory\n");
 	struct MHD_Response *r = MHD_create_response_from_buffer(len, text,
 		MHD_RESPMEM_MUST_FREE);
-	if (!r) {
+	if (!r)
 		free(text);
-		return MHD_NO;
-	}
-	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+	return queue(mc, MHD_HTTP_OK, r, MHD_HTTP_HEADER_CONTENT_TYPE,
 		"text/plain; version=0.0.4; charset=utf-8");
-	enum MHD_Result rc = MHD_queue_response(mc, MHD_HTTP_OK, r);
-	MHD_destroy_response(r);
-	return rc;
 }
 
 static void log_scrape_mhd(void *cls, const char *fmt, va_list ap)
