@@ -684,8 +684,9 @@ static void reload(struct daemon *dm)
 	snapshot_release_memory();
 	record_served(snap);
 	log_loaded(snap, "reloaded");
-	announce_serving(snap);
+	/* Before READY=1: a `status` right after the reload sees it. */
 	publish_status(dm);
+	announce_serving(snap);
 	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
 }
 
@@ -867,8 +868,8 @@ static int run_daemon(struct daemon *dm, struct snapshot *snap)
 	}
 	record_served(snap);
 	log_loaded(snap, "serving");
-	announce_serving(snap);
 	publish_status(dm);
+	announce_serving(snap);
 	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
 	return event_loop(dm);
 }

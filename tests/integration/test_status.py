@@ -37,7 +37,16 @@ class Status(World):
         return run(cmd)
 
     def test_running_daemon(self):
-        daemon = self.start(self.path)
+        # As under mta-stsd.service (UMask=0077): the files status reads
+        # are still readable by whoever may enter the state directory.
+        old = os.umask(0o077)
+        try:
+            daemon = self.start(self.path)
+        finally:
+            os.umask(old)
+        for name in ("running", "status.json"):
+            mode = os.stat(os.path.join(self.state, name)).st_mode & 0o777
+            self.assertEqual(mode, 0o644, name)
         head = self.curl(HOST, self.port, "/.well-known/mta-sts.txt", "-D",
                          "-", "-o", "/dev/null")
         served_id = [l.split(":", 1)[1].strip()
