@@ -16,6 +16,7 @@
 #include "server/metrics.h"
 #include "server/snapshot.h"
 #include "server/useragent.h"
+#include "tls/handshake.h"
 #include "util/log.h"
 #include "util/text.h"
 
@@ -41,7 +42,6 @@ struct metrics {
 	atomic_ulong connections_open, connections_total;
 	atomic_ulong refused[METRICS_REFUSED_COUNT];
 	atomic_ulong cut;
-	void (*handshakes)(struct metrics_handshakes *out);
 
 	/* Written by the main thread, read by the listener's. */
 	pthread_mutex_t lock;
@@ -210,12 +210,6 @@ void metrics_count_cut(struct metrics *m)
 		bump(&m->cut);
 }
 
-void metrics_set_handshake_source(struct metrics *m,
-	void (*source)(struct metrics_handshakes *out))
-{
-	m->handshakes = source;
-}
-
 /* ------------------------------------------------------------------ */
 /* Exposition */
 
@@ -329,22 +323,25 @@ static void render_connections(struct out *o, struct metrics *m)
 		"Connections shut down for a late request header "
 		"(request_header_timeout) or their age (max_connection_age).");
 	put(o, "mta_stsd_connections_cut_total %lu\n", load(&m->cut));
-	if (!m->handshakes)
-		return;
-	struct metrics_handshakes h = { 0 };
-	m->handshakes(&h);
+	struct tls_handshake_counts h;
+	tls_handshake_counts(&h);
 	header(o, "mta_stsd_tls_handshakes_total", "counter",
 		"Completed TLS handshakes, full or resumed from a ticket.");
 	put(o, "mta_stsd_tls_handshakes_total{type=\"full\"} %lu\n"
 		"mta_stsd_tls_handshakes_total{type=\"resumed\"} %lu\n",
 		h.full, h.resumed);
 	header(o, "mta_stsd_tls_hello_retries_total", "counter",
-		"Handshakes that needed a HelloRetryRequest.");
+		"Handshakes that needed a HelloRetryRequest (the client's key "
+		"share was for a group the server does not take).");
 	put(o, "mta_stsd_tls_hello_retries_total %lu\n", h.retried);
 	header(o, "mta_stsd_tls_handshakes_refused_total", "counter",
-		"ClientHellos refused with an alert (unknown or missing SNI, "
-		"no common protocol version, cipher suite or group).");
-	put(o, "mta_stsd_tls_handshakes_refused_total %lu\n", h.refused);
+		"Handshakes refused, by reason: no_sni, unknown_sni, protocol "
+		"(no common TLS version), cipher (no common cipher suite or "
+		"group), not_tls (plain HTTP on the HTTPS port).");
+	for (size_t i = 0; i < TLS_REFUSED_COUNT; i++)
+		put(o, "mta_stsd_tls_handshakes_refused_total{reason=\"%s\"} "
+			"%lu\n", tls_refusal_name((enum tls_refusal)i),
+			h.refused[i]);
 }
 
 static void render_requests(struct out *o, const struct metrics_domain *c)

@@ -60,16 +60,6 @@ void metrics_count_refused(struct metrics *metrics,
 void metrics_count_cut(struct metrics *metrics);
 
 /*
- * Where the handshake figures come from: a function the TLS layer fills
- * (set by the daemon), so metrics needs no second set of counters.
- */
-struct metrics_handshakes {
-	unsigned long full, resumed, retried, refused;
-};
-void metrics_set_handshake_source(struct metrics *metrics,
-	void (*source)(struct metrics_handshakes *out));
-
-/*
  * metrics_render writes the exposition (text format 0.0.4) into a new
  * buffer the caller frees, its length in *len. NULL when out of memory.
  */

@@ -132,6 +132,24 @@ class Logs(World):
         self.assertRegex(daemon.output(), r'" 421 0 "curl/[^"]*" tls=\w+ '
                          r'host="other.example"')
 
+    def test_refused_handshakes_name_client_and_plain_http_once(self):
+        daemon = self.start(self.config([domain_block(
+            "example.com", ["mail.example.com"], *self.com)],
+            extra='log_level = "debug";\n'))
+        run(["curl", "-sk", "--max-time", "10", "--resolve",
+             "nope.example:%d:127.0.0.1" % self.port,
+             "https://nope.example:%d/" % self.port])
+        for _ in range(3):
+            run(["curl", "-s", "--max-time", "10",
+                 "http://127.0.0.1:%d/.well-known/mta-sts.txt" % self.port])
+        out = daemon.output()
+        self.assertRegex(out, r'debug: tls: 127\.0\.0\.1: unknown server '
+                         r'name "nope\.example": refused')
+        self.assertEqual(out.count("sent plain HTTP to the HTTPS port"), 1,
+                         out)
+        self.assertRegex(out, r"warning: a client \(127\.0\.0\.1\) sent "
+                         r"plain HTTP to the HTTPS port")
+
 
 if __name__ == "__main__":
     unittest.main()

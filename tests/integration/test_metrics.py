@@ -285,6 +285,55 @@ class Metrics(World):
         finally:
             first.close()
 
+    def test_handshakes_by_kind_and_refusals_by_reason(self):
+        require_tools("curl", "openssl")
+        self.start(self.config())
+        ctx = ssl.create_default_context(cafile=self.ca.cert)
+        session = None
+        for _ in range(3):
+            with socket.create_connection(("127.0.0.1", self.port),
+                                          timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname=HOST,
+                                     session=session) as s:
+                    s.sendall(("GET %s HTTP/1.1\r\nHost: %s\r\n"
+                               "Connection: close\r\n\r\n" %
+                               (POLICY_PATH, HOST)).encode())
+                    while s.recv(4096):
+                        pass
+                    session = s.session
+        # Refused: a name not served, no name, plain HTTP, no common
+        # cipher suite.
+        run(["curl", "-sk", "--max-time", "10", "--resolve",
+             "nope.example:%d:127.0.0.1" % self.port,
+             "https://nope.example:%d/" % self.port])
+        nosni = ssl.create_default_context(cafile=self.ca.cert)
+        nosni.check_hostname = False
+        with socket.create_connection(("127.0.0.1", self.port),
+                                      timeout=10) as raw:
+            with self.assertRaises(ssl.SSLError):
+                nosni.wrap_socket(raw, server_hostname=None)
+        run(["curl", "-s", "--max-time", "10",
+             "http://127.0.0.1:%d/" % self.port])
+        run(["openssl", "s_client", "-connect", "127.0.0.1:%d" % self.port,
+             "-servername", HOST, "-tls1_2", "-cipher", "AES128-SHA"],
+            input="")
+        deadline = time.monotonic() + 10
+        while True:
+            s = parse(self.scrape()[2])
+            if value(s, "mta_stsd_tls_handshakes_refused_total",
+                     reason="cipher") >= 1 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        self.assertEqual(value(s, "mta_stsd_tls_handshakes_total",
+                               type="full"), 1)
+        self.assertEqual(value(s, "mta_stsd_tls_handshakes_total",
+                               type="resumed"), 2)
+        for reason in ("unknown_sni", "no_sni", "not_tls", "cipher"):
+            self.assertEqual(value(s, "mta_stsd_tls_handshakes_refused_total",
+                                   reason=reason), 1, reason)
+        self.assertEqual(value(s, "mta_stsd_tls_handshakes_refused_total",
+                               reason="protocol"), 0)
+
     def test_prometheus_scrapes_it(self):
         """A real Prometheus server scrapes the daemon; PromQL answers."""
         require_tools("prometheus", "curl")
