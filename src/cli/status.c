@@ -47,8 +47,12 @@ static json_object *domain_json(const struct snapshot_domain *sd)
 	json_object_object_add(o, "max_age",
 		json_object_new_int64(sd->config->policy.max_age));
 	json_object *cert = json_object_new_object();
-	json_object_object_add(cert, "source", json_object_new_string("file"));
-	json_object_object_add(cert, "file", sd->config->cert ?
+	/* ACME certificates live in the state directory, under the
+	 * daemon's own names. */
+	bool acme = sd->config->acme;
+	json_object_object_add(cert, "source",
+		json_object_new_string(acme ? "acme" : "file"));
+	json_object_object_add(cert, "file", !acme && sd->config->cert ?
 		json_object_new_string(sd->config->cert) : NULL);
 	json_object_object_add(cert, "not_after", sd->cert_loaded ?
 		json_object_new_int64(sd->cert.not_after) : NULL);
@@ -220,11 +224,12 @@ static void print_domain(json_object *d, time_t now)
 		printf("  its new version did not load: %s\n",
 			text_of(d, "reason"));
 	if (expiry)
-		printf("  certificate expires %s (%s %lld days), from %s %s\n",
+		printf("  certificate expires %s (%s %lld days), from %s%s%s\n",
 			when(expiry, date, sizeof(date)),
 			expiry >= now ? "in" : "EXPIRED",
 			(expiry >= now ? expiry - now : now - expiry) / 86400,
-			text_of(cert, "source"), text_of(cert, "file"));
+			text_of(cert, "source"), text_of(cert, "file") ? " " : "",
+			text_of(cert, "file") ? text_of(cert, "file") : "");
 }
 
 static bool wanted(json_object *d, char **domains, int count)
