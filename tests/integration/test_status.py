@@ -32,7 +32,9 @@ class Status(World):
     def status(self, *args, as_nobody=False):
         cmd = [MTASTSD, "status", "-c", self.path] + list(args)
         if as_nobody and os.geteuid() == 0:
-            cmd = ["setpriv", "--reuid=nobody", "--regid=nogroup",
+            # Neither root nor the service user (nobody) that wrote the
+            # files: a uid of no account at all.
+            cmd = ["setpriv", "--reuid=12345", "--regid=12345",
                    "--clear-groups"] + cmd
         return run(cmd)
 
