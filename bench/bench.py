@@ -227,7 +227,7 @@ class Server:
 class MtaStsd(Server):
     name = "mta-stsd"
 
-    def __init__(self, world, workdir, binary, threads):
+    def __init__(self, world, workdir, binary, threads, metrics=False):
         super().__init__(world, workdir)
         self.binary = binary
         state = os.path.join(workdir, "state")
@@ -246,7 +246,9 @@ class MtaStsd(Server):
                     'user = "nobody";\ngroup = "nogroup";\n%s'
                     'domains = (\n%s\n);\n' %
                     (self.port, state,
-                     "threads = %d;\n" % threads if threads else "",
+                     ("threads = %d;\n" % threads if threads else "") +
+                     ('metrics_listen = "127.0.0.1:%d";\n' % free_port()
+                      if metrics else ""),
                      ",\n".join(doms)))
         self.notify = None
 
@@ -666,7 +668,7 @@ def run_size(res, n, args, tool, binary, root, first_in_run):
         order = servers if rep % 2 == 0 else list(reversed(servers))
         for name in order:
             wd = os.path.join(world.root, "%s-%d" % (name, rep))
-            srv = (MtaStsd(world, wd, binary, args.threads)
+            srv = (MtaStsd(world, wd, binary, args.threads, args.metrics)
                    if name == "mta-stsd" else Nginx(world, wd))
             log("n=%d rep %d: %s" % (n, rep + 1, name))
             try:
@@ -945,6 +947,8 @@ def main():
     ap.add_argument("--threads", type=int, default=0,
                     help="mta-stsd `threads` (default: its own default)")
     ap.add_argument("--no-nginx", dest="nginx", action="store_false")
+    ap.add_argument("--metrics", action="store_true",
+                    help="mta-stsd with its metrics listener on")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
     ap.add_argument("--profile", action="store_true",

@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: MIT
 #
 # bench/run.sh [--domains N] [--quick] [--reps R] [--duration S] [--no-nginx]
+#              [--metrics]
 #
 # The benchmark of issue 6: mta-stsd against nginx on 127.0.0.1, one run,
 # servers alternated, server pinned to CPU 0 and load to CPU 1. Builds a

@@ -44,10 +44,13 @@
 
 #include "acme/acme_report.h"
 #include "checker/check.h"
+#include "cli/changes.h"
+#include "cli/status.h"
 #include "config/config.h"
 #include "util/diag.h"
 #include "server/acme_link.h"
 #include "server/http.h"
+#include "server/metrics.h"
 #include "util/log.h"
 #include "core/dnsname.h"
 #include "core/policy.h"
@@ -93,6 +96,7 @@ static void usage(FILE *out)
 		"       mta-stsd check [OPTIONS] DOMAIN...\n"
 		"       mta-stsd check -c FILE [OPTIONS] [DOMAIN...]\n"
 		"       mta-stsd acme-status [-c FILE]\n"
+		"       mta-stsd status [-c FILE] [--json] [DOMAIN...]\n"
 		"       mta-stsd demo [--listen ADDR:PORT]\n"
 		"       mta-stsd --help | --version\n"
 		"       mta-stsd COMMAND --help\n");
@@ -299,6 +303,24 @@ err_ai:
 	return -1;
 }
 
+/* Names the local address of an inherited socket in the log. */
+static void log_socket_address(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char host[NI_MAXHOST], port[NI_MAXSERV];
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0 ||
+			getnameinfo((struct sockaddr *)&ss, len, host,
+				sizeof(host), port, sizeof(port),
+				NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		log_info("listening on socket %d (HTTPS)", fd);
+		return;
+	}
+	log_info("listening on %s%s%s:%s (HTTPS, socket %d from systemd)",
+		strchr(host, ':') ? "[" : "", host,
+		strchr(host, ':') ? "]" : "", port, fd);
+}
+
 /*
  * open_sockets fills fds with the sockets systemd passed (socket
  * activation: then nothing is bound here) or binds every listen address.
@@ -328,6 +350,8 @@ static int open_sockets(const struct config *config, int **fds)
 			(*fds)[i] = fd;
 		}
 		log_info("using %d socket(s) passed by systemd", passed);
+		for (int i = 0; i < passed; i++)
+			log_socket_address((*fds)[i]);
 		return passed;
 	}
 #endif
@@ -339,6 +363,7 @@ static int open_sockets(const struct config *config, int **fds)
 		(*fds)[i] = bind_one(config->listen[i]);
 		if ((*fds)[i] < 0)
 			return -1;
+		log_info("listening on %s (HTTPS)", config->listen[i]);
 	}
 	return (int)config->listen_count;
 }
@@ -349,8 +374,14 @@ static int open_sockets(const struct config *config, int **fds)
  */
 static int drop_privileges(const char *user, const char *group)
 {
-	if (geteuid() != 0)
+	if (geteuid() != 0) {
+		/* Started as the service user (systemd's User=). */
+		struct passwd *self = getpwuid(geteuid());
+		log_info("running as user %s (uid %u), not root: user and "
+			"group are not used", self ? self->pw_name : "?",
+			(unsigned)geteuid());
 		return 0;
+	}
 	if (!user || strcmp(user, "root") == 0) {
 		log_error("refusing to serve as root — set user (and group) "
 			"in the configuration, e.g. user = \"mta-stsd\";");
@@ -458,7 +489,20 @@ struct daemon {
 	int running_fd;		/* the state directory's "running" mark */
 	struct acme_link *acme;		/* NULL: no ACME domains */
 	int http01_fd;			/* acme http01_listen, until taken */
+	struct metrics *metrics;
+	int metrics_fd;		/* bound before the drop, or -1 */
+	struct metrics_server *metrics_server;
+	struct status_reload last;	/* what `status` shows of reloads */
 };
+
+/* The status file, for `mta-stsd status`; only a daemon that holds the
+ * state directory's mark writes it (not the demo). */
+static void publish_status(const struct daemon *dm)
+{
+	if (dm->running_fd >= 0)
+		status_publish(dm->snapshot, &dm->last, dm->config_path,
+			snapshot_config(dm->snapshot)->metrics_listen);
+}
 
 static void log_loaded(const struct snapshot *snap, const char *verb)
 {
@@ -547,6 +591,11 @@ static bool same_text(const char *a, const char *b)
 	return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
+static bool access_log_json(const struct config *config)
+{
+	return same_text(config->access_log_format, "json");
+}
+
 /* Changes that only a restart can apply: say so instead of ignoring it. */
 static void warn_restart_needed(const struct config *old,
 	const struct config *new)
@@ -600,11 +649,16 @@ static void reload(struct daemon *dm)
 	struct snapshot *snap = load_snapshot(dm->config_path, &options, &d);
 	log_diag(&d);
 	diag_finish(&d);
+	dm->last.attempted = time(NULL);
+	dm->last.reload = true;
 	if (!snap || http_server_install(dm->http, snap) < 0) {
 		log_error("reload failed: still serving the previous "
 			"configuration (%zu domain(s))",
 			snapshot_domain_count(dm->snapshot));
 		snapshot_unref(snap);
+		dm->last.ok = false;
+		metrics_reload_failed(dm->metrics);
+		publish_status(dm);
 		notify("READY=1\nSTATUS=reload failed, serving the previous "
 			"configuration");
 		return;
@@ -614,7 +668,15 @@ static void reload(struct daemon *dm)
 	enum log_level level = LOG_LEVEL_INFO;
 	if (config->log_level && log_level_parse(config->log_level, &level))
 		log_set_level(level);
-	http_server_set_access_log(dm->http, config->access_log);
+	http_server_set_access_log(dm->http, config->access_log,
+		access_log_json(config));
+	if (!same_text(snapshot_config(dm->snapshot)->metrics_listen,
+			config->metrics_listen))
+		log_warn("metrics_listen changed: restart mta-stsd to apply it");
+	changes_log(dm->snapshot, snap);
+	dm->last.ok = true;
+	dm->last.loaded = dm->last.attempted;
+	metrics_loaded(dm->metrics, snap, true, dm->last.loaded);
 
 	snapshot_unref(dm->snapshot);
 	dm->snapshot = snap;
@@ -622,6 +684,8 @@ static void reload(struct daemon *dm)
 	snapshot_release_memory();
 	record_served(snap);
 	log_loaded(snap, "reloaded");
+	/* Before READY=1: a `status` right after the reload sees it. */
+	publish_status(dm);
 	announce_serving(snap);
 	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
 }
@@ -664,6 +728,12 @@ static void install_certificates(struct daemon *dm)
 			dm->snapshot = snap;
 			snapshot_release_memory();
 			record_served(snap);
+			/* New certificates: their expiry in the metrics and
+			 * in `status`. */
+			dm->last.loaded = time(NULL);
+			metrics_loaded(dm->metrics, snap, false,
+				dm->last.loaded);
+			publish_status(dm);
 			for (size_t i = 0; i < count; i++)
 				log_info("acme: %s: serving its new "
 					"certificate", hosts[i]);
@@ -764,6 +834,8 @@ static struct http_options http_options_for(const struct config *config,
 		.tls_priorities = config->tls_priorities ?
 			config->tls_priorities : TLS_DEFAULT_PRIORITIES,
 		.access_log = config->access_log,
+		.access_log_json = access_log_json(config),
+		.metrics = dm->metrics,
 	};
 }
 
@@ -774,13 +846,29 @@ static int run_daemon(struct daemon *dm, struct snapshot *snap)
 	if (snapshot_release_notifier() < 0)
 		log_warn_errno("cannot make the memory release eventfd: memory of "
 			"old snapshots is given back only after reloads");
+	dm->metrics = metrics_create();
+	if (!dm->metrics) {
+		log_error("cannot start the HTTP server: out of memory");
+		return EXIT_INVALID;
+	}
 	struct http_options options = http_options_for(snapshot_config(snap),
 		dm);
 	dm->http = http_server_start(&options, snap);
 	if (!dm->http)
 		return EXIT_INVALID;
+	dm->last = (struct status_reload){ .started = time(NULL), .ok = true };
+	dm->last.loaded = dm->last.attempted = dm->last.started;
+	metrics_loaded(dm->metrics, snap, false, dm->last.loaded);
+	if (dm->metrics_fd >= 0) {
+		dm->metrics_server = metrics_server_start(dm->metrics,
+			dm->metrics_fd);
+		dm->metrics_fd = -1;	/* the server owns it now */
+		if (!dm->metrics_server)
+			return EXIT_INVALID;
+	}
 	record_served(snap);
 	log_loaded(snap, "serving");
+	publish_status(dm);
 	announce_serving(snap);
 	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
 	return event_loop(dm);
@@ -792,7 +880,11 @@ static void daemon_finish(struct daemon *dm)
 	dm->acme = NULL;
 	if (dm->http01_fd >= 0)
 		close(dm->http01_fd);
+	metrics_server_stop(dm->metrics_server);
+	if (dm->metrics_fd >= 0)
+		close(dm->metrics_fd);
 	http_server_stop(dm->http);
+	metrics_destroy(dm->metrics);
 	snapshot_unref(dm->snapshot);
 	if (dm->signal_fd >= 0)
 		close(dm->signal_fd);
@@ -818,6 +910,16 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 			!strcmp(config->acme.challenge, "http-01") &&
 			(dm->http01_fd = bind_one(config->acme.http01_listen)) < 0)
 		dm->fd_count = -1;
+	/* The metrics listener is bound here too: its port may be below
+	 * 1024, and it is never one of the TLS listeners. */
+	if (dm->fd_count >= 0 && config->metrics_listen) {
+		dm->metrics_fd = bind_one(config->metrics_listen);
+		if (dm->metrics_fd < 0)
+			dm->fd_count = -1;
+		else
+			log_info("metrics on http://%s/metrics (plain HTTP)",
+				config->metrics_listen);
+	}
 	if (dm->fd_count < 0 || drop_privileges(user, group) < 0 ||
 			drop_capabilities() < 0) {
 		config_finish(config);
@@ -850,10 +952,11 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 static int cmd_serve(const char *config_path)
 {
 	struct daemon dm = { .config_path = config_path, .signal_fd = -1,
-		.running_fd = -1, .http01_fd = -1 };
+		.running_fd = -1, .http01_fd = -1, .metrics_fd = -1 };
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
+	log_use_timestamps(true);
 	dm.signal_fd = block_signals();
 	if (dm.signal_fd < 0) {
 		log_error_errno("cannot set up signal handling");
@@ -915,7 +1018,7 @@ out:
 static int cmd_demo(const char *listen)
 {
 	struct daemon dm = { .config_path = "(built-in demo)", .signal_fd = -1,
-		.running_fd = -1, .http01_fd = -1 };
+		.running_fd = -1, .http01_fd = -1, .metrics_fd = -1 };
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
@@ -1015,6 +1118,9 @@ static void print_config_dump(const struct snapshot *snap)
 	printf("log_level = \"%s\";\nlog_target = \"%s\";\n", c->log_level,
 		c->log_target);
 	printf("access_log = %s;\n", c->access_log ? "true" : "false");
+	printf("access_log_format = \"%s\";\n", c->access_log_format);
+	if (c->metrics_listen)
+		printf("metrics_listen = \"%s\";\n", c->metrics_listen);
 	printf("threads = %u;\nmax_connections = %u;\n"
 		"max_connections_per_ip = %u;\nconnection_timeout = %u;\n"
 		"request_header_timeout = %u;\nmax_connection_age = %u;\n"
@@ -1780,6 +1886,7 @@ int main(int argc, char *argv[])
 		argc--;
 	}
 	if (strcmp(command, "check") == 0) return check_command(argc, argv);
+	if (strcmp(command, "status") == 0) return status_command(argc, argv);
 
 	int opt;
 	while ((opt = getopt_long(argc, argv, "c:vhVl:q", long_options,

@@ -732,6 +732,8 @@ void config_finish(struct config *config)
 	free(config->tls_priorities_file);
 	free(config->log_level);
 	free(config->log_target);
+	free(config->access_log_format);
+	free(config->metrics_listen);
 	for (size_t i = 0; i < config->domain_count; i++)
 		domains_finish_domain(&config->domains[i]);
 	free(config->domains);

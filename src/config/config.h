@@ -62,6 +62,8 @@ struct config {
 	char *log_level;		/* "error" "warning" "info" "debug" */
 	char *log_target;		/* "stderr" or "syslog" */
 	bool access_log;
+	char *access_log_format;	/* "text" or "json" */
+	char *metrics_listen;		/* "127.0.0.1:9465"; NULL: none */
 
 	unsigned threads;		/* 0: one per CPU */
 	unsigned max_connections;

@@ -25,6 +25,7 @@ const struct config_default config_defaults[] = {
 	{ "log_level", "\"info\"" },
 	{ "log_target", "\"stderr\"" },
 	{ "access_log", "false" },
+	{ "access_log_format", "\"text\"" },
 	{ "threads", "0" },
 	{ "max_connections", "4096" },
 	{ "max_connections_per_ip", "32" },
@@ -53,6 +54,7 @@ static const struct config_default examples[] = {
 	{ "policies", "{ hosted = { mode = \"enforce\"; }; }" },
 	{ "domains", "( { name = \"example.com\"; } )" },
 	{ "domains_directory", "\"/etc/mta-stsd/domains.d\"" },
+	{ "metrics_listen", "\"127.0.0.1:9465\"" },
 	{ NULL, NULL },
 };
 
@@ -60,6 +62,7 @@ static const char *const log_levels[] = {
 	"error", "warning", "info", "debug", NULL,
 };
 static const char *const log_targets[] = { "stderr", "syslog", NULL };
+static const char *const access_log_formats[] = { "text", "json", NULL };
 
 #define OFF(field) offsetof(struct config, field)
 
@@ -76,6 +79,10 @@ const struct gkey keys_global[] = {
 	{ .name = "log_target", .kind = G_ENUM, .offset = OFF(log_target),
 		.values = log_targets },
 	{ .name = "access_log", .kind = G_BOOL, .offset = OFF(access_log) },
+	{ .name = "access_log_format", .kind = G_ENUM,
+		.offset = OFF(access_log_format), .values = access_log_formats },
+	{ .name = "metrics_listen", .kind = G_STRING,
+		.offset = OFF(metrics_listen) },
 	{ .name = "threads", .kind = G_UINT, .offset = OFF(threads),
 		.min = 0, .max = 1024, .note = "; 0 means one per CPU" },
 	{ .name = "max_connections", .kind = G_UINT,

@@ -160,6 +160,22 @@ int config_parse_listen(const char *text, char *host, size_t host_size,
 	return 0;
 }
 
+/* Whether v is an address:port (listen, metrics_listen); reported if not. */
+static bool listen_is_valid(struct loader *ld, const config_setting_t *s,
+	const char *v)
+{
+	char host[INET6_ADDRSTRLEN];
+	unsigned port;
+	if (config_parse_listen(v, host, sizeof(host), &port) == 0)
+		return true;
+	loader_report(ld, s, "config-listen-invalid",
+		"listen address `%s` is not valid — write \"[IPv6]:port\", "
+		"\"IPv4:port\" or \"*:port\" with a numeric address and a "
+		"port from 1 to 65535, for example \"[::]:443\" or "
+		"\"127.0.0.1:8443\"", v);
+	return false;
+}
+
 static void load_listen(struct loader *ld, const config_setting_t *s)
 {
 	const config_setting_t **el;
@@ -176,15 +192,7 @@ static void load_listen(struct loader *ld, const config_setting_t *s)
 	bool ok = true;
 	for (size_t i = 0; i < n; i++) {
 		const char *v = config_setting_get_string(el[i]);
-		char host[INET6_ADDRSTRLEN];
-		unsigned port;
-		if (config_parse_listen(v, host, sizeof(host), &port) < 0) {
-			loader_report(ld, el[i], "config-listen-invalid",
-				"listen address `%s` is not valid — write "
-				"\"[IPv6]:port\", \"IPv4:port\" or \"*:port\" "
-				"with a numeric address and a port from 1 to "
-				"65535, for example \"[::]:443\" or "
-				"\"127.0.0.1:8443\"", v);
+		if (!listen_is_valid(ld, el[i], v)) {
 			ok = false;
 			continue;
 		}
@@ -257,6 +265,9 @@ void settings_global(struct loader *ld, const struct gkey *k,
 				return;
 			}
 		}
+		if (!strcmp(k->name, "metrics_listen") &&
+				!listen_is_valid(ld, s, v))
+			return;
 		char *copy = k->kind == G_PATH ?
 			loader_resolve_path(v, loader_origin_of_setting(ld, s).dir) :
 			strdup(v);

@@ -681,6 +681,10 @@ int state_mark_running(const char *dir, struct diag *d)
 	/* Read-only: a file open for writing would keep the file system
 	 * from being remounted read-only. */
 	int fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	/* Whoever may read the state directory may ask for the lock
+	 * (`txt`, `status`), whatever the service's UMask made of it. */
+	if (fd >= 0)
+		(void)fchmod(fd, 0644);
 	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
 		int err = errno;
 		if (err == EWOULDBLOCK)

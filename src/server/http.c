@@ -22,6 +22,8 @@
 #include "server/http.h"
 #include "util/log.h"
 #include "core/route.h"
+#include "server/accesslog.h"
+#include "server/metrics.h"
 #include "server/snapshot.h"
 #include "server/strict.h"
 #include "tls/handshake.h"
@@ -50,6 +52,8 @@ struct http_server {
 
 	struct MHD_Response *errors[ERROR_COUNT];
 	atomic_bool access_log;
+	atomic_bool access_log_json;
+	struct metrics *metrics;
 	/* Requests in progress: what a stop waits for. */
 	atomic_uint busy;
 
@@ -275,6 +279,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc,
 	if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
 		struct connection *conn = *socket_context;
 		if (conn) {
+			metrics_count_connection(server->metrics, false);
 			unlink_connection(server, conn);
 			release_connection(server, conn);
 			*socket_context = NULL;
@@ -314,6 +319,7 @@ static void on_connection(void *cls, struct MHD_Connection *mc,
 		return;
 	}
 	link_connection(server, conn);
+	metrics_count_connection(server->metrics, true);
 	*socket_context = conn;
 }
 
@@ -339,6 +345,7 @@ static void *reap(void *cls)
 				continue;
 			shutdown(c->fd, SHUT_RDWR);
 			c->cut = true;
+			metrics_count_cut(server->metrics);
 		}
 		struct timespec until;
 		clock_gettime(CLOCK_MONOTONIC, &until);
@@ -371,30 +378,32 @@ static void format_client(struct MHD_Connection *mc, char *buf, size_t size)
 			(socklen_t)size);
 }
 
-static void log_access(struct MHD_Connection *mc, const char *sni,
-	const char *method, const char *url, unsigned status, size_t bytes)
+static void log_access(struct http_server *server, struct MHD_Connection *mc,
+	const char *sni, const char *method, const char *url, unsigned status,
+	size_t bytes, const char *agent)
 {
 	char client[INET6_ADDRSTRLEN];
-	char when[32];
-	char e_method[32], e_url[256], e_agent[256];
-	const char *agent = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
-		MHD_HTTP_HEADER_USER_AGENT);
-
 	format_client(mc, client, sizeof(client));
-	time_t now = time(NULL);
-	struct tm tm;
-	gmtime_r(&now, &tm);
-	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	/* Full handshakes are what costs: say which requests had one. */
 	const union MHD_ConnectionInfo *tls = MHD_get_connection_info(mc,
 		MHD_CONNECTION_INFO_GNUTLS_SESSION);
-	bool resumed = tls && tls_session_is_resumed(tls->tls_session);
-	log_info("access: %s %s %s \"%s %s\" %u %zu \"%s\" tls=%s", when,
-		client, sni ? sni : "-",
-		text_escape_str(e_method, sizeof(e_method), method),
-		text_escape_str(e_url, sizeof(e_url), url), status, bytes,
-		text_escape_str(e_agent, sizeof(e_agent), agent),
-		resumed ? "resumed" : "full");
+	struct accesslog_entry e = {
+		.client = client, .sni = sni, .method = method, .url = url,
+		.host = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+			MHD_HTTP_HEADER_HOST),
+		.agent = agent, .status = status, .bytes = bytes,
+		.resumed = tls && tls_session_is_resumed(tls->tls_session),
+	};
+	accesslog_write(&e, atomic_load_explicit(&server->access_log_json,
+		memory_order_relaxed));
+}
+
+/* The served domain a request that failed the strict checks was for. */
+static const struct snapshot_domain *domain_of(const struct connection *conn)
+{
+	if (!conn || !conn->request || !conn->host[0])
+		return NULL;
+	return tls_store_lookup(snapshot_tls(conn->request), conn->host);
 }
 
 /* The answer to a complete, valid request on conn. */
@@ -459,6 +468,7 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 			return MHD_YES;
 		response = server->errors[ERROR_BAD_REQUEST];
 		status = MHD_HTTP_BAD_REQUEST;
+		sd = domain_of(conn);
 	} else if (*upload_data_size != 0) {
 		*upload_data_size = 0;
 		return MHD_YES;
@@ -468,11 +478,14 @@ static enum MHD_Result handle_request(void *cls, struct MHD_Connection *mc,
 	/* Received in time (header and any body): the deadline stops. */
 	if (conn)
 		atomic_store(&conn->header_deadline_ms, 0);
+	const char *agent = MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+		MHD_HTTP_HEADER_USER_AGENT);
+	metrics_count_request(server->metrics, sd, status, agent);
 	if (atomic_load_explicit(&server->access_log, memory_order_relaxed)) {
 		size_t bytes = status == MHD_HTTP_OK &&
 			strcmp(method, "HEAD") != 0 ? sd->body_len : 0;
-		log_access(mc, sd ? sd->host : NULL, method, url, status,
-			bytes);
+		log_access(server, mc, sd ? sd->host : NULL, method, url,
+			status, bytes, agent);
 	}
 	return MHD_queue_response(mc, status, response);
 }
@@ -500,18 +513,27 @@ static size_t keep_escaped(void *cls, struct MHD_Connection *mc, char *s)
 	return strlen(s);
 }
 
+/* What libmicrohttpd 0.9.75 says (daemon.c) when it closes a connection
+ * at max_connections or max_connections_per_ip: its only sign of it. */
+#define MHD_SAYS_LIMIT "Server reached connection limit"
+
 static void log_mhd(void *cls, const char *fmt, va_list ap)
 {
+	struct http_server *server = cls;
+	char message[512], escaped[600];
+	vsnprintf(message, sizeof(message), fmt, ap);
+	if (strstr(message, MHD_SAYS_LIMIT))
+		metrics_count_refused(server->metrics, METRICS_REFUSED_LIMIT);
 	/* libmicrohttpd reports every failed handshake and dropped client;
 	 * those are the internet's business, not the admin's. */
 	if (!log_level_enabled(LOG_LEVEL_DEBUG))
 		return;
-	char message[512];
-	vsnprintf(message, sizeof(message), fmt, ap);
 	size_t len = strlen(message);
 	while (len > 0 && (message[len - 1] == '\n' || message[len - 1] == ' '))
-		message[--len] = '\0';
-	log_debug("libmicrohttpd: %s", message);
+		len--;
+	/* It quotes what clients sent (a URL, a header): escaped. */
+	log_debug("libmicrohttpd: %s",
+		text_escape(escaped, sizeof(escaped), message, len));
 }
 
 static int build_error_responses(struct http_server *server)
@@ -541,7 +563,10 @@ static struct MHD_Daemon *start_daemon(struct http_server *server,
 	 * headers; a request that does not fit is answered 431 or 414. */
 	size_t memory = (size_t)options->max_request_size + 4096;
 
+	/* The logger first, so that what libmicrohttpd says about the
+	 * options after it goes through it too. */
 	return MHD_start_daemon(flags, 0, NULL, NULL, handle_request, server,
+		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, server,
 		MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 		MHD_OPTION_HTTPS_CERT_CALLBACK, tls_retrieve_function(),
 		MHD_OPTION_HTTPS_PRIORITIES, options->tls_priorities,
@@ -552,7 +577,6 @@ static struct MHD_Daemon *start_daemon(struct http_server *server,
 		MHD_OPTION_CONNECTION_TIMEOUT, options->connection_timeout,
 		MHD_OPTION_CONNECTION_MEMORY_LIMIT, memory,
 		MHD_OPTION_THREAD_POOL_SIZE, threads > 1 ? threads : 0,
-		MHD_OPTION_EXTERNAL_LOGGER, log_mhd, NULL,
 		MHD_OPTION_NOTIFY_COMPLETED, on_completed, server,
 		MHD_OPTION_URI_LOG_CALLBACK, on_request_line, server,
 		MHD_OPTION_UNESCAPE_CALLBACK, keep_escaped, NULL,
@@ -643,11 +667,14 @@ struct http_server *http_server_start(const struct http_options *options,
 		(long long)options->request_header_timeout * 1000;
 	server->max_age_ms = (long long)options->max_connection_age * 1000;
 	atomic_init(&server->access_log, options->access_log);
+	atomic_init(&server->access_log_json, options->access_log_json);
+	server->metrics = options->metrics;
 	if (build_error_responses(server) < 0) {
 		log_error("cannot start the HTTP server: out of memory");
 		goto err;
 	}
-	if (build_responses(snapshot) < 0)
+	if (build_responses(snapshot) < 0 || (server->metrics &&
+			metrics_attach(server->metrics, snapshot) < 0))
 		goto err;
 	server->current = snapshot_ref(snapshot);
 
@@ -695,7 +722,8 @@ err:
 
 int http_server_install(struct http_server *server, struct snapshot *snapshot)
 {
-	if (build_responses(snapshot) < 0)
+	if (build_responses(snapshot) < 0 || (server->metrics &&
+			metrics_attach(server->metrics, snapshot) < 0))
 		return -1;
 	snapshot_ref(snapshot);
 	pthread_mutex_lock(&server->lock);
@@ -706,9 +734,11 @@ int http_server_install(struct http_server *server, struct snapshot *snapshot)
 	return 0;
 }
 
-void http_server_set_access_log(struct http_server *server, bool enabled)
+void http_server_set_access_log(struct http_server *server, bool enabled,
+	bool json)
 {
 	atomic_store(&server->access_log, enabled);
+	atomic_store(&server->access_log_json, json);
 }
 
 void http_server_quiesce(struct http_server *server)

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 struct snapshot;
+struct metrics;
 
 /*
  * The only libmicrohttpd user: serves, over TLS from an internal thread
@@ -26,6 +27,8 @@ struct http_options {
 	unsigned max_request_size;	/* bytes of request line + headers */
 	const char *tls_priorities;
 	bool access_log;
+	bool access_log_json;		/* access_log_format = "json" */
+	struct metrics *metrics;	/* counted into; borrowed, may be NULL */
 };
 
 struct http_server;
@@ -45,8 +48,9 @@ struct http_server *http_server_start(const struct http_options *options,
  */
 int http_server_install(struct http_server *server, struct snapshot *snapshot);
 
-/* Changes whether each request is logged. */
-void http_server_set_access_log(struct http_server *server, bool enabled);
+/* Changes whether each request is logged, and how (json or text). */
+void http_server_set_access_log(struct http_server *server, bool enabled,
+	bool json);
 
 /* Stops accepting connections; those open go on. */
 void http_server_quiesce(struct http_server *server);

@@ -13,6 +13,7 @@
 struct config;
 struct config_domain;
 struct diag;
+struct metrics_domain;
 
 /*
  * The loaded world: the configuration, every domain's rendered policy and
@@ -32,6 +33,7 @@ struct snapshot_domain {
 	struct tls_cert_info cert;
 	bool cert_loaded;
 	void *response;			/* the HTTP server's prebuilt answer */
+	struct metrics_domain *counters;	/* its requests (metrics.c) */
 	/*
 	 * previous: the last good version, kept because the new one cannot
 	 * be used; lender is then the snapshot that owns config, host, body

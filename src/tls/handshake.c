@@ -9,8 +9,10 @@
 #include <stdatomic.h>
 #include <stdint.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <gnutls/abstract.h>
@@ -43,7 +45,60 @@ static bool have_offer;
  * resumption saves, measured on the server side (bench/bench.py reads
  * this line).
  */
-static atomic_ulong count_full, count_resumed, count_retried, count_refused;
+static atomic_ulong count_full, count_resumed, count_retried;
+static atomic_ulong count_refused[TLS_REFUSED_COUNT];
+/* Plain HTTP on the HTTPS port is said once per process, not per client. */
+static atomic_bool plain_http_said;
+
+static const char *const refusal_names[TLS_REFUSED_COUNT] = {
+	[TLS_REFUSED_NO_SNI] = "no_sni",
+	[TLS_REFUSED_UNKNOWN_SNI] = "unknown_sni",
+	[TLS_REFUSED_PROTOCOL] = "protocol",
+	[TLS_REFUSED_CIPHER] = "cipher",
+	[TLS_REFUSED_NOT_TLS] = "not_tls",
+};
+
+const char *tls_refusal_name(enum tls_refusal reason)
+{
+	return (unsigned)reason < TLS_REFUSED_COUNT ? refusal_names[reason] :
+		"?";
+}
+
+static void count_refusal(enum tls_refusal reason)
+{
+	atomic_fetch_add_explicit(&count_refused[reason], 1,
+		memory_order_relaxed);
+}
+
+void tls_handshake_counts(struct tls_handshake_counts *out)
+{
+	out->full = atomic_load_explicit(&count_full, memory_order_relaxed);
+	out->resumed = atomic_load_explicit(&count_resumed,
+		memory_order_relaxed);
+	out->retried = atomic_load_explicit(&count_retried,
+		memory_order_relaxed);
+	for (size_t i = 0; i < TLS_REFUSED_COUNT; i++)
+		out->refused[i] = atomic_load_explicit(&count_refused[i],
+			memory_order_relaxed);
+}
+
+/* The client's address for a debug line: "192.0.2.1" or "-". */
+static const char *peer_of(const struct tls_binding *b, char *buf,
+	size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	snprintf(buf, size, "-");
+	if (!b || getpeername(b->fd, (struct sockaddr *)&ss, &len) < 0)
+		return buf;
+	if (ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, buf,
+			(socklen_t)size);
+	else if (ss.ss_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr,
+			buf, (socklen_t)size);
+	return buf;
+}
 
 int tls_init(const char *priorities)
 {
@@ -70,14 +125,16 @@ int tls_init(const char *priorities)
 
 void tls_finish(void)
 {
-	unsigned long full = atomic_load(&count_full);
-	unsigned long resumed = atomic_load(&count_resumed);
-	unsigned long refused = atomic_load(&count_refused);
+	struct tls_handshake_counts c;
+	tls_handshake_counts(&c);
+	unsigned long full = c.full, resumed = c.resumed, refused = 0;
+	/* Plain HTTP is not a ClientHello, and gets no alert. */
+	for (size_t i = 0; i < TLS_REFUSED_NOT_TLS; i++)
+		refused += c.refused[i];
 	if (full || resumed || refused)
 		log_info("tls: %lu full handshakes, %lu resumed, %lu with a "
 			"HelloRetryRequest, %lu ClientHellos refused with an "
-			"alert", full, resumed, atomic_load(&count_retried),
-			refused);
+			"alert", full, resumed, c.retried, refused);
 	if (!ticket_key.data)
 		return;
 	gnutls_memset(ticket_key.data, 0, ticket_key.size);
@@ -181,9 +238,19 @@ static int screen(gnutls_session_t session, const gnutls_datum_t *msg)
 	int alert = hello_screen(&offer, msg->data, msg->size);
 	if (!alert)
 		return 0;
-	atomic_fetch_add_explicit(&count_refused, 1, memory_order_relaxed);
-	log_debug("tls: ClientHello refused: %s",
-		gnutls_alert_get_name((gnutls_alert_description_t)alert));
+	count_refusal(alert == GNUTLS_A_PROTOCOL_VERSION ?
+		TLS_REFUSED_PROTOCOL : TLS_REFUSED_CIPHER);
+	if (log_level_enabled(LOG_LEVEL_DEBUG)) {
+		char peer[INET6_ADDRSTRLEN], raw[SNI_BUF], esc[64];
+		size_t len;
+		log_debug("tls: ClientHello from %s (server name \"%s\") "
+			"refused: %s", peer_of(binding_of(session), peer,
+				sizeof(peer)),
+			sni_raw(session, raw, &len) ? text_escape_str(esc,
+				sizeof(esc), raw) : "-",
+			gnutls_alert_get_name(
+				(gnutls_alert_description_t)alert));
+	}
 	gnutls_alert_send(session, GNUTLS_AL_FATAL,
 		(gnutls_alert_description_t)alert);
 	return alert == GNUTLS_A_PROTOCOL_VERSION
@@ -265,7 +332,24 @@ static ssize_t pull(gnutls_transport_ptr_t ptr, void *buf, size_t size)
 	if (n <= 0 || b->started)
 		return n;
 	b->started = true;
-	if (((const unsigned char *)buf)[0] != RECORD_CHANGE_CIPHER_SPEC)
+	unsigned char first = ((const unsigned char *)buf)[0];
+	if (first >= 'A' && first <= 'Z') {
+		/* "GET /": a record type no TLS peer sends. GnuTLS fails the
+		 * handshake, and libmicrohttpd says "handshake message out of
+		 * context" as for any failure: say what it is, once. */
+		count_refusal(TLS_REFUSED_NOT_TLS);
+		if (!atomic_exchange(&plain_http_said, true)) {
+			char peer[INET6_ADDRSTRLEN];
+			log_warn("a client (%s) sent plain HTTP to the HTTPS "
+				"port; it only speaks HTTPS (https://), so such "
+				"connections are closed. Said once; counted in "
+				"mta_stsd_tls_handshakes_refused_total"
+				"{reason=\"not_tls\"}",
+				peer_of(b, peer, sizeof(peer)));
+		}
+		return n;
+	}
+	if (first != RECORD_CHANGE_CIPHER_SPEC)
 		return n;
 	static const unsigned char alert[] = {RECORD_ALERT, 3, 3, 0, 2,
 		GNUTLS_AL_FATAL, GNUTLS_A_UNEXPECTED_MESSAGE};
@@ -315,14 +399,25 @@ static int client_hello(gnutls_session_t session)
 		host_tickets(session, tls_host_name(h));
 		return 0;
 	}
-	if (h)
-		log_debug("tls: server name changed to \"%s\" in a "
-			"connection: refused", text_escape_str(esc, sizeof(esc), raw));
-	else if (has_sni)
-		log_debug("tls: unknown server name \"%s\": refused",
-			text_escape_str(esc, sizeof(esc), raw));
-	else
-		log_debug("tls: no server name: refused");
+	if (!h)
+		count_refusal(has_sni ? TLS_REFUSED_UNKNOWN_SNI :
+			TLS_REFUSED_NO_SNI);
+	if (log_level_enabled(LOG_LEVEL_DEBUG)) {
+		/* Who, and what name: what an operator needs to tell a
+		 * scanner from a sender with a wrong MX setup. */
+		char peer[INET6_ADDRSTRLEN];
+		peer_of(binding, peer, sizeof(peer));
+		if (h)
+			log_debug("tls: %s: server name changed to \"%s\" in "
+				"a connection: refused", peer,
+				text_escape_str(esc, sizeof(esc), raw));
+		else if (has_sni)
+			log_debug("tls: %s: unknown server name \"%s\": "
+				"refused", peer,
+				text_escape_str(esc, sizeof(esc), raw));
+		else
+			log_debug("tls: %s: no server name: refused", peer);
+	}
 	gnutls_alert_send(session, GNUTLS_AL_FATAL, GNUTLS_A_UNRECOGNIZED_NAME);
 	return GNUTLS_E_UNRECOGNIZED_NAME;
 }

@@ -23,6 +23,27 @@ int tls_init(const char *priorities);
 /* Logs what the handshakes came to (when there were any), wipes the key. */
 void tls_finish(void);
 
+/* Why a handshake was refused with an alert (or a close). */
+enum tls_refusal {
+	TLS_REFUSED_NO_SNI,		/* no server name */
+	TLS_REFUSED_UNKNOWN_SNI,	/* a name not served */
+	TLS_REFUSED_PROTOCOL,		/* no common TLS version */
+	TLS_REFUSED_CIPHER,		/* no common cipher suite or group */
+	TLS_REFUSED_NOT_TLS,		/* plain HTTP on the HTTPS port; last:
+				 * not a ClientHello (tls_finish) */
+	TLS_REFUSED_COUNT,
+};
+
+/* The handshakes of this process so far (relaxed atomics: a metric). */
+struct tls_handshake_counts {
+	unsigned long full, resumed, retried;
+	unsigned long refused[TLS_REFUSED_COUNT];
+};
+void tls_handshake_counts(struct tls_handshake_counts *out);
+
+/* "no_sni", "unknown_sni", "protocol", "cipher", "not_tls". */
+const char *tls_refusal_name(enum tls_refusal reason);
+
 /*
  * Per-connection binding between a TLS session and the store that serves
  * it. The HTTP server fills store before the handshake; after a successful

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <time.h>
 
 #include "util/log.h"
 
@@ -14,6 +15,8 @@ static _Atomic enum log_level current_level = LOG_LEVEL_INFO;
 static enum log_target current_target = LOG_TARGET_STDERR;
 /* journald reads "<N>" prefixes as priorities when stderr is its stream. */
 static bool journal_prefix;
+/* The daemon's lines start with the time, unless journald adds it. */
+static bool timestamps;
 
 void log_init(enum log_level level, enum log_target target)
 {
@@ -22,6 +25,11 @@ void log_init(enum log_level level, enum log_target target)
 	journal_prefix = getenv("JOURNAL_STREAM") != NULL;
 	if (target == LOG_TARGET_SYSLOG)
 		openlog("mta-stsd", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void log_use_timestamps(bool enabled)
+{
+	timestamps = enabled;
 }
 
 void log_set_level(enum log_level level)
@@ -89,10 +97,24 @@ static void vlog(enum log_level level, int errnum, const char *fmt, va_list ap)
 		[LOG_LEVEL_INFO] = "info",
 		[LOG_LEVEL_DEBUG] = "debug",
 	};
-	if (journal_prefix)
+	if (journal_prefix) {
 		fprintf(stderr, "<%d>%s\n", syslog_priority(level), message);
-	else
-		fprintf(stderr, "mta-stsd: %s: %s\n", words[level], message);
+		return;
+	}
+	char stamp[40] = "";
+	if (timestamps) {
+		/* ISO 8601 in UTC with milliseconds, as log shippers parse
+		 * it: "2026-12-06T05:33:22.123Z ". */
+		struct timespec ts;
+		struct tm tm;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		gmtime_r(&ts.tv_sec, &tm);
+		size_t used = strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S",
+			&tm);
+		snprintf(stamp + used, sizeof(stamp) - used, ".%03ldZ ",
+			ts.tv_nsec / 1000000);
+	}
+	fprintf(stderr, "%smta-stsd: %s: %s\n", stamp, words[level], message);
 }
 
 #define DEFINE_LOG(name, level, with_errno)                                  \

@@ -24,6 +24,12 @@ enum log_target {
 
 void log_init(enum log_level level, enum log_target target);
 void log_set_level(enum log_level level);
+/*
+ * Starts every stderr line with an ISO 8601 UTC time, except under journald
+ * (JOURNAL_STREAM), which stamps lines itself. For the daemon; the other
+ * commands talk to a person.
+ */
+void log_use_timestamps(bool enabled);
 bool log_level_enabled(enum log_level level);
 
 /* Parses "error", "warning", "info" or "debug"; false when unknown. */

@@ -50,4 +50,11 @@ const char *text_escape(char *buf, size_t size, const char *s, size_t len);
 /* text_escape of a NUL-terminated string (NULL becomes "-"). */
 const char *text_escape_str(char *buf, size_t size, const char *s);
 
+/*
+ * As text_escape_str, for the inside of a JSON string: the same bytes are
+ * escaped, as \u00NN (a byte above 0x7f becomes the code point of the same
+ * number, so the line stays valid JSON whatever the client sent).
+ */
+const char *text_escape_json(char *buf, size_t size, const char *s);
+
 #endif

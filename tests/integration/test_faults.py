@@ -6,6 +6,7 @@ kill -9. In every case the daemon goes on serving what it last validated,
 or refuses to start with a clear error, and the state files it keeps are
 never left half written."""
 
+import json
 import os
 import re
 import signal
@@ -92,7 +93,8 @@ class Faults(World):
         return out
 
     def assert_state_intact(self, expected=None):
-        """Only "ids" and "served" (and the empty "running" lock), each a
+        """Only "ids" and "served" (and the empty "running" lock and
+        a whole "status.json"), each of the first two a
         header and valid lines (no
         temporary file left behind), equal to expected when given. (Not
         through `mta-stsd txt`: it records a new id itself when the
@@ -101,6 +103,10 @@ class Faults(World):
         files = self.state_files()
         # "running" is the daemon's lock (state_mark_running): empty.
         self.assertEqual(files.pop("running", b""), b"")
+        # "status.json" (mta-stsd status): whole, when it was written.
+        status = files.pop("status.json", None)
+        if status is not None:
+            self.assertIn("domains", json.loads(status), status)
         self.assertEqual(sorted(files), ["ids", "served"], files)
         for name, data in files.items():
             text = data.decode()

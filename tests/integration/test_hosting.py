@@ -393,10 +393,11 @@ class Hosting(World):
             self.assertEqual(os.listdir(empty), [], args)
         # Only the daemon records.
         d = self.start(path)
-        # The daemon's own files: ids, what it serves, and the lock it
-        # holds while it runs (mta-stsd txt reads it).
+        # The daemon's own files: ids, what it serves, the lock it
+        # holds while it runs (mta-stsd txt reads it) and its status
+        # (mta-stsd status reads it).
         self.assertEqual(sorted(os.listdir(empty)),
-                         ["ids", "running", "served"])
+                         ["ids", "running", "served", "status.json"])
         d.stop()
 
     # -- check-config reads as the service user ------------------------------

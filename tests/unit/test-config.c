@@ -205,7 +205,7 @@ START_TEST(test_defaults_table)
 			ck_assert_str_eq(e->value, "false");
 	}
 	ck_assert_uint_eq(matched, 7);
-	ck_assert_uint_eq(rows, 19);
+	ck_assert_uint_eq(rows, 20);
 }
 END_TEST
 
