@@ -740,6 +740,35 @@ void config_finish(struct config *config)
 	*config = (struct config){0};
 }
 
+void config_domain_finish(struct config_domain *domain)
+{
+	domains_finish_domain(domain);
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool config_domain_is_same(const struct config_domain *a,
+	const struct config_domain *b)
+{
+	if (!same_text(a->name, b->name) || !same_text(a->id, b->id) ||
+			!same_text(a->cert, b->cert) ||
+			!same_text(a->key, b->key) ||
+			!same_text(a->tlsrpt_rua, b->tlsrpt_rua) ||
+			!same_text(a->file, b->file) ||
+			a->policy.mode != b->policy.mode ||
+			a->policy.max_age != b->policy.max_age ||
+			a->policy.mx_count != b->policy.mx_count)
+		return false;
+	for (size_t i = 0; i < a->policy.mx_count; i++) {
+		if (strcmp(a->policy.mx[i], b->policy.mx[i]) != 0)
+			return false;
+	}
+	return true;
+}
+
 const struct config_domain *config_find_domain(const struct config *config,
 	const char *name)
 {

@@ -127,6 +127,18 @@ int config_parse_listen(const char *text, char *host, size_t host_size,
 void config_keep_only(struct config *config, char *const *names,
 	size_t count);
 
+/* Frees what domain holds and zeroes it; a zeroed domain is fine. */
+void config_domain_finish(struct config_domain *domain);
+
+/*
+ * Do a and b configure the same served domain: name, policy, id, cert and
+ * key paths, tlsrpt_rua and the file it is declared in (not the line, which
+ * moves when an entry above it comes or goes)? A reload reuses the loaded
+ * domain when they do and its files did not change.
+ */
+bool config_domain_is_same(const struct config_domain *a,
+	const struct config_domain *b);
+
 /* The domain with this name (normalised comparison), or NULL. Linear. */
 const struct config_domain *config_find_domain(const struct config *config,
 	const char *name);

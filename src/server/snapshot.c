@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -20,21 +21,48 @@
 #include "tls/priorities.h"
 #include "tls/store.h"
 #include "core/txt.h"
+#include "util/parallel.h"
+
+/*
+ * What a certificate or key file was when it was loaded. A renewal writes
+ * a new file and renames it over the old one (certbot, lego, acme.sh) or
+ * rewrites it in place: either changes the inode or the size or the
+ * change time (ctime), which no tool can set back (utime sets mtime
+ * only), so equal ids mean the same bytes. One exception is a file changed
+ * again within the timestamp granularity of the file system right after
+ * it was looked at; racy (as git calls it) marks a file changed so
+ * recently that this cannot be ruled out, and such a domain is loaded
+ * again at the next reload.
+ */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+
+#define RACY_SECONDS 2
+
+/* A served domain and what it was made from. */
+struct entry {
+	atomic_uint refs;
+	struct snapshot_domain pub;
+	struct config_domain config;	/* moved out of the configuration */
+	struct file_id cert_id, key_id;
+	bool reusable;		/* file ids read and not racy */
+};
 
 struct snapshot {
 	atomic_uint refs;
 	struct config *config;
 	struct tls_store *tls;
 	struct state *state;		/* NULL unless options.use_state */
-	struct snapshot_domain *domains;	/* the served ones */
+	struct entry **domains;		/* the served ones, one reference each */
 	size_t domain_count;
 	struct snapshot_problem *problems;
 	size_t problem_count;
-	/* Snapshots whose domains this one still serves (kept versions). */
-	struct snapshot **lenders;
-	size_t lender_count;
-	void *attachment;
-	void (*attachment_destroy)(void *data);
+	struct snapshot_stats stats;
 };
 
 /*
@@ -72,16 +100,36 @@ void snapshot_release_memory(void)
 #endif
 }
 
+static struct entry *entry_of(const struct snapshot_domain *sd)
+{
+	return (struct entry *)((char *)sd - offsetof(struct entry, pub));
+}
+
+static struct entry *entry_ref(struct entry *e)
+{
+	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+	return e;
+}
+
+static void entry_unref(struct entry *e)
+{
+	if (!e || atomic_fetch_sub_explicit(&e->refs, 1,
+			memory_order_acq_rel) != 1)
+		return;
+	if (e->pub.response && e->pub.response_destroy)
+		e->pub.response_destroy(e->pub.response);
+	free(e->pub.host);
+	free(e->pub.body);
+	config_domain_finish(&e->config);
+	free(e);
+}
+
 static void destroy(struct snapshot *snap)
 {
-	if (snap->attachment_destroy)
-		snap->attachment_destroy(snap->attachment);
-	for (size_t i = 0; i < snap->domain_count; i++) {
-		if (snap->domains[i].lender)
-			continue;	/* the lender's strings */
-		free(snap->domains[i].host);
-		free(snap->domains[i].body);
-	}
+	/* The store goes first: it points at the entries (user pointers). */
+	tls_store_destroy(snap->tls);
+	for (size_t i = 0; i < snap->domain_count; i++)
+		entry_unref(snap->domains[i]);
 	free(snap->domains);
 	for (size_t i = 0; i < snap->problem_count; i++) {
 		free(snap->problems[i].name);
@@ -89,11 +137,6 @@ static void destroy(struct snapshot *snap)
 		free(snap->problems[i].file);
 	}
 	free(snap->problems);
-	/* The store goes before the lenders whose credentials it used. */
-	tls_store_destroy(snap->tls);
-	for (size_t i = 0; i < snap->lender_count; i++)
-		snapshot_unref(snap->lenders[i]);
-	free(snap->lenders);
 	state_destroy(snap->state);
 	config_finish(snap->config);
 	free(snap->config);
@@ -189,27 +232,37 @@ static int add_problem(struct snapshot *snap, const char *name,
 	return 0;
 }
 
-static int add_lender(struct snapshot *snap, struct snapshot *lender)
+/*
+ * share_entry serves old, a domain of previous, in snap too: the same
+ * entry and the same credentials, by reference. 0 or -1 (no memory).
+ */
+static int share_entry(struct snapshot *snap, const struct snapshot *previous,
+	struct entry *old)
 {
-	for (size_t i = 0; i < snap->lender_count; i++) {
-		if (snap->lenders[i] == lender)
-			return 0;
-	}
-	struct snapshot **grown = realloc(snap->lenders,
-		(snap->lender_count + 1) * sizeof(*grown));
-	if (!grown)
+	if (tls_store_add_shared(snap->tls, old->pub.host, previous->tls,
+			&old->pub) < 0)
 		return -1;
-	snap->lenders = grown;
-	snap->lenders[snap->lender_count++] = snapshot_ref(lender);
+	snap->domains[snap->domain_count++] = entry_ref(old);
 	return 0;
+}
+
+/* The served domain of snap called name, by its policy host, or NULL. */
+static struct entry *served_entry(const struct snapshot *snap,
+	const char *name)
+{
+	char host[DNSNAME_MAX + 1];
+	if (snprintf(host, sizeof(host), "mta-sts.%s", name) >=
+			(int)sizeof(host))
+		return NULL;
+	struct snapshot_domain *sd = tls_store_lookup(snap->tls, host);
+	return sd ? entry_of(sd) : NULL;
 }
 
 /*
  * keep_previous serves the version of name that previous served, in place
  * of a new version that cannot be used: a reload never makes a served
- * domain worse. The kept domain's strings, configuration and credentials
- * stay those of the snapshot that loaded them, which this one references.
- * Returns true when the domain is kept.
+ * domain worse. The kept domain is shared with previous by reference, so
+ * previous itself may go. Returns true when the domain is kept.
  */
 static bool keep_previous(struct snapshot *snap, struct snapshot *previous,
 	const char *name, const char *code, struct diag *d, const char *file,
@@ -217,24 +270,19 @@ static bool keep_previous(struct snapshot *snap, struct snapshot *previous,
 {
 	if (!previous)
 		return false;
-	const struct snapshot_domain *old = snapshot_find(previous, name);
-	if (!old || !tls_store_lookup(previous->tls, old->host) ||
-			tls_store_lookup(snap->tls, old->host))
+	struct entry *old = served_entry(previous, name);
+	if (!old || tls_store_lookup(snap->tls, old->pub.host))
 		return false;
-	struct snapshot *owner = old->lender ? old->lender : previous;
-	struct snapshot_domain *sd = &snap->domains[snap->domain_count];
-	*sd = *old;
-	sd->response = NULL;
-	sd->lender = owner;
-	sd->previous = true;
-	if (add_lender(snap, owner) < 0 ||
-			tls_store_add_shared(snap->tls, sd->host, previous->tls,
-				sd) < 0 ||
-			add_problem(snap, name, code, file, line, true) < 0) {
-		*sd = (struct snapshot_domain){0};
+	if (add_problem(snap, name, code, file, line, true) < 0)
+		return false;
+	if (share_entry(snap, previous, old) < 0) {
+		snap->problem_count--;
+		free(snap->problems[snap->problem_count].name);
+		free(snap->problems[snap->problem_count].reason);
+		free(snap->problems[snap->problem_count].file);
 		return false;
 	}
-	snap->domain_count++;
+	const struct snapshot_domain *sd = &old->pub;
 	char *why = reason_of(code);
 	diag_add(d, DIAG_WARNING, file, line, "snapshot-kept-previous",
 		"%s: still serving its previous version (id %s) — its new "
@@ -276,10 +324,9 @@ static int not_served(struct snapshot *snap,
  * is what the state directory tracks to notice a changed policy.
  */
 static int prepare_domain(struct snapshot *snap, struct snapshot_domain *sd,
-	const struct config_domain *cd, const struct snapshot_options *options,
-	struct diag *d)
+	const struct snapshot_options *options, struct diag *d)
 {
-	sd->config = cd;
+	const struct config_domain *cd = sd->config;
 	if (asprintf(&sd->host, "mta-sts.%s", cd->name) < 0) {
 		sd->host = NULL;
 		goto err_memory;
@@ -310,20 +357,95 @@ err_memory:
 	return -1;
 }
 
-static int load_certificate(struct snapshot *snap, struct snapshot_domain *sd,
+static bool file_id_read(const char *path, struct file_id *id)
+{
+	struct stat st;
+	if (!path || stat(path, &st) < 0)
+		return false;
+	*id = (struct file_id){
+		.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+		.mtime = st.st_mtim, .ctime = st.st_ctim,
+	};
+	return true;
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool file_id_equal(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+		same_time(&a->mtime, &b->mtime) &&
+		same_time(&a->ctime, &b->ctime);
+}
+
+/* Was the file changed too close to now to trust its times? */
+static bool file_id_is_racy(const struct file_id *id,
+	const struct timespec *now)
+{
+	return id->ctime.tv_sec + RACY_SECONDS > now->tv_sec ||
+		id->mtime.tv_sec + RACY_SECONDS > now->tv_sec;
+}
+
+/*
+ * identify notes what the certificate and key files of e are now, before
+ * they are read, so that any change from here on shows at the next reload.
+ */
+static void identify(struct entry *e)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	e->reusable = file_id_read(e->config.cert, &e->cert_id) &&
+		file_id_read(e->config.key, &e->key_id) &&
+		!file_id_is_racy(&e->cert_id, &now) &&
+		!file_id_is_racy(&e->key_id, &now);
+}
+
+/*
+ * reusable_entry returns the domain of the previous snapshot that serves
+ * exactly what cd asks for, from the same certificate and key files, so
+ * that it needs no loading; NULL when cd must be loaded. A certificate
+ * that expires within the warning period (or has expired) is always loaded
+ * again, so the reload warns or fails as a full load would.
+ */
+static struct entry *reusable_entry(const struct snapshot_options *options,
+	const struct config_domain *cd)
+{
+	if (!options->previous || !options->load_certificates ||
+			options->generate_certificates)
+		return NULL;
+	struct entry *old = served_entry(options->previous, cd->name);
+	if (!old || !old->reusable || !old->pub.cert_loaded ||
+			!config_domain_is_same(&old->config, cd))
+		return NULL;
+	const struct tls_cert_info *c = &old->pub.cert;
+	if (c->not_before > options->now || c->not_after - options->now <=
+			(time_t)TLS_EXPIRY_WARNING_DAYS * 24 * 60 * 60)
+		return NULL;
+	struct file_id now;
+	if (!file_id_read(cd->cert, &now) || !file_id_equal(&now, &old->cert_id) ||
+			!file_id_read(cd->key, &now) ||
+			!file_id_equal(&now, &old->key_id))
+		return NULL;
+	return old;
+}
+
+static int load_certificate(struct tls_store *store, struct snapshot_domain *sd,
 	const struct snapshot_options *options, struct diag *d)
 {
 	const struct config_domain *cd = sd->config;
 
 	if (options->generate_certificates) {
-		if (tls_store_add_generated(snap->tls, sd->host, sd, NULL) < 0) {
+		if (tls_store_add_generated(store, sd->host, sd, NULL) < 0) {
 			diag_add(d, DIAG_ERROR, cd->file, cd->line, "internal",
 				"%s: cannot generate a certificate", sd->host);
 			return -1;
 		}
 		return 0;
 	}
-	if (tls_store_add(snap->tls, sd->host, cd->cert, cd->key, sd,
+	if (tls_store_add(store, sd->host, cd->cert, cd->key, sd,
 			options->now, &sd->cert, d, cd->file, cd->line) < 0)
 		return -1;
 	sd->cert_loaded = true;
@@ -356,7 +478,8 @@ static bool is_skipped_file(const struct config *config, const char *path)
  * keep_from_files keeps, on a reload, the previous version of every domain
  * that came from a file of domains_directory that cannot be used now (a
  * syntax error hides which domains it holds) and is not configured
- * elsewhere in the new configuration.
+ * elsewhere in the new configuration (every configured domain is served
+ * or has a problem by now).
  */
 static void keep_from_files(struct snapshot *snap,
 	const struct snapshot_options *options, struct diag *d)
@@ -366,14 +489,207 @@ static void keep_from_files(struct snapshot *snap,
 	if (!previous || config->skipped_count == 0)
 		return;
 	for (size_t i = 0; i < previous->domain_count; i++) {
-		const struct snapshot_domain *old = &previous->domains[i];
-		const struct config_domain *cd = old->config;
+		const struct config_domain *cd = previous->domains[i]->pub.config;
 		if (!cd->file || !is_skipped_file(config, cd->file) ||
-				config_find_domain(config, cd->name))
+				served_entry(snap, cd->name) ||
+				snapshot_find_problem(snap, cd->name))
 			continue;
 		keep_previous(snap, previous, cd->name, "config-syntax", d,
 			cd->file, 0);
 	}
+}
+
+/*
+ * What becomes of one configured domain: shared from the previous snapshot,
+ * or a new entry whose certificate is loaded by worker (its findings are
+ * [diag_from, diag_to) of that worker's list), or a problem (code).
+ */
+struct slot {
+	struct entry *entry;	/* one reference, or NULL */
+	const char *code;	/* the domain cannot be served */
+	bool reused;
+	bool loaded;
+	unsigned worker;
+	size_t diag_from, diag_to;
+};
+
+/* Below this many certificates one thread loads them all. */
+#define PARALLEL_MIN 256
+#define PARALLEL_MAX_WORKERS 16
+
+struct load_job {
+	struct slot *slots;
+	size_t *todo;		/* indices into slots */
+	const struct snapshot_options *options;
+	struct tls_store *stores[PARALLEL_MAX_WORKERS];
+	struct diag diags[PARALLEL_MAX_WORKERS];
+};
+
+static void load_slice(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+	struct load_job *job = ctx;
+	struct diag *d = &job->diags[worker];
+	for (size_t k = begin; k < end; k++) {
+		struct slot *slot = &job->slots[job->todo[k]];
+		slot->worker = worker;
+		slot->diag_from = d->len;
+		slot->loaded = load_certificate(job->stores[worker],
+			&slot->entry->pub, job->options, d) == 0;
+		slot->diag_to = d->len;
+		if (!slot->loaded)
+			slot->code = first_error(d, slot->diag_from);
+	}
+}
+
+/*
+ * load_certificates reads and checks the certificates and keys of the
+ * slots to load, each worker thread into a store of its own (parsing is
+ * independent per domain; a store is not shared between threads), and
+ * leaves the findings in job->diags. Returns the number of workers.
+ */
+static unsigned load_certificates(struct snapshot *snap, struct load_job *job,
+	size_t count)
+{
+	unsigned workers = 1;
+	if (count >= PARALLEL_MIN && !job->options->generate_certificates)
+		workers = parallel_cpu_count();
+	if (workers > PARALLEL_MAX_WORKERS)
+		workers = PARALLEL_MAX_WORKERS;
+	job->stores[0] = snap->tls;
+	for (unsigned w = 1; w < workers; w++) {
+		job->stores[w] = tls_store_create();
+		if (!job->stores[w]) {
+			workers = w;
+			break;
+		}
+	}
+	return parallel_run(count, workers, load_slice, job);
+}
+
+/* Copies the findings [from, to) of src to the end of dst. */
+static void copy_findings(struct diag *dst, const struct diag *src,
+	size_t from, size_t to)
+{
+	for (size_t i = from; i < to; i++) {
+		const struct diag_item *it = &src->items[i];
+		diag_add(dst, it->severity, it->file, it->line, it->code, "%s",
+			it->message ? it->message : "(out of memory)");
+	}
+}
+
+/*
+ * take_domains moves every configured domain that needs loading into an
+ * entry of its own (the entry outlives the configuration when a later
+ * snapshot shares it), renders it and notes its files, and finds the
+ * unchanged domains of the previous snapshot. Ids are assigned here, in
+ * configuration order, on this thread. Returns the number of slots to
+ * load (their indices in todo), or -1 when memory ran out.
+ */
+static ssize_t take_domains(struct snapshot *snap, struct slot *slots,
+	size_t *todo, const struct snapshot_options *options, struct diag *d)
+{
+	struct config *config = snap->config;
+	size_t count = 0;
+	for (size_t i = 0; i < config->domain_count; i++) {
+		struct config_domain *cd = &config->domains[i];
+		struct slot *slot = &slots[i];
+		if (cd->problem) {
+			slot->code = cd->problem;
+			continue;
+		}
+		struct entry *old = reusable_entry(options, cd);
+		if (old) {
+			slot->entry = entry_ref(old);
+			slot->reused = true;
+			continue;
+		}
+		struct entry *e = calloc(1, sizeof(*e));
+		if (!e)
+			return -1;
+		atomic_init(&e->refs, 1);
+		e->config = *cd;
+		*cd = (struct config_domain){0};
+		e->pub.config = &e->config;
+		slot->entry = e;
+		size_t mark = d->len;
+		if (prepare_domain(snap, &e->pub, options, d) < 0) {
+			slot->code = first_error(d, mark);
+			continue;
+		}
+		if (!options->load_certificates) {
+			slot->loaded = true;
+			continue;
+		}
+		if (!options->generate_certificates)
+			identify(e);
+		todo[count++] = i;
+	}
+	return (ssize_t)count;
+}
+
+/*
+ * place_domains serves, in configuration order, every slot that is ready
+ * and records every other as not served (or kept in its previous
+ * version), with the findings of its loading first. 0 or -1 (no memory).
+ */
+static int place_domains(struct snapshot *snap, struct slot *slots,
+	struct load_job *job, const struct snapshot_options *options,
+	struct diag *d)
+{
+	const struct config *config = snap->config;
+	for (size_t i = 0; i < config->domain_count; i++) {
+		struct slot *slot = &slots[i];
+		struct entry *e = slot->entry;
+		if (e && !slot->reused && slot->diag_to > slot->diag_from)
+			copy_findings(d, &job->diags[slot->worker],
+				slot->diag_from, slot->diag_to);
+		if (slot->reused) {
+			slot->entry = NULL;
+			if (share_entry(snap, options->previous, e) < 0) {
+				entry_unref(e);
+				return -1;
+			}
+			entry_unref(e);	/* share_entry took its own */
+			snap->stats.reused++;
+			continue;
+		}
+		if (e && slot->loaded && !slot->code) {
+			struct tls_store *from = options->load_certificates ?
+				job->stores[slot->worker] : NULL;
+			if (from && from != snap->tls &&
+					tls_store_add_shared(snap->tls, e->pub.host,
+						from, &e->pub) < 0)
+				return -1;
+			snap->domains[snap->domain_count++] = e;
+			slot->entry = NULL;
+			snap->stats.loaded++;
+			continue;
+		}
+		const struct config_domain *cd = e ? &e->config :
+			&config->domains[i];
+		int rc = not_served(snap, options, cd->name, slot->code, d,
+			cd->file, cd->line);
+		if (rc < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * drop_domains frees what is left of the configured domains: the served
+ * ones live in their entries now, and snapshot_config() keeps the
+ * settings and the skipped entries only.
+ */
+static void drop_domains(struct config *config, struct slot *slots)
+{
+	for (size_t i = 0; i < config->domain_count; i++) {
+		if (slots)
+			entry_unref(slots[i].entry);
+		config_domain_finish(&config->domains[i]);
+	}
+	free(config->domains);
+	config->domains = NULL;
+	config->domain_count = 0;
 }
 
 struct snapshot *snapshot_create(struct config *config,
@@ -390,13 +706,20 @@ struct snapshot *snapshot_create(struct config *config,
 	atomic_init(&snap->refs, 1);
 	snap->config = config;
 	size_t errors = d->errors;
+	struct load_job job = { .options = options };
+	for (unsigned w = 0; w < PARALLEL_MAX_WORKERS; w++)
+		diag_init(&job.diags[w]);
+	unsigned workers = 0;
 
 	/* Room for every configured domain and every kept one. */
 	size_t room = config->domain_count + 1 +
 		(options->previous ? options->previous->domain_count : 0);
 	snap->tls = tls_store_create();
 	snap->domains = calloc(room, sizeof(*snap->domains));
-	if (!snap->tls || !snap->domains)
+	struct slot *slots = calloc(config->domain_count + 1, sizeof(*slots));
+	job.slots = slots;
+	job.todo = calloc(config->domain_count + 1, sizeof(*job.todo));
+	if (!snap->tls || !snap->domains || !slots || !job.todo)
 		goto err_memory;
 
 	if (config->tls_priorities && options->load_certificates)
@@ -416,27 +739,14 @@ struct snapshot *snapshot_create(struct config *config,
 	 * keeps its previous version) and loading goes on, so one run
 	 * reports every problem of every domain.
 	 */
-	for (size_t i = 0; i < config->domain_count; i++) {
-		const struct config_domain *cd = &config->domains[i];
-		struct snapshot_domain *sd = &snap->domains[snap->domain_count];
-		size_t mark = d->len;
-		const char *code = cd->problem;
-		bool ok = !code && prepare_domain(snap, sd, cd, options, d) == 0 &&
-			(!options->load_certificates ||
-			load_certificate(snap, sd, options, d) == 0);
-		if (ok) {
-			snap->domain_count++;
-			continue;
-		}
-		if (!code)
-			code = first_error(d, mark);
-		free(sd->host);
-		free(sd->body);
-		*sd = (struct snapshot_domain){0};
-		if (not_served(snap, options, cd->name, code, d, cd->file,
-				cd->line) < 0)
-			goto err_memory;
-	}
+	ssize_t count = take_domains(snap, slots, job.todo, options, d);
+	if (count < 0)
+		goto err_memory;
+	if (count > 0)
+		workers = load_certificates(snap, &job, (size_t)count);
+	snap->stats.threads = workers;
+	if (place_domains(snap, slots, &job, options, d) < 0)
+		goto err_memory;
 	keep_from_files(snap, options, d);
 	for (size_t i = 0; i < config->skipped_count; i++) {
 		const struct config_skipped *k = &config->skipped[i];
@@ -467,13 +777,30 @@ struct snapshot *snapshot_create(struct config *config,
 	}
 	if (failed)
 		goto err;
-	return snap;
+	goto out;
 
 err_memory:
 	diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory", "out of memory");
 err:
+	drop_domains(config, slots);
 	destroy(snap);
-	return NULL;
+	snap = NULL;
+out:
+	if (snap)
+		drop_domains(config, slots);
+	/* The served credentials are referenced by snap's store now. */
+	for (unsigned w = 1; w < workers; w++)
+		tls_store_destroy(job.stores[w]);
+	for (unsigned w = 0; w < PARALLEL_MAX_WORKERS; w++)
+		diag_finish(&job.diags[w]);
+	free(job.todo);
+	free(slots);
+	return snap;
+}
+
+struct snapshot_stats snapshot_stats(const struct snapshot *snapshot)
+{
+	return snapshot->stats;
 }
 
 struct snapshot *snapshot_ref(struct snapshot *snapshot)
@@ -504,7 +831,8 @@ size_t snapshot_domain_count(const struct snapshot *snapshot)
 struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
 	size_t index)
 {
-	return index < snapshot->domain_count ? &snapshot->domains[index] : NULL;
+	return index < snapshot->domain_count ?
+		&snapshot->domains[index]->pub : NULL;
 }
 
 const struct tls_store *snapshot_tls(const struct snapshot *snapshot)
@@ -525,17 +853,11 @@ const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 	if (sd)
 		return sd;
 	for (size_t i = 0; i < snapshot->domain_count; i++) {
-		if (dnsname_equal(snapshot->domains[i].config->name, name))
-			return &snapshot->domains[i];
+		const struct snapshot_domain *d = &snapshot->domains[i]->pub;
+		if (dnsname_equal(d->config->name, name))
+			return d;
 	}
 	return NULL;
-}
-
-void snapshot_set_attachment(struct snapshot *snapshot, void *data,
-	void (*destroy_data)(void *data))
-{
-	snapshot->attachment = data;
-	snapshot->attachment_destroy = destroy_data;
 }
 
 size_t snapshot_problem_count(const struct snapshot *snapshot)
@@ -585,7 +907,7 @@ int snapshot_record_served(const struct snapshot *snapshot, time_t now,
 		return -1;
 	}
 	for (size_t i = 0; i < snapshot->domain_count; i++) {
-		const struct snapshot_domain *sd = &snapshot->domains[i];
+		const struct snapshot_domain *sd = &snapshot->domains[i]->pub;
 		records[i].domain = sd->config->name;
 		memcpy(records[i].id, sd->id, sizeof(records[i].id));
 		memcpy(records[i].digest, sd->digest, sizeof(records[i].digest));

@@ -22,8 +22,15 @@ struct diag;
  * progress sees.
  */
 
+/*
+ * One served domain. Refcounted and immutable once served: a reload that
+ * finds a domain unchanged (same entry, same certificate and key files)
+ * shares this very object with the snapshot it replaces, and a domain
+ * whose new version is broken keeps serving it, so a reload costs what
+ * changed, not what is configured.
+ */
 struct snapshot_domain {
-	const struct config_domain *config;	/* owned by the snapshot */
+	const struct config_domain *config;	/* the domain's own */
 	char *host;			/* "mta-sts.<domain>" */
 	char *body;			/* the exact served bytes */
 	size_t body_len;
@@ -31,14 +38,14 @@ struct snapshot_domain {
 	char digest[TLS_DIGEST_HEX_LEN + 1];
 	struct tls_cert_info cert;
 	bool cert_loaded;
-	void *response;			/* the HTTP server's prebuilt answer */
 	/*
-	 * previous: the last good version, kept because the new one cannot
-	 * be used; lender is then the snapshot that owns config, host, body
-	 * and the credentials (NULL for a domain loaded by this snapshot).
+	 * The HTTP server's prebuilt answer, made for the first snapshot
+	 * installed that serves this domain and freed with the domain
+	 * (response_destroy), so a reload builds answers only for what
+	 * changed.
 	 */
-	bool previous;
-	struct snapshot *lender;
+	void *response;
+	void (*response_destroy)(void *response);
 };
 
 /*
@@ -59,8 +66,11 @@ struct snapshot_options {
 	bool load_certificates;	/* false: `txt` needs no keys */
 	bool generate_certificates; /* the demo: self-signed, in memory */
 	/*
-	 * The snapshot being served, on a reload: a domain whose new version
-	 * cannot be used keeps the version it has there. NULL at start.
+	 * The snapshot being served, on a reload: a domain configured as
+	 * there, whose certificate and key files are the same files with
+	 * the same size and times, is shared from it without being read
+	 * again; a domain whose new version cannot be used keeps the version
+	 * it has there. NULL at start.
 	 */
 	struct snapshot *previous;
 	/* A subset of the domains (check-config DOMAIN...): serving none of
@@ -84,6 +94,19 @@ struct snapshot *snapshot_create(struct config *config,
 
 struct snapshot *snapshot_ref(struct snapshot *snapshot);
 
+/*
+ * What building the snapshot cost: domains loaded (policy rendered,
+ * certificate and key read and checked) and domains reused unchanged from
+ * options.previous. Domains kept in their previous version because the
+ * new one is broken count as neither (snapshot_problem_at lists them).
+ */
+struct snapshot_stats {
+	size_t loaded;
+	size_t reused;
+	unsigned threads;	/* that loaded certificates */
+};
+struct snapshot_stats snapshot_stats(const struct snapshot *snapshot);
+
 /* The domains and files with a problem, in configuration order. */
 size_t snapshot_problem_count(const struct snapshot *snapshot);
 const struct snapshot_problem *snapshot_problem_at(
@@ -104,13 +127,6 @@ const struct tls_store *snapshot_tls(const struct snapshot *snapshot);
 /* The served domain whose policy domain is name, or NULL. */
 const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 	const char *name);
-
-/*
- * snapshot_set_attachment hands the snapshot data it frees with destroy
- * when the last reference goes (the HTTP server's prebuilt responses).
- */
-void snapshot_set_attachment(struct snapshot *snapshot, void *data,
-	void (*destroy)(void *data));
 
 /*
  * snapshot_release_notifier returns an eventfd (made on the first call,
