@@ -103,14 +103,16 @@ def measured_reload(srv, change):
     return wall, before, s.peak
 
 
-def add_domain(srv, new_cert):
-    """Appends one domain, with a certificate of its own, to the config."""
+def add_domain(srv, added, k):
+    """Appends domain newK.test, with a certificate of its own, to the
+    configuration."""
     with open(srv.config) as f:
         text = f.read()
-    cert, key = new_cert
-    entry = ('{ name = "new1.test"; mode = "enforce"; max_age = 604800; '
-             'mx = [ "mail.new1.test" ]; cert = "%s"; key = "%s"; }'
-             % (cert, key))
+    host = NEW_PATTERN.replace("%u", str(k))
+    cert, key = (os.path.join(added, host + ext) for ext in (".pem", ".key"))
+    entry = ('{ name = "new%d.test"; mode = "enforce"; max_age = 604800; '
+             'mx = [ "mail.new%d.test" ]; cert = "%s"; key = "%s"; }'
+             % (k, k, cert, key))
     end = text.rindex("\n);")
     with open(srv.config + ".tmp", "w") as f:
         f.write(text[:end] + ",\n" + entry + text[end:])
@@ -130,7 +132,35 @@ def renew(world, renewed, count):
             os.rename(tmp, dst)
 
 
-def run_mtastsd(res, world, args, renewed, new_cert):
+def load_client(args, srv, n):
+    """Full handshakes at a fixed rate (or as fast as possible with
+    --load-rate 0) over all n domains, until stopped."""
+    mode = ["--mode", "rate", "--rate", str(args.load_rate)] \
+        if args.load_rate > 0 else ["--mode", "full"]
+    return bench.spawn(bench.pin(bench.CLIENT_CPU) + [args.tool] + mode +
+                       ["--port", str(srv.port), "--domains", str(n),
+                        "--threads", "2", "--duration", "3600"],
+                       stdout=subprocess.PIPE, text=True)
+
+
+def reloads(res, srv, world, args, renewed, added, suffix):
+    """The three reloads; figures go under keys ending in suffix."""
+    n = world.n
+    k = 1 if suffix == "" else 2
+    for kind, change in (
+            ("same", lambda: None),
+            ("add", lambda: add_domain(srv, added, k)),
+            ("renew", lambda: renew(world, renewed, args.renew))):
+        wall, before, peak = measured_reload(srv, change)
+        res.add("reload_%s%s_%d" % (kind, suffix, n), srv.name, wall)
+        res.add("reload_%s%s_extra_%d" % (kind, suffix, n), srv.name,
+                (peak - before) / before * 100 if before else 0)
+        # Files changed within 2 s of a load are loaded again at the next
+        # reload (their times cannot be trusted yet): let them age.
+        time.sleep(2.5 if kind == "renew" else 0.5)
+
+
+def run_mtastsd(res, world, args, renewed, added):
     n = world.n
     name = "mta-stsd"
     wd = os.path.join(world.root, name)
@@ -157,23 +187,14 @@ def run_mtastsd(res, world, args, renewed, new_cert):
     try:
         time.sleep(1.0)
         res.add("idle_pss_%d" % n, name, bench.pss_mib(srv.pids()))
-        client = bench.spawn(bench.pin(bench.CLIENT_CPU) +
-                             [args.tool, "--mode", "full", "--port",
-                              str(srv.port), "--domains", str(n),
-                              "--threads", "2", "--duration", "3600"],
-                             stdout=subprocess.PIPE, text=True)
+        since = log_size(srv)
+        # Quiet: wall time and the memory a reload adds, alone.
+        reloads(res, srv, world, args, renewed, added, "")
+        # Under load: the same reloads, and not one failed request.
+        client = load_client(args, srv, n)
         try:
             time.sleep(0.5)
-            since = log_size(srv)
-            for kind, change in (
-                    ("same", lambda: None),
-                    ("add", lambda: add_domain(srv, new_cert)),
-                    ("renew", lambda: renew(world, renewed, args.renew))):
-                wall, before, peak = measured_reload(srv, change)
-                res.add("reload_%s_%d" % (kind, n), name, wall)
-                res.add("reload_%s_extra_%d" % (kind, n), name,
-                        (peak - before) / before * 100 if before else 0)
-                time.sleep(0.5)
+            reloads(res, srv, world, args, renewed, added, "_load")
             res.costs[n] = reload_costs(srv, since)
         finally:
             client.send_signal(signal.SIGINT)
@@ -205,19 +226,18 @@ def run_nginx(res, world, args):
     try:
         time.sleep(1.0)
         res.add("idle_pss_%d" % n, name, bench.pss_mib(srv.pids()))
-        client = bench.spawn(bench.pin(bench.CLIENT_CPU) +
-                             [args.tool, "--mode", "full", "--port",
-                              str(srv.port), "--domains", str(n),
-                              "--threads", "2", "--duration", "3600"],
-                             stdout=subprocess.PIPE, text=True)
+        wall, before, peak = measured_reload(srv, lambda: None)
+        time.sleep(1.0)
+        res.add("reload_same_%d" % n, name, wall)
+        res.add("reload_same_extra_%d" % n, name,
+                (max(peak, srv.peak_pss) - before) / before * 100)
+        client = load_client(args, srv, n)
         try:
             time.sleep(0.5)
             wall, before, peak = measured_reload(srv, lambda: None)
             # old workers finish in the background: wait for them.
             time.sleep(1.0)
-            res.add("reload_same_%d" % n, name, wall)
-            res.add("reload_same_extra_%d" % n, name,
-                    (max(peak, srv.peak_pss) - before) / before * 100)
+            res.add("reload_same_load_%d" % n, name, wall)
         finally:
             client.send_signal(signal.SIGINT)
             out, _ = client.communicate(timeout=120)
@@ -241,7 +261,11 @@ def table(res, args):
             ("reload, %d certificates renewed: s" % args.renew,
              "reload_renew"),
             ("  its peak extra PSS %", "reload_renew_extra"),
-            ("requests during the reloads", "reload_ok"),
+            ("under load: reload, nothing changed: s", "reload_same_load"),
+            ("under load: reload, one domain added: s", "reload_add_load"),
+            ("under load: reload, %d renewed: s" % args.renew,
+             "reload_renew_load"),
+            ("requests during the reloads under load", "reload_ok"),
             ("failed requests during the reloads", "reload_failed")]
     cols = []
     for n in args.sizes:
@@ -276,6 +300,9 @@ def main():
                     help="certificates renewed in the third reload")
     ap.add_argument("--reps", type=int, default=1,
                     help="check-config runs and starts per count (median)")
+    ap.add_argument("--load-rate", type=float, default=200.0,
+                    help="full handshakes/s during the loaded reloads "
+                    "(0: as fast as the client can)")
     ap.add_argument("--certs", help="a directory made by an earlier run "
                     "(--keep) to use again")
     ap.add_argument("--no-nginx", dest="nginx", action="store_false")
@@ -325,11 +352,8 @@ def main():
     for f in ("ca.pem", "ca.key"):
         shutil.copy(os.path.join(certs, f), extra)
     mkcerts(args.mkcerts, extra, args.renew, bench.PATTERN)
-    mkcerts(args.mkcerts, extra, 1, NEW_PATTERN)
+    mkcerts(args.mkcerts, extra, 2, NEW_PATTERN)
     renewed = World(root, extra, args.renew)
-    new_host = NEW_PATTERN.replace("%u", "1")
-    new_cert = (os.path.join(extra, new_host + ".pem"),
-                os.path.join(extra, new_host + ".key"))
     # Renewed files must look old, or the daemon loads them as racy.
     time.sleep(2.5)
 
@@ -340,7 +364,7 @@ def main():
         os.makedirs(world.root, exist_ok=True)
         os.chmod(world.root, 0o755)
         log("n=%d: mta-stsd" % n)
-        run_mtastsd(res, world, args, renewed, new_cert)
+        run_mtastsd(res, world, args, renewed, extra)
         if args.nginx and n == args.sizes[0]:
             log("n=%d: nginx" % n)
             run_nginx(res, world, args)

@@ -543,7 +543,7 @@ static void announce_serving(const struct snapshot *snap)
 	notify(status);
 }
 
-static void record_served(const struct snapshot *snap)
+static void record_served(struct snapshot *snap)
 {
 	struct diag d;
 	diag_init(&d);

@@ -927,31 +927,35 @@ size_t snapshot_not_served_count(const struct snapshot *snapshot)
 	return n;
 }
 
-int snapshot_record_served(const struct snapshot *snapshot, time_t now,
+int snapshot_record_served(struct snapshot *snapshot, time_t now,
 	struct diag *d)
 {
 	if (!snapshot->state)
 		return 0;
 	/* The daemon is the only writer of the state directory. */
-	if (state_save_ids(snapshot->state, d) < 0)
-		return -1;
-	struct state_record *records = calloc(
+	int rc = state_save_ids(snapshot->state, d);
+	struct state_record *records = rc < 0 ? NULL : calloc(
 		snapshot->domain_count ? snapshot->domain_count : 1,
 		sizeof(*records));
-	if (!records) {
+	if (rc == 0 && !records) {
 		diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory",
 			"out of memory");
-		return -1;
+		rc = -1;
 	}
-	for (size_t i = 0; i < snapshot->domain_count; i++) {
+	for (size_t i = 0; records && i < snapshot->domain_count; i++) {
 		const struct snapshot_domain *sd = &snapshot->domains[i]->pub;
 		records[i].domain = sd->config->name;
 		memcpy(records[i].id, sd->id, sizeof(records[i].id));
 		memcpy(records[i].digest, sd->digest, sizeof(records[i].digest));
 		records[i].time = (int64_t)now;
 	}
-	int rc = state_save_served(snapshot->state, records,
-		snapshot->domain_count, d);
+	if (records)
+		rc = state_save_served(snapshot->state, records,
+			snapshot->domain_count, d);
 	free(records);
+	/* Both tables hold a line per domain (some 30 MB at 100,000
+	 * domains); the next reload reads them again. */
+	state_destroy(snapshot->state);
+	snapshot->state = NULL;
 	return rc;
 }

@@ -146,9 +146,10 @@ void snapshot_release_memory(void);
 /*
  * snapshot_record_served writes to the state directory the ids assigned
  * and that this snapshot is now being served (RFC 8461 §8.1: the policy must be served before the
- * TXT id changes; `txt` reads this). Errors go to d. 0 or -1.
+ * TXT id changes; `txt` reads this), then lets go of the state it read
+ * (a later call does nothing). Errors go to d. 0 or -1.
  */
-int snapshot_record_served(const struct snapshot *snapshot, time_t now,
+int snapshot_record_served(struct snapshot *snapshot, time_t now,
 	struct diag *d);
 
 #endif
