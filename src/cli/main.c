@@ -190,7 +190,9 @@ static void notify(const char *state)
  * Loading
  * --------------------------------------------------------------------- */
 
-static struct config *load_config(const char *path, struct diag *d)
+/* load is config_load_file, or config_load_settings. */
+static struct config *load_config_with(int (*load)(const char *,
+	struct config *, struct diag *), const char *path, struct diag *d)
 {
 	struct config *config = calloc(1, sizeof(*config));
 	if (!config) {
@@ -198,12 +200,17 @@ static struct config *load_config(const char *path, struct diag *d)
 			"out of memory");
 		return NULL;
 	}
-	if (config_load_file(path, config, d) < 0) {
+	if (load(path, config, d) < 0) {
 		config_finish(config);
 		free(config);
 		return NULL;
 	}
 	return config;
+}
+
+static struct config *load_config(const char *path, struct diag *d)
+{
+	return load_config_with(config_load_file, path, d);
 }
 
 static struct snapshot *load_snapshot(const char *path,
@@ -811,11 +818,13 @@ static int cmd_serve(const char *config_path)
 	}
 
 	/* 1. The configuration alone, so that errors show before binding.
-	 * As root, its findings are logged when it is read again as the
-	 * service user (step 4), or now when it cannot be used at all. */
+	 * As root, only its settings: the whole of it is read as the
+	 * service user (step 4), which logs the findings, or they are
+	 * logged now when it cannot be used at all. */
 	struct diag d;
 	diag_init(&d);
-	struct config *config = load_config(config_path, &d);
+	struct config *config = load_config_with(geteuid() == 0 ?
+		config_load_settings : config_load_file, config_path, &d);
 	if (!config || geteuid() != 0)
 		log_diag(&d);
 	diag_finish(&d);

@@ -289,6 +289,8 @@ static void load(struct loader *ld, const config_t *cfg)
 	ld->main_raw = config_setting_source_file(root);
 	load_root(ld, root, &ld->defaults_layer);
 	check_connections(ld);
+	if (ld->settings_only)
+		return;
 
 	unsigned n = ld->domains ?
 		(unsigned)config_setting_length(ld->domains) : 0;
@@ -664,10 +666,12 @@ static void load_domains_directory(struct loader *ld)
 	free(list);
 }
 
-int config_load_file(const char *path, struct config *out, struct diag *d)
+static int load_file(const char *path, struct config *out, struct diag *d,
+	bool settings_only)
 {
 	struct loader ld = {
 		.out = out, .d = d, .name = path, .from_file = true,
+		.settings_only = settings_only,
 	};
 	size_t errors = d->errors;
 
@@ -687,6 +691,17 @@ int config_load_file(const char *path, struct config *out, struct diag *d)
 		load(&ld, &cfg);
 	config_destroy(&cfg);
 	return finish_load(&ld, errors);
+}
+
+int config_load_file(const char *path, struct config *out, struct diag *d)
+{
+	return load_file(path, out, d, false);
+}
+
+int config_load_settings(const char *path, struct config *out,
+	struct diag *d)
+{
+	return load_file(path, out, d, true);
 }
 
 int config_load_string(const char *text, const char *name, struct config *out,

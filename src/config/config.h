@@ -101,6 +101,16 @@ extern const struct config_default config_defaults[];
 int config_load_file(const char *path, struct config *out, struct diag *d);
 
 /*
+ * As config_load_file, but the domains are left out: no domain entry is
+ * resolved and domains_directory is not read (out has no domains, and no
+ * finding about them is made). For the daemon's first read as root, which
+ * only needs the settings: the whole configuration is read again as the
+ * service user.
+ */
+int config_load_settings(const char *path, struct config *out,
+	struct diag *d);
+
+/*
  * As config_load_file for in-memory text; name is used in diagnostics.
  * @include and relative paths set in text stay relative to the working
  * directory, since text has no directory of its own.
