@@ -750,6 +750,7 @@ static int run_daemon(struct daemon *dm, struct snapshot *snap)
 	record_served(snap);
 	log_loaded(snap, "serving");
 	announce_serving(snap);
+	snapshot_release_memory();
 	return event_loop(dm);
 }
 

@@ -814,6 +814,9 @@ struct snapshot *snapshot_create(struct config *config,
 	}
 	if (failed)
 		goto err;
+	/* Reading the configuration freed its parse tree (some 100 MB at
+	 * 100,000 domains in one file): the next release gives it back. */
+	atomic_fetch_add(&freed_since_trim, 1);
 	goto out;
 
 err_memory:

@@ -137,8 +137,9 @@ const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 int snapshot_release_notifier(void);
 
 /*
- * snapshot_release_memory gives the memory of snapshots freed since the
- * last call back to the system (malloc_trim). Main thread only: a trim
+ * snapshot_release_memory gives the memory of snapshots freed, and of
+ * configurations read, since the last call back to the system
+ * (malloc_trim). Main thread only: a trim
  * takes milliseconds, too long for a request thread.
  */
 void snapshot_release_memory(void);
