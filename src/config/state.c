@@ -125,8 +125,12 @@ static bool search(const struct table *t, const char *domain, size_t *pos)
 	return false;
 }
 
-/* append adds r (not in the table) to the tail. 0 or -1 (no memory). */
-static int append(struct table *t, struct state_record *r)
+/*
+ * append adds r (not in the table) to the tail, merging it in when it is
+ * long, unless batch is set: the caller searches nothing until it settles
+ * the table itself. 0 or -1 (no memory).
+ */
+static int append(struct table *t, struct state_record *r, bool batch)
 {
 	if (t->len == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
@@ -143,7 +147,8 @@ static int append(struct table *t, struct state_record *r)
 	t->items[t->len++] = r;
 	if (ordered)
 		t->sorted = t->len;
-	else if (t->len - t->sorted > (t->tail_max ? t->tail_max : 64))
+	else if (!batch && t->len - t->sorted >
+			(t->tail_max ? t->tail_max : 64))
 		(void)settle(t);	/* if not now, later: a long tail works */
 	return 0;
 }
@@ -377,7 +382,7 @@ static int read_table(const char *path, const char *dir, struct table *t,
 			rc = -1;
 			continue;
 		}
-		if (append(t, r) < 0) {
+		if (append(t, r, false) < 0) {
 			diag_add(d, DIAG_ERROR, path, lineno, "state-memory",
 				"out of memory reading the state — free memory "
 				"and start again");
@@ -563,7 +568,7 @@ static int put(struct state *state, size_t pos, bool found,
 	if (found) {
 		record_free(state->ids.items[pos]);
 		state->ids.items[pos] = r;
-	} else if (append(&state->ids, r) < 0) {
+	} else if (append(&state->ids, r, false) < 0) {
 		return -1;
 	}
 	state->dirty = true;
@@ -698,7 +703,7 @@ int state_save_served(struct state *state, const struct state_record *records,
 		}
 		struct state_record *r = record_new(in->domain, in->id,
 			in->digest, in->time);
-		if (!r || append(&t, r) < 0) {
+		if (!r || append(&t, r, true) < 0) {
 			record_free(r);
 			diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
 				"%s: out of memory — free memory and reload",
