@@ -616,7 +616,14 @@ static void reload(struct daemon *dm)
 	};
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	struct snapshot *snap = load_snapshot(dm->config_path, &options, &d);
+	/* Files that did not change are not read again (a renewal's
+	 * reload changes certificates, not the configuration). */
+	struct config *same = snapshot_config_again(dm->snapshot);
+	if (same)
+		log_info("%s and its included files are unchanged: not read "
+			"again", dm->config_path);
+	struct snapshot *snap = same ? snapshot_create(same, &options, &d) :
+		load_snapshot(dm->config_path, &options, &d);
 	log_diag(&d);
 	diag_finish(&d);
 	if (snap)

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "core/policy.h"
 
@@ -45,6 +47,21 @@ struct config_skipped {
 	const char *code;	/* of the first error */
 };
 
+/*
+ * A file or directory the configuration was read from (the main file,
+ * each @include, domains_directory and each of its files), as it was
+ * then: a reload whose sources are all unchanged need not read them.
+ */
+struct config_source {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+
+/* config_clone_settings copies every field: keep it in step. */
 struct config {
 	char *file;			/* path as given */
 
@@ -76,6 +93,10 @@ struct config {
 	size_t domain_count;
 	struct config_skipped *skipped;
 	size_t skipped_count;
+
+	struct config_source *sources;	/* config_load_file only */
+	size_t source_count;
+	struct timespec loaded_at;	/* when reading began (realtime) */
 };
 
 /* One row of the defaults table; also printed verbatim in mta-stsd.conf(5). */
@@ -148,6 +169,25 @@ void config_domain_finish(struct config_domain *domain);
  */
 bool config_domain_is_same(const struct config_domain *a,
 	const struct config_domain *b);
+
+/* Deep copy of src into dst (zeroed). 0, or -1 when out of memory. */
+int config_domain_copy(struct config_domain *dst,
+	const struct config_domain *src);
+
+/*
+ * config_sources_unchanged: is every source of config still the same file
+ * with the same size and times, none of them changed within two seconds
+ * of reading began (a change time has a granularity), and were they
+ * recorded at all? Then reading them again gives config again.
+ */
+bool config_sources_unchanged(const struct config *config);
+
+/*
+ * config_clone_settings returns a new configuration with every setting,
+ * source and skipped entry of src, and no domain. NULL when out of
+ * memory. Caller finishes and frees it.
+ */
+struct config *config_clone_settings(const struct config *src);
 
 /* The domain with this name (normalised comparison), or NULL. Linear. */
 const struct config_domain *config_find_domain(const struct config *config,

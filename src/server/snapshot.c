@@ -21,6 +21,7 @@
 #include "tls/priorities.h"
 #include "tls/store.h"
 #include "core/txt.h"
+#include "util/clock.h"
 #include "util/parallel.h"
 
 /*
@@ -385,8 +386,7 @@ static bool file_id_equal(const struct file_id *a, const struct file_id *b)
 static bool file_id_is_racy(const struct file_id *id,
 	const struct timespec *now)
 {
-	return id->ctime.tv_sec + RACY_SECONDS > now->tv_sec ||
-		id->mtime.tv_sec + RACY_SECONDS > now->tv_sec;
+	return clock_is_racy(&id->mtime, &id->ctime, now, RACY_SECONDS);
 }
 
 /*
@@ -836,6 +836,34 @@ out:
 	free(job.todo);
 	free(slots);
 	return snap;
+}
+
+struct config *snapshot_config_again(const struct snapshot *snapshot)
+{
+	const struct config *old = snapshot->config;
+	/* A domain that was not served left no configuration to load it
+	 * again from: then the files must be read. */
+	if (snapshot->problem_count > 0 || old->skipped_count > 0 ||
+			!config_sources_unchanged(old))
+		return NULL;
+	struct config *config = config_clone_settings(old);
+	if (!config)
+		return NULL;
+	config->domains = calloc(snapshot->domain_count + 1,
+		sizeof(*config->domains));
+	for (size_t i = 0; config->domains && i < snapshot->domain_count;
+			i++) {
+		if (config_domain_copy(&config->domains[i],
+				&snapshot->domains[i]->config) < 0)
+			break;
+		config->domain_count++;
+	}
+	if (config->domain_count < snapshot->domain_count) {
+		config_finish(config);
+		free(config);
+		return NULL;
+	}
+	return config;
 }
 
 struct snapshot_stats snapshot_stats(const struct snapshot *snapshot)

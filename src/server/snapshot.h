@@ -119,6 +119,17 @@ size_t snapshot_not_served_count(const struct snapshot *snapshot);
 void snapshot_unref(struct snapshot *snapshot);
 
 const struct config *snapshot_config(const struct snapshot *snapshot);
+
+/*
+ * snapshot_config_again returns the configuration that reading the files
+ * of snapshot's configuration again would give, without reading them:
+ * when every one of them (the main file, each @include, domains_directory
+ * and its files) is unchanged (config_sources_unchanged) and every domain
+ * was served. Then a reload costs one stat() per source and per
+ * certificate and key, plus what changed. NULL when the files must be
+ * read (or memory ran out). Caller owns it (snapshot_create takes it).
+ */
+struct config *snapshot_config_again(const struct snapshot *snapshot);
 size_t snapshot_domain_count(const struct snapshot *snapshot);
 struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
 	size_t index);

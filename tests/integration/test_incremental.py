@@ -70,6 +70,7 @@ class Incremental(World):
         before = len(self.daemon.output())
         self.daemon.reload()
         log = self.daemon.output()[before:]
+        self.last_log = log
         m = re.search(r"reload: (\d+) domain\(s\) loaded, (\d+) reused, "
                       r"(\d+) kept", log)
         self.assertIsNotNone(m, log)
@@ -82,12 +83,19 @@ class Incremental(World):
 
     def test_nothing_changed_loads_nothing(self):
         self.assertEqual(self.reload_cost(), (0, COUNT, 0))
+        # Not even the configuration file is read again.
+        self.assertIn("are unchanged: not read again", self.last_log)
         self.assertIn("mode: enforce", self.fetch(COUNT))
+        # Touched, it is read again (and the domains still reused).
+        os.utime(self.path)
+        self.assertEqual(self.reload_cost(), (0, COUNT, 0))
+        self.assertNotIn("not read again", self.last_log)
 
     def test_one_changed_domain_is_the_only_one_loaded(self):
         self.modes[7] = "testing"
         self.write_config(range(1, COUNT + 1))
         self.assertEqual(self.reload_cost(), (1, COUNT - 1, 0))
+        self.assertNotIn("not read again", self.last_log)
         self.assertIn("mode: testing", self.fetch(7))
         self.assertIn("mode: enforce", self.fetch(8))
         # A broken new version keeps the previous one, shared as it is.

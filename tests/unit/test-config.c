@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "buildconf.h"
 #include "config/config.h"
@@ -1220,6 +1221,60 @@ START_TEST(test_settings_only)
 }
 END_TEST
 
+START_TEST(test_sources_unchanged)
+{
+	char *dir = test_tmpdir();
+	char *sub = NULL;
+	ck_assert_int_ge(asprintf(&sub, "%s/domains.d", dir), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	char *a = test_write_file(dir, "domains.d/a.conf",
+		"domains = ( " DOM("a.example") " );\n");
+	char *inc = test_write_file(dir, "inc.conf", "threads = 2;\n");
+	char *main = test_write_file(dir, "main.conf",
+		"@include \"inc.conf\"\ndomains_directory = \"domains.d\";\n");
+	ck_assert_int_eq(load_file(main), 0);
+	/* main, inc, the directory and its file */
+	ck_assert_uint_eq(cfg.source_count, 4);
+	/* Just written: too fresh to judge by their times. */
+	ck_assert(!config_sources_unchanged(&cfg));
+	cfg.loaded_at.tv_sec += 10;
+	ck_assert(config_sources_unchanged(&cfg));
+
+	struct config *copy = config_clone_settings(&cfg);
+	ck_assert_ptr_nonnull(copy);
+	ck_assert_uint_eq(copy->threads, 2);
+	ck_assert_str_eq(copy->domains_directory, sub);
+	ck_assert_uint_eq(copy->domain_count, 0);
+	ck_assert_uint_eq(copy->source_count, 4);
+	ck_assert(config_sources_unchanged(copy));
+	config_finish(copy);
+	free(copy);
+
+	/* Any source touched, or a file added to the directory: changed. */
+	ck_assert_int_eq(utime(inc, NULL), 0);
+	ck_assert(!config_sources_unchanged(&cfg));
+	ck_assert_int_eq(load_file(main), 0);
+	cfg.loaded_at.tv_sec += 10;
+	ck_assert(config_sources_unchanged(&cfg));
+	free(test_write_file(dir, "domains.d/b.conf", "domains = ( );\n"));
+	ck_assert(!config_sources_unchanged(&cfg));
+
+	struct config_domain dup;
+	ck_assert_int_eq(load_file(main), 0);
+	ck_assert_uint_eq(cfg.domain_count, 1);
+	ck_assert_int_eq(config_domain_copy(&dup, &cfg.domains[0]), 0);
+	ck_assert(config_domain_is_same(&dup, &cfg.domains[0]));
+	ck_assert_ptr_ne(dup.name, cfg.domains[0].name);
+	config_domain_finish(&dup);
+	test_rmtree(dir);
+	free(a);
+	free(inc);
+	free(main);
+	free(sub);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_domain_is_same)
 {
 	ck_assert_int_eq(load("domains = ( " DOM("example.com") ", "
@@ -1298,6 +1353,7 @@ static Suite *config_suite(void)
 	add(s, "global ranges", test_global_ranges);
 	add(s, "settings only", test_settings_only);
 	add(s, "domain is same", test_domain_is_same);
+	add(s, "sources unchanged", test_sources_unchanged);
 	add(s, "listen parse", test_listen_parse);
 	add(s, "listen setting", test_listen_setting);
 	add(s, "enums", test_enums);
