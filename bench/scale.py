@@ -147,6 +147,33 @@ def load_client(args, srv, n):
                        stdout=subprocess.PIPE, text=True)
 
 
+def start_and_idle(res, srv, args, n):
+    """Starts srv args.reps times (the last one stays up), recording the
+    median time to the first verified response, then its idle PSS."""
+    firsts = []
+    for rep in range(args.reps):
+        t0 = srv.start()
+        firsts.append(bench.first_response(args.tool, srv, t0,
+                                           args.start_timeout))
+        if srv.name == "mta-stsd":
+            srv.wait_notify("READY=1", args.start_timeout)
+        if rep + 1 < args.reps:
+            srv.stop()
+    res.add("first_%d" % n, srv.name, statistics.median(firsts))
+    time.sleep(1.0)
+    res.add("idle_pss_%d" % n, srv.name, bench.pss_mib(srv.pids()))
+
+
+def stop_client(res, name, n, client):
+    """Stops the load client and records its requests and failures."""
+    client.send_signal(signal.SIGINT)
+    out, _ = client.communicate(timeout=120)
+    bench.reap(client)
+    d = bench.kv(out)
+    res.add("reload_ok_%d" % n, name, int(d.get("ok", 0)))
+    res.add("reload_failed_%d" % n, name, int(d.get("failed", -1)))
+
+
 def reloads(res, srv, world, args, renewed, added, suffix):
     """The three reloads; figures go under keys ending in suffix."""
     n = world.n
@@ -177,18 +204,8 @@ def run_mtastsd(res, world, args, renewed, added):
         secs.append(wall)
     res.add("check_%d" % n, name, statistics.median(secs))
 
-    firsts = []
-    for rep in range(args.reps):
-        t0 = srv.start()
-        firsts.append(bench.first_response(args.tool, srv, t0,
-                                           args.start_timeout))
-        srv.wait_notify("READY=1", args.start_timeout)
-        if rep + 1 < args.reps:
-            srv.stop()
-    res.add("first_%d" % n, name, statistics.median(firsts))
+    start_and_idle(res, srv, args, n)
     try:
-        time.sleep(1.0)
-        res.add("idle_pss_%d" % n, name, bench.pss_mib(srv.pids()))
         since = log_size(srv)
         # Quiet: wall time and the memory a reload adds, alone.
         reloads(res, srv, world, args, renewed, added, "")
@@ -199,12 +216,7 @@ def run_mtastsd(res, world, args, renewed, added):
             reloads(res, srv, world, args, renewed, added, "_load")
             res.costs[n] = reload_costs(srv, since)
         finally:
-            client.send_signal(signal.SIGINT)
-            out, _ = client.communicate(timeout=120)
-            bench.reap(client)
-        d = bench.kv(out)
-        res.add("reload_ok_%d" % n, name, int(d.get("ok", 0)))
-        res.add("reload_failed_%d" % n, name, int(d.get("failed", -1)))
+            stop_client(res, name, n, client)
     finally:
         srv.stop()
 
@@ -217,17 +229,8 @@ def run_nginx(res, world, args):
     wall, r = timed(["nginx", "-t", "-p", srv.dir + "/", "-c", srv.config],
                     600)
     res.add("check_%d" % n, name, wall)
-    firsts = []
-    for rep in range(args.reps):
-        t0 = srv.start()
-        firsts.append(bench.first_response(args.tool, srv, t0,
-                                           args.start_timeout))
-        if rep + 1 < args.reps:
-            srv.stop()
-    res.add("first_%d" % n, name, statistics.median(firsts))
+    start_and_idle(res, srv, args, n)
     try:
-        time.sleep(1.0)
-        res.add("idle_pss_%d" % n, name, bench.pss_mib(srv.pids()))
         wall, before, peak = measured_reload(srv, lambda: None)
         time.sleep(1.0)
         res.add("reload_same_%d" % n, name, wall)
@@ -241,12 +244,7 @@ def run_nginx(res, world, args):
             time.sleep(1.0)
             res.add("reload_same_load_%d" % n, name, wall)
         finally:
-            client.send_signal(signal.SIGINT)
-            out, _ = client.communicate(timeout=120)
-            bench.reap(client)
-        d = bench.kv(out)
-        res.add("reload_ok_%d" % n, name, int(d.get("ok", 0)))
-        res.add("reload_failed_%d" % n, name, int(d.get("failed", -1)))
+            stop_client(res, name, n, client)
     finally:
         srv.stop()
 

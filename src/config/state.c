@@ -481,7 +481,21 @@ err_report:
 	return -1;
 }
 
+static struct state *open_state(const char *dir, bool read_served,
+	struct diag *d);
+
 struct state *state_open(const char *dir, struct diag *d)
+{
+	return open_state(dir, true, d);
+}
+
+struct state *state_open_for_serving(const char *dir, struct diag *d)
+{
+	return open_state(dir, false, d);
+}
+
+static struct state *open_state(const char *dir, bool read_served,
+	struct diag *d)
 {
 	if (!dir || !*dir) {
 		diag_add(d, DIAG_ERROR, NULL, 0, "state-directory",
@@ -499,9 +513,9 @@ struct state *state_open(const char *dir, struct diag *d)
 
 	int rc = read_table(state->ids_path, dir, &state->ids,
 		"delete the file; mta-stsd will assign new ids", d);
-	if (read_table(state->served_path, dir, &state->served,
-		"delete the file; mta-stsd writes it again when it next "
-		"loads its configuration", d) < 0)
+	if (read_served && read_table(state->served_path, dir,
+			&state->served, "delete the file; mta-stsd writes it "
+			"again when it next loads its configuration", d) < 0)
 		rc = -1;
 	if (rc < 0) {
 		state_destroy(state);

@@ -763,7 +763,8 @@ struct snapshot *snapshot_create(struct config *config,
 			config->tls_priorities_file, config->tls_priorities_line);
 
 	if (options->use_state) {
-		snap->state = state_open(config->state_directory, d);
+		snap->state = state_open_for_serving(config->state_directory,
+			d);
 		if (!snap->state)
 			goto err;
 	}

@@ -1191,12 +1191,19 @@ START_TEST(test_find_domain)
 }
 END_TEST
 
+/* dir/name, made; caller frees. */
+static char *make_subdir(const char *dir, const char *name)
+{
+	char *sub = NULL;
+	ck_assert_int_ge(asprintf(&sub, "%s/%s", dir, name), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	return sub;
+}
+
 START_TEST(test_settings_only)
 {
 	char *dir = test_tmpdir();
-	char *sub = NULL;
-	ck_assert_int_ge(asprintf(&sub, "%s/domains.d", dir), 0);
-	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	char *sub = make_subdir(dir, "domains.d");
 	/* A broken domain file: a full read reports it, settings do not. */
 	free(test_write_file(dir, "domains.d/a.conf", "domains = ( x"));
 	char *main = test_write_file(dir, "main.conf",
@@ -1224,9 +1231,7 @@ END_TEST
 START_TEST(test_sources_unchanged)
 {
 	char *dir = test_tmpdir();
-	char *sub = NULL;
-	ck_assert_int_ge(asprintf(&sub, "%s/domains.d", dir), 0);
-	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	char *sub = make_subdir(dir, "domains.d");
 	char *a = test_write_file(dir, "domains.d/a.conf",
 		"domains = ( " DOM("a.example") " );\n");
 	char *inc = test_write_file(dir, "inc.conf", "threads = 2;\n");

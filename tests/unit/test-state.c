@@ -369,6 +369,23 @@ static const struct {
 	{ "example.com 1 " DIGEST_A " 1", "example.com is listed twice" },
 };
 
+START_TEST(test_serving_does_not_read_served)
+{
+	free(test_write_file(tmp, "ids", HEADER "example.com 1 " DIGEST_A
+		" 1\n"));
+	free(test_write_file(tmp, "served", HEADER "not a record\n"));
+	ck_assert_ptr_null(state_open(tmp, &d));
+	diag_finish(&d);
+	diag_init(&d);
+	/* The daemon replaces served; it needs the ids only. */
+	struct state *st = state_open_for_serving(tmp, &d);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_ptr_nonnull(state_find_id(st, "example.com"));
+	ck_assert_ptr_null(state_find_served(st, "example.com"));
+	state_destroy(st);
+}
+END_TEST
+
 START_TEST(test_malformed)
 {
 	char buf[512];
@@ -576,6 +593,7 @@ static Suite *state_suite(void)
 	tc = tcase_create("persistence");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_persistence);
+	tcase_add_test(tc, test_serving_does_not_read_served);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("managed ids");
