@@ -3,6 +3,7 @@
 #
 # bench/run.sh [--domains N] [--quick] [--reps R] [--duration S] [--no-nginx]
 # bench/run.sh --scale [--sizes 10000,30000,100000] [--renew 1000] [--reps R]
+#                      [--per-file N] [--load-rate R]
 #                      [--certs DIR] [--keep] [--no-nginx]
 #
 # The benchmark of issue 6: mta-stsd against nginx on 127.0.0.1, one run,

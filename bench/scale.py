@@ -103,16 +103,40 @@ def measured_reload(srv, change):
     return wall, before, s.peak
 
 
-def add_domain(srv, added, k):
-    """Appends domain newK.test, with a certificate of its own, to the
-    configuration."""
+def use_directory(srv, per_file):
+    """Moves the domains of srv's configuration into files of per_file
+    domains each in a domains_directory, as providers generate them."""
     with open(srv.config) as f:
         text = f.read()
+    start = text.index("domains = (\n")
+    entries = text[start + 12:text.rindex("\n);")].split(",\n")
+    directory = os.path.join(srv.dir, "domains.d")
+    os.makedirs(directory, exist_ok=True)
+    for i in range(0, len(entries), per_file):
+        with open(os.path.join(directory, "%08d.conf" % i), "w") as f:
+            f.write("domains = (\n%s\n);\n" %
+                    ",\n".join(entries[i:i + per_file]))
+    with open(srv.config, "w") as f:
+        f.write(text[:start] + 'domains_directory = "%s";\n' % directory)
+    srv.directory = directory
+
+
+def add_domain(srv, added, k):
+    """Adds domain newK.test, with a certificate of its own, to the
+    configuration: a file of its own in domains_directory, or appended."""
     host = NEW_PATTERN.replace("%u", str(k))
     cert, key = (os.path.join(added, host + ext) for ext in (".pem", ".key"))
     entry = ('{ name = "new%d.test"; mode = "enforce"; max_age = 604800; '
              'mx = [ "mail.new%d.test" ]; cert = "%s"; key = "%s"; }'
              % (k, k, cert, key))
+    if getattr(srv, "directory", None):
+        path = os.path.join(srv.directory, "new%d.conf" % k)
+        with open(path + ".tmp", "w") as f:
+            f.write("domains = (\n%s\n);\n" % entry)
+        os.rename(path + ".tmp", path)
+        return
+    with open(srv.config) as f:
+        text = f.read()
     end = text.rindex("\n);")
     with open(srv.config + ".tmp", "w") as f:
         f.write(text[:end] + ",\n" + entry + text[end:])
@@ -194,6 +218,8 @@ def run_mtastsd(res, world, args, renewed, added):
     name = "mta-stsd"
     wd = os.path.join(world.root, name)
     srv = bench.MtaStsd(world, wd, args.binary, 0)
+    if args.per_file:
+        use_directory(srv, args.per_file)
 
     secs = []
     for _ in range(args.reps):
@@ -303,6 +329,9 @@ def main():
     ap.add_argument("--load-rate", type=float, default=200.0,
                     help="full handshakes/s during the loaded reloads "
                     "(0: as fast as the client can)")
+    ap.add_argument("--per-file", type=int, default=0,
+                    help="mta-stsd: the domains in a domains_directory, "
+                    "this many per file (default: all in the main file)")
     ap.add_argument("--certs", help="a directory made by an earlier run "
                     "(--keep) to use again")
     ap.add_argument("--no-nginx", dest="nginx", action="store_false")
