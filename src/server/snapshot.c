@@ -567,17 +567,6 @@ static unsigned load_certificates(struct snapshot *snap, struct load_job *job,
 	return parallel_run(count, workers, load_slice, job);
 }
 
-/* Copies the findings [from, to) of src to the end of dst. */
-static void copy_findings(struct diag *dst, const struct diag *src,
-	size_t from, size_t to)
-{
-	for (size_t i = from; i < to; i++) {
-		const struct diag_item *it = &src->items[i];
-		diag_add(dst, it->severity, it->file, it->line, it->code, "%s",
-			it->message ? it->message : "(out of memory)");
-	}
-}
-
 struct find_job {
 	const struct config *config;
 	struct slot *slots;
@@ -677,7 +666,7 @@ static int place_domains(struct snapshot *snap, struct slot *slots,
 		struct slot *slot = &slots[i];
 		struct entry *e = slot->entry;
 		if (e && !slot->reused && slot->diag_to > slot->diag_from)
-			copy_findings(d, &job->diags[slot->worker],
+			diag_copy_range(d, &job->diags[slot->worker],
 				slot->diag_from, slot->diag_to);
 		if (slot->reused) {
 			slot->entry = NULL;
