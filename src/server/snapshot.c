@@ -512,6 +512,7 @@ struct slot {
 	bool loaded;
 	unsigned worker;
 	size_t diag_from, diag_to;
+	size_t prep_from, prep_to;	/* its findings in load_job.prep */
 };
 
 /* Below this many certificates one thread loads them all. */
@@ -519,6 +520,7 @@ struct slot {
 #define PARALLEL_MAX_WORKERS 16
 
 struct load_job {
+	struct diag prep;	/* rendering and ids, per slot in order */
 	struct slot *slots;
 	size_t *todo;		/* indices into slots */
 	const struct snapshot_options *options;
@@ -613,6 +615,8 @@ static void find_unchanged(const struct config *config, struct slot *slots,
 static ssize_t take_domains(struct snapshot *snap, struct slot *slots,
 	size_t *todo, const struct snapshot_options *options, struct diag *d)
 {
+	/* d is the job's prep list: place_domains hands each slot's
+	 * findings on in order, before those of its loading. */
 	struct config *config = snap->config;
 	size_t count = 0;
 	for (size_t i = 0; i < config->domain_count; i++) {
@@ -636,9 +640,11 @@ static ssize_t take_domains(struct snapshot *snap, struct slot *slots,
 		*cd = (struct config_domain){0};
 		e->pub.config = &e->config;
 		slot->entry = e;
-		size_t mark = d->len;
-		if (prepare_domain(snap, &e->pub, options, d) < 0) {
-			slot->code = first_error(d, mark);
+		slot->prep_from = d->len;
+		int rc = prepare_domain(snap, &e->pub, options, d);
+		slot->prep_to = d->len;
+		if (rc < 0) {
+			slot->code = first_error(d, slot->prep_from);
 			continue;
 		}
 		if (!options->load_certificates) {
@@ -665,6 +671,8 @@ static int place_domains(struct snapshot *snap, struct slot *slots,
 	for (size_t i = 0; i < config->domain_count; i++) {
 		struct slot *slot = &slots[i];
 		struct entry *e = slot->entry;
+		diag_copy_range(d, &job->prep, slot->prep_from,
+			slot->prep_to);
 		if (e && !slot->reused && slot->diag_to > slot->diag_from)
 			diag_copy_range(d, &job->diags[slot->worker],
 				slot->diag_from, slot->diag_to);
@@ -734,6 +742,7 @@ struct snapshot *snapshot_create(struct config *config,
 	struct load_job job = { .options = options };
 	for (unsigned w = 0; w < PARALLEL_MAX_WORKERS; w++)
 		diag_init(&job.diags[w]);
+	diag_init(&job.prep);
 	unsigned workers = 0;
 
 	/* Room for every configured domain and every kept one. */
@@ -766,7 +775,8 @@ struct snapshot *snapshot_create(struct config *config,
 	 * reports every problem of every domain.
 	 */
 	find_unchanged(config, slots, options);
-	ssize_t count = take_domains(snap, slots, job.todo, options, d);
+	ssize_t count = take_domains(snap, slots, job.todo, options,
+		&job.prep);
 	if (count < 0)
 		goto err_memory;
 	if (count > 0)
@@ -823,6 +833,7 @@ out:
 		tls_store_destroy(job.stores[w]);
 	for (unsigned w = 0; w < PARALLEL_MAX_WORKERS; w++)
 		diag_finish(&job.diags[w]);
+	diag_finish(&job.prep);
 	free(job.todo);
 	free(slots);
 	return snap;
