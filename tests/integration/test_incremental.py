@@ -3,7 +3,7 @@
 """Reloads cost what changed (issue 17): a reload reads again only the
 domains whose configuration or certificate and key files changed, and
 shares every other one with the running set. The daemon says what it
-loaded and reused ("reload: 1 domain(s) loaded, 199 reused"). A renewal
+loaded and reused ("reload: 1 domain(s) loaded, 299 reused"). A renewal
 that renames new files over the old ones is always seen, also with the old
 size and mtime; a domain removed from the configuration is no longer
 served."""
@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from mtastsd_test import (MKCERTS, World, config_text, domain_block,
                           free_port, run)
 
-COUNT = 200
+COUNT = 300  # above PARALLEL_MIN: the start loads on every CPU
 PATTERN = "mta-sts.d%u.test"
 # Files changed within this many seconds of a load are loaded again at the
 # next reload (their times cannot be trusted yet): let the new ones age.
@@ -80,6 +80,17 @@ class Incremental(World):
         r = self.curl(PATTERN.replace("%u", str(i)), self.port)
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout
+
+    def test_start_loads_on_every_cpu(self):
+        m = re.search(r"start: (\d+) domain\(s\) loaded, 0 reused, 0 kept "
+                      r".* \((\d+) thread\(s\) loading certificates\)",
+                      self.daemon.output())
+        self.assertIsNotNone(m, self.daemon.output())
+        self.assertEqual(int(m.group(1)), COUNT)
+        self.assertEqual(int(m.group(2)),
+                         min(len(os.sched_getaffinity(0)), 16))
+        for i in (1, COUNT // 2, COUNT):
+            self.assertIn("mode: enforce", self.fetch(i))
 
     def test_nothing_changed_loads_nothing(self):
         self.assertEqual(self.reload_cost(), (0, COUNT, 0))
