@@ -18,7 +18,8 @@ build_packages="
 # DNSSEC test zone (ldnsutils), an SMTP server with STARTTLS
 # (python3-aiosmtpd), systemd's socket activation and unit analyser,
 # valgrind, clang with libFuzzer, nginx for the benchmark smoke test,
-# certbot with the pebble ACME test server for the deploy hook's test, and
+# certbot with the pebble ACME test server (and its DNS server) for the
+# deploy hook's test and automatic certificates, and
 # what builds and checks the Debian package (debian/control's
 # Build-Depends are the build packages above, plus debhelper).
 test_packages="

@@ -42,9 +42,11 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "acme/acme_report.h"
 #include "checker/check.h"
 #include "config/config.h"
 #include "util/diag.h"
+#include "server/acme_link.h"
 #include "server/http.h"
 #include "util/log.h"
 #include "core/dnsname.h"
@@ -90,6 +92,7 @@ static void usage(FILE *out)
 		"       mta-stsd lint [--txt] FILE|-\n"
 		"       mta-stsd check [OPTIONS] DOMAIN...\n"
 		"       mta-stsd check -c FILE [OPTIONS] [DOMAIN...]\n"
+		"       mta-stsd acme-status [-c FILE]\n"
 		"       mta-stsd demo [--listen ADDR:PORT]\n"
 		"       mta-stsd --help | --version\n"
 		"       mta-stsd COMMAND --help\n");
@@ -144,6 +147,12 @@ static bool usage_of(const char *command, FILE *out)
 			"`dig +short` answers or\n"
 			"                     zone-file lines (as `mta-stsd txt` "
 			"prints them)\n");
+	else if (strcmp(command, "acme-status") == 0)
+		fprintf(out, "usage: mta-stsd acme-status [-c FILE]\n"
+			"Show each ACME domain's certificate, next renewal and "
+			"last error, from the\n"
+			"state directory; exit 3 when one "
+			"has no valid certificate.\n%s", config_option);
 	else if (strcmp(command, "demo") == 0)
 		fprintf(out, "usage: mta-stsd demo [--listen ADDR:PORT]\n"
 			"Serve a built-in example domain with a generated "
@@ -454,6 +463,8 @@ struct daemon {
 	int fd_count;
 	int signal_fd;
 	int running_fd;		/* the state directory's "running" mark */
+	struct acme_link *acme;		/* NULL: no ACME domains */
+	int http01_fd;			/* acme http01_listen, until taken */
 };
 
 static double seconds_since(const struct timespec *t0)
@@ -500,8 +511,11 @@ static void log_loaded(const struct snapshot *snap, const char *verb)
 static void describe_serving(const struct snapshot *snap, const char *verb,
 	char *buf, size_t size)
 {
-	size_t lost = snapshot_not_served_count(snap);
-	size_t kept = snapshot_problem_count(snap) - lost;
+	/* Not served: broken, or an ACME domain waiting for a certificate. */
+	size_t kept = 0;
+	for (size_t i = 0; i < snapshot_problem_count(snap); i++)
+		kept += snapshot_problem_at(snap, i)->kept;
+	size_t lost = snapshot_problem_count(snap) - kept;
 	size_t served = snapshot_domain_count(snap);
 	size_t used = 0;
 	int n = snprintf(buf, size, "%s %zu of %zu domain(s)", verb, served,
@@ -651,6 +665,56 @@ static void reload(struct daemon *dm)
 	record_served(snap);
 	log_loaded(snap, "reloaded");
 	announce_serving(snap);
+	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
+}
+
+/*
+ * Renewals share every other domain with the snapshot they replace; past
+ * this many in a row the next new certificate rebuilds as a reload, which
+ * looks at every domain's files again.
+ */
+#define ACME_RENEW_CHAIN_MAX 8
+
+/*
+ * install_certificates serves the certificates the ACME thread just put
+ * in the state directory, from the next handshake on: the new snapshot
+ * differs from the current one only in those domains' credentials.
+ */
+static void install_certificates(struct daemon *dm)
+{
+	size_t count;
+	char **hosts = acme_link_take(dm->acme, &count);
+	if (!count)
+		return;
+	if (snapshot_renewal_count(dm->snapshot) >= ACME_RENEW_CHAIN_MAX) {
+		log_info("acme: new certificates: rebuilding from %s",
+			dm->config_path);
+		reload(dm);
+	} else {
+		struct diag d;
+		diag_init(&d);
+		struct snapshot *snap = snapshot_renew(dm->snapshot,
+			(const char *const *)hosts, count, time(NULL), &d);
+		log_diag(&d);
+		diag_finish(&d);
+		if (!snap || http_server_install(dm->http, snap) < 0) {
+			log_error("acme: cannot serve the new certificate of "
+				"%s: it is served after the next reload",
+				hosts[0]);
+			snapshot_unref(snap);
+		} else {
+			snapshot_unref(dm->snapshot);
+			dm->snapshot = snap;
+			snapshot_release_memory();
+			record_served(snap);
+			for (size_t i = 0; i < count; i++)
+				log_info("acme: %s: serving its new "
+					"certificate", hosts[i]);
+		}
+	}
+	for (size_t i = 0; i < count; i++)
+		free(hosts[i]);
+	free(hosts);
 }
 
 static void drain_and_stop(struct daemon *dm)
@@ -675,11 +739,13 @@ static int event_loop(struct daemon *dm)
 	for (;;) {
 		/* The second fd: a snapshot was freed (by whichever thread let
 		 * it go); its memory is given back here, off the workers. */
-		struct pollfd pfd[2] = {
+		struct pollfd pfd[3] = {
 			{ .fd = dm->signal_fd, .events = POLLIN },
 			{ .fd = snapshot_release_notifier(), .events = POLLIN },
+			{ .fd = acme_link_fd(dm->acme), .events = POLLIN },
 		};
-		if (poll(pfd, pfd[1].fd >= 0 ? 2 : 1, -1) < 0) {
+		/* poll(2) skips negative descriptors. */
+		if (poll(pfd, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			log_error_errno("poll");
@@ -687,6 +753,8 @@ static int event_loop(struct daemon *dm)
 		}
 		if (pfd[1].fd >= 0 && (pfd[1].revents & POLLIN))
 			snapshot_release_memory();
+		if (pfd[2].fd >= 0 && (pfd[2].revents & POLLIN))
+			install_certificates(dm);
 		if (!(pfd[0].revents & POLLIN))
 			continue;
 		struct signalfd_siginfo si;
@@ -758,11 +826,16 @@ static int run_daemon(struct daemon *dm, struct snapshot *snap)
 	log_loaded(snap, "serving");
 	announce_serving(snap);
 	snapshot_release_memory();
+	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
 	return event_loop(dm);
 }
 
 static void daemon_finish(struct daemon *dm)
 {
+	acme_link_stop(dm->acme);
+	dm->acme = NULL;
+	if (dm->http01_fd >= 0)
+		close(dm->http01_fd);
 	http_server_stop(dm->http);
 	snapshot_unref(dm->snapshot);
 	if (dm->signal_fd >= 0)
@@ -783,6 +856,12 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	const struct snapshot_options *options, bool reread)
 {
 	dm->fd_count = open_sockets(config, &dm->fds);
+	/* http-01's plain port is bound now too: it may be below 1024. */
+	if (dm->fd_count >= 0 && config->acme.enabled &&
+			config->acme.http01_listen &&
+			!strcmp(config->acme.challenge, "http-01") &&
+			(dm->http01_fd = bind_one(config->acme.http01_listen)) < 0)
+		dm->fd_count = -1;
 	if (dm->fd_count < 0 || drop_privileges(user, group) < 0 ||
 			drop_capabilities() < 0) {
 		config_finish(config);
@@ -800,6 +879,10 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 		free(config);
 		config = load_config(dm->config_path, &d);
 	}
+	/* A certificate a crash left half moved into place is finished
+	 * before anything reads it. */
+	if (config)
+		acme_link_recover(config);
 	struct snapshot *snap = config ?
 		snapshot_create(config, options, &d) : NULL;
 	log_diag(&d);
@@ -815,7 +898,7 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 static int cmd_serve(const char *config_path)
 {
 	struct daemon dm = { .config_path = config_path, .signal_fd = -1,
-		.running_fd = -1 };
+		.running_fd = -1, .http01_fd = -1 };
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
@@ -882,7 +965,7 @@ out:
 static int cmd_demo(const char *listen)
 {
 	struct daemon dm = { .config_path = "(built-in demo)", .signal_fd = -1,
-		.running_fd = -1 };
+		.running_fd = -1, .http01_fd = -1 };
 	int rc = EXIT_INVALID;
 
 	log_init(LOG_LEVEL_INFO, LOG_TARGET_STDERR);
@@ -1699,6 +1782,34 @@ static int cmd_lint(const char *path, bool txt)
  * Command line
  * --------------------------------------------------------------------- */
 
+/*
+ * acme-status: each ACME domain's certificate and order as the state
+ * directory has them. Exit 0 when every one has a valid certificate,
+ * EXIT_NOT_SERVED when one has none, 1 when the configuration is invalid.
+ */
+static int cmd_acme_status(const char *config_path)
+{
+	struct diag d;
+	diag_init(&d);
+	struct config *config = load_config(config_path, &d);
+	if (!config) {
+		log_diag(&d);
+		diag_finish(&d);
+		return EXIT_INVALID;
+	}
+	diag_finish(&d);
+	int rc = EXIT_OK;
+	if (!config->acme.enabled) {
+		printf("%s has no acme group: no certificate comes from ACME\n",
+			config_path);
+	} else if (acme_report_print(stdout, config, time(NULL)) > 0) {
+		rc = EXIT_NOT_SERVED;
+	}
+	config_finish(config);
+	free(config);
+	return rc;
+}
+
 int main(int argc, char *argv[])
 {
 	static const struct option long_options[] = {
@@ -1825,6 +1936,9 @@ int main(int argc, char *argv[])
 	if (strcmp(command, "lint") == 0 && rest == 1 && !bump &&
 			format == TXT_ZONE)
 		return cmd_lint(args[0], txt);
+	if (strcmp(command, "acme-status") == 0 && rest == 0 && !bump &&
+			!txt && !verbose)
+		return cmd_acme_status(config_path);
 	if (strcmp(command, "demo") == 0 && rest == 0)
 		return cmd_demo(demo_listen ? demo_listen : DEMO_LISTEN);
 	if (demo_listen) {
@@ -1836,7 +1950,7 @@ int main(int argc, char *argv[])
 
 	if (strcmp(command, "serve") && strcmp(command, "check-config") &&
 			strcmp(command, "txt") && strcmp(command, "lint") &&
-			strcmp(command, "demo"))
+			strcmp(command, "demo") && strcmp(command, "acme-status"))
 		fprintf(stderr, "mta-stsd: unknown command \"%s\"\n", command);
 	else
 		fprintf(stderr, "mta-stsd: wrong arguments for %s\n", command);

@@ -203,6 +203,9 @@ static void load_root(struct loader *ld, const config_setting_t *root,
 		case G_POLICIES:
 			domains_load_templates(ld, s);
 			break;
+		case G_ACME:
+			config_acme_load(ld, s);
+			break;
 		case G_DOMAINS:
 			ld->domains_seen = true;
 			if (config_setting_is_list(s))
@@ -775,6 +778,7 @@ void config_finish(struct config *config)
 	free(config->user);
 	free(config->group);
 	free(config->state_directory);
+	config_acme_finish(&config->acme);
 	free(config->tls_priorities);
 	free(config->tls_priorities_file);
 	free(config->log_level);

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "config/acme_settings.h"
 #include "core/policy.h"
 
 struct diag;
@@ -27,6 +28,7 @@ struct config_domain {
 	char *template_name;	/* the shared policy used, or NULL */
 	char *file;		/* where the domain is declared */
 	unsigned line;
+	bool acme;		/* cert and key come from ACME (state dir) */
 	/*
 	 * NULL, or the code of the first error of this domain's entry (its
 	 * policy, a missing cert or key, a duplicate name): the domain is
@@ -88,6 +90,8 @@ struct config {
 	unsigned txt_ttl;		/* TTL printed by `txt` */
 	bool strict;			/* one domain's problem stops them all */
 	char *domains_directory;	/* NULL: none */
+
+	struct config_acme acme;	/* the acme group */
 
 	struct config_domain *domains;
 	size_t domain_count;

@@ -387,12 +387,21 @@ static void add_domain(struct loader *ld, const char *name,
 		if (policy_add_mx(&dom.policy, r->mx[i]) < 0)
 			ok = false;
 	}
-	if (r->text[FIELD_CERT]) {
+	if (ld->out->acme.enabled && config_acme_is_wanted(ld->out,
+			r->text[FIELD_CERT], r->text[FIELD_KEY])) {
+		/* Where the ACME thread puts them (acme/acme_store.h). */
+		dom.acme = true;
+		dom.cert = config_acme_host_path(ld->out->state_directory,
+			name, CONFIG_ACME_CHAIN);
+		dom.key = config_acme_host_path(ld->out->state_directory,
+			name, CONFIG_ACME_KEY);
+		ok = ok && dom.cert && dom.key;
+	} else if (r->text[FIELD_CERT]) {
 		dom.cert = expand_path(r->text[FIELD_CERT], name,
 			r->dir[FIELD_CERT]);
 		ok = ok && dom.cert;
 	}
-	if (r->text[FIELD_KEY]) {
+	if (!dom.acme && r->text[FIELD_KEY]) {
 		dom.key = expand_path(r->text[FIELD_KEY], name,
 			r->dir[FIELD_KEY]);
 		ok = ok && dom.key;
@@ -653,10 +662,17 @@ void domains_load_entry(struct loader *ld, const config_setting_t *e)
 			advice_missing(ld, e, subject, "mx", fix, t);
 			r.policy_ok = false;
 		}
-		if (!pick(layers, nl, FIELD_CERT))
+		bool acme = config_acme_is_wanted(ld->out,
+			r.text[FIELD_CERT], r.text[FIELD_KEY]);
+		if (acme && !ld->out->acme.enabled)
+			loader_report(ld, e, "config-acme-missing", "%s: cert = "
+				"\"acme\" needs the acme group — add acme = { "
+				"email = \"postmaster@example.org\"; };",
+				subject);
+		if (!acme && !pick(layers, nl, FIELD_CERT))
 			advice_missing(ld, e, subject, "cert",
 				"cert = \"/etc/mta-stsd/certs/%d.pem\";", t);
-		if (!pick(layers, nl, FIELD_KEY))
+		if (!acme && !pick(layers, nl, FIELD_KEY))
 			advice_missing(ld, e, subject, "key",
 				"key = \"/etc/mta-stsd/keys/%d.key\";", t);
 	}

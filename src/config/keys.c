@@ -103,6 +103,7 @@ const struct gkey keys_global[] = {
 	{ .name = "defaults", .kind = G_DEFAULTS },
 	{ .name = "policies", .kind = G_POLICIES },
 	{ .name = "domains", .kind = G_DOMAINS },
+	{ .name = "acme", .kind = G_ACME },
 };
 
 const size_t keys_global_count = ARRAY_LEN(keys_global);

@@ -38,6 +38,7 @@ enum gkind {
 	G_DEFAULTS,
 	G_POLICIES,
 	G_DOMAINS,
+	G_ACME,
 };
 
 struct gkey {
@@ -217,6 +218,10 @@ const char *domains_first_error(const struct loader *ld, size_t from,
 /* Records name (file:line) as yielding no domain to serve. */
 void domains_skip(struct loader *ld, const char *name, const char *file,
 	unsigned line, const char *code);
+
+/* ---- acme_settings.c: the acme group ---- */
+
+void config_acme_load(struct loader *ld, const config_setting_t *s);
 
 /* ---- advice.c: the findings' texts and fixes ---- */
 

@@ -309,6 +309,7 @@ void settings_global(struct loader *ld, const struct gkey *k,
 	case G_DEFAULTS:
 	case G_POLICIES:
 	case G_DOMAINS:
+	case G_ACME:
 		break;
 	}
 }

@@ -23,6 +23,7 @@
 #include "core/txt.h"
 #include "util/clock.h"
 #include "util/parallel.h"
+#include "util/text.h"
 
 /*
  * What a certificate or key file was when it was loaded. A renewal writes
@@ -64,6 +65,15 @@ struct snapshot {
 	struct snapshot_problem *problems;
 	size_t problem_count;
 	struct snapshot_stats stats;
+	/* ACME domains not served yet (no usable certificate), rendered,
+	 * one reference each: snapshot_renew serves them when one comes. */
+	struct entry **waiting;
+	size_t waiting_count;
+	size_t acme_pending;	/* ACME domains waiting for a certificate */
+	bool use_state;		/* ids come from the state directory */
+	/* snapshot_renew: config is this snapshot's, which it references */
+	struct snapshot *config_owner;
+	unsigned renewals;	/* snapshot_renew in a row that made this one */
 };
 
 /*
@@ -132,6 +142,9 @@ static void destroy(struct snapshot *snap)
 	for (size_t i = 0; i < snap->domain_count; i++)
 		entry_unref(snap->domains[i]);
 	free(snap->domains);
+	for (size_t i = 0; i < snap->waiting_count; i++)
+		entry_unref(snap->waiting[i]);
+	free(snap->waiting);
 	for (size_t i = 0; i < snap->problem_count; i++) {
 		free(snap->problems[i].name);
 		free(snap->problems[i].reason);
@@ -139,8 +152,12 @@ static void destroy(struct snapshot *snap)
 	}
 	free(snap->problems);
 	state_destroy(snap->state);
-	config_finish(snap->config);
-	free(snap->config);
+	if (snap->config_owner) {
+		snapshot_unref(snap->config_owner);
+	} else {
+		config_finish(snap->config);
+		free(snap->config);
+	}
 	free(snap);
 	atomic_fetch_add(&freed_since_trim, 1);
 	if (release_fd >= 0) {
@@ -172,6 +189,7 @@ static const struct {
 	{ "config-domain-no-name", "no name" },
 	{ "config-domains-file", "the file holds more than domains" },
 	{ "config-syntax", "syntax error" },
+	{ "acme-pending", "waiting for its certificate from ACME" },
 	{ "config-open", "file unreadable" },
 	{ "config-include", "@include unreadable" },
 };
@@ -209,27 +227,43 @@ static const char *first_error(const struct diag *d, size_t mark)
 	return NULL;
 }
 
+/* Appends p, taking its strings (freed when !ok or memory ran out). */
+static int push_problem(struct snapshot *snap, struct snapshot_problem p,
+	bool ok)
+{
+	struct snapshot_problem *grown = ok ? realloc(snap->problems,
+		(snap->problem_count + 1) * sizeof(*grown)) : NULL;
+	if (!grown) {
+		free(p.name);
+		free(p.reason);
+		free(p.file);
+		return -1;
+	}
+	snap->problems = grown;
+	snap->problems[snap->problem_count++] = p;
+	return 0;
+}
+
 static int add_problem(struct snapshot *snap, const char *name,
 	const char *code, const char *file, unsigned line, bool kept)
 {
-	struct snapshot_problem *grown = realloc(snap->problems,
-		(snap->problem_count + 1) * sizeof(*grown));
-	if (!grown)
-		return -1;
-	snap->problems = grown;
-	struct snapshot_problem *p = &snap->problems[snap->problem_count];
-	*p = (struct snapshot_problem){
+	struct snapshot_problem p = {
 		.name = strdup(name), .reason = reason_of(code),
 		.file = file ? strdup(file) : NULL, .line = line,
 		.kept = kept,
 	};
-	if (!p->name || !p->reason || (file && !p->file)) {
-		free(p->name);
-		free(p->reason);
-		free(p->file);
+	return push_problem(snap, p, p.name && p.reason && (!file || p.file));
+}
+
+/* Keeps e, an ACME domain not served yet, for snapshot_renew. */
+static int add_waiting(struct snapshot *snap, struct entry *e)
+{
+	struct entry **grown = realloc(snap->waiting,
+		(snap->waiting_count + 1) * sizeof(*grown));
+	if (!grown)
 		return -1;
-	}
-	snap->problem_count++;
+	snap->waiting = grown;
+	snap->waiting[snap->waiting_count++] = entry_ref(e);
 	return 0;
 }
 
@@ -432,6 +466,11 @@ static struct entry *reusable_entry(const struct snapshot_options *options,
 	return old;
 }
 
+/*
+ * load_certificate loads the credentials of sd into store: 0, or 1 when
+ * sd is an ACME domain waiting for its first certificate (no file yet),
+ * or -1 (d says why).
+ */
 static int load_certificate(struct tls_store *store, struct snapshot_domain *sd,
 	const struct snapshot_options *options, struct diag *d)
 {
@@ -444,6 +483,13 @@ static int load_certificate(struct tls_store *store, struct snapshot_domain *sd,
 			return -1;
 		}
 		return 0;
+	}
+	if (cd->acme && access(cd->cert, F_OK) < 0 && errno == ENOENT) {
+		diag_add(d, DIAG_WARNING, cd->file, cd->line, "acme-pending",
+			"%s: not served until its first certificate from ACME "
+			"is issued (`mta-stsd acme-status` shows how that goes)",
+			cd->name);
+		return 1;
 	}
 	if (tls_store_add(store, sd->host, cd->cert, cd->key, sd,
 			options->now, &sd->cert, d, cd->file, cd->line) < 0)
@@ -510,6 +556,8 @@ struct slot {
 	const char *code;	/* the domain cannot be served */
 	bool reused;
 	bool loaded;
+	bool prepared;		/* rendered, with its id */
+	bool pending;		/* ACME, no certificate yet */
 	unsigned worker;
 	size_t diag_from, diag_to;
 	size_t prep_from, prep_to;	/* its findings in load_job.prep */
@@ -536,10 +584,12 @@ static void load_slice(void *ctx, unsigned worker, size_t begin, size_t end)
 		struct slot *slot = &job->slots[job->todo[k]];
 		slot->worker = worker;
 		slot->diag_from = d->len;
-		slot->loaded = load_certificate(job->stores[worker],
-			&slot->entry->pub, job->options, d) == 0;
+		int rc = load_certificate(job->stores[worker],
+			&slot->entry->pub, job->options, d);
 		slot->diag_to = d->len;
-		if (!slot->loaded)
+		slot->loaded = rc == 0;
+		slot->pending = rc > 0;
+		if (rc < 0)
 			slot->code = first_error(d, slot->diag_from);
 	}
 }
@@ -647,6 +697,7 @@ static ssize_t take_domains(struct snapshot *snap, struct slot *slots,
 			slot->code = first_error(d, slot->prep_from);
 			continue;
 		}
+		slot->prepared = true;
 		if (!options->load_certificates) {
 			slot->loaded = true;
 			continue;
@@ -700,9 +751,23 @@ static int place_domains(struct snapshot *snap, struct slot *slots,
 		}
 		const struct config_domain *cd = e ? &e->config :
 			&config->domains[i];
-		int rc = not_served(snap, options, cd->name, slot->code, d,
-			cd->file, cd->line);
-		if (rc < 0)
+		if (slot->pending) {
+			/* Waiting for ACME is no error: listed, not served. */
+			if (add_problem(snap, cd->name, "acme-pending",
+					cd->file, cd->line, false) < 0)
+				return -1;
+			snap->problems[snap->problem_count - 1].pending = true;
+		} else if (not_served(snap, options, cd->name, slot->code, d,
+				cd->file, cd->line) < 0) {
+			return -1;
+		}
+		/* The ACME thread replaces missing or broken files: wait
+		 * for it, and keep the domain to serve when it has. */
+		if (!cd->acme || cd->problem)
+			continue;
+		snap->acme_pending++;
+		if (slot->prepared && !served_entry(snap, cd->name) &&
+				add_waiting(snap, e) < 0)
 			return -1;
 	}
 	return 0;
@@ -738,6 +803,7 @@ struct snapshot *snapshot_create(struct config *config,
 	}
 	atomic_init(&snap->refs, 1);
 	snap->config = config;
+	snap->use_state = options->use_state;
 	size_t errors = d->errors;
 	struct load_job job = { .options = options };
 	for (unsigned w = 0; w < PARALLEL_MAX_WORKERS; w++)
@@ -807,7 +873,8 @@ struct snapshot *snapshot_create(struct config *config,
 			"is — fix them, or set strict = false to serve the "
 			"others", lost);
 		failed = true;
-	} else if (snap->domain_count == 0 && !failed && !options->subset) {
+	} else if (snap->domain_count == 0 && !failed && !options->subset &&
+			snap->acme_pending == 0) {
 		diag_add(d, DIAG_ERROR, config->file, 0, "snapshot-none-served",
 			"no domain can be served — fix the errors above");
 		failed = true;
@@ -955,7 +1022,8 @@ size_t snapshot_not_served_count(const struct snapshot *snapshot)
 {
 	size_t n = 0;
 	for (size_t i = 0; i < snapshot->problem_count; i++)
-		n += !snapshot->problems[i].kept;
+		n += !snapshot->problems[i].kept &&
+			!snapshot->problems[i].pending;
 	return n;
 }
 
@@ -990,4 +1058,154 @@ int snapshot_record_served(struct snapshot *snapshot, time_t now,
 	state_destroy(snapshot->state);
 	snapshot->state = NULL;
 	return rc;
+}
+
+/* ------------------------------------------------------------------------ */
+/* A new certificate from ACME, without a reload */
+
+/* Is host one of hosts (count of them)? */
+static bool is_listed(const char *host, const char *const *hosts,
+	size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (dnsname_equal(host, hosts[i]))
+			return true;
+	return false;
+}
+
+/* Copies problem p of another snapshot into snap. 0 or -1 (memory). */
+static int copy_problem(struct snapshot *snap, const struct snapshot_problem *p)
+{
+	struct snapshot_problem q = *p;
+	q.name = strdup(p->name);
+	q.reason = p->reason ? strdup(p->reason) : NULL;
+	q.file = p->file ? strdup(p->file) : NULL;
+	return push_problem(snap, q, q.name && (!p->reason || q.reason) &&
+		(!p->file || q.file));
+}
+
+/*
+ * renew_entry serves old, an ACME domain, in snap with the certificate
+ * now in its files: a new entry with old's configuration, policy and id
+ * (so neither the configuration nor the state directory is read). 0, or
+ * -1 when the files cannot be used (d says why) or memory ran out.
+ */
+static int renew_entry(struct snapshot *snap, const struct entry *old,
+	const struct snapshot_options *options, struct diag *d)
+{
+	struct entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		goto err_memory;
+	atomic_init(&e->refs, 1);
+	e->pub.config = &e->config;
+	if (config_domain_copy(&e->config, &old->config) < 0 ||
+			!(e->pub.host = text_dup(old->pub.host)) ||
+			!(e->pub.body = malloc(old->pub.body_len + 1)))
+		goto err_memory;
+	memcpy(e->pub.body, old->pub.body, old->pub.body_len + 1);
+	e->pub.body_len = old->pub.body_len;
+	memcpy(e->pub.id, old->pub.id, sizeof(e->pub.id));
+	memcpy(e->pub.digest, old->pub.digest, sizeof(e->pub.digest));
+	identify(e);
+	if (load_certificate(snap->tls, &e->pub, options, d) != 0) {
+		entry_unref(e);
+		return -1;
+	}
+	snap->domains[snap->domain_count++] = e;
+	snap->stats.loaded++;
+	return 0;
+err_memory:
+	entry_unref(e);
+	diag_add(d, DIAG_ERROR, old->config.file, old->config.line,
+		"out-of-memory", "%s: out of memory", old->config.name);
+	return -1;
+}
+
+struct snapshot *snapshot_renew(struct snapshot *current,
+	const char *const *hosts, size_t count, time_t now, struct diag *d)
+{
+	struct snapshot *snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		goto err_nomem;
+	atomic_init(&snap->refs, 1);
+	snap->config_owner = snapshot_ref(current->config_owner ?
+		current->config_owner : current);
+	snap->config = current->config;
+	snap->use_state = current->use_state;
+	snap->renewals = current->renewals + 1;
+	snap->stats.threads = 1;
+	snap->tls = tls_store_create();
+	snap->domains = calloc(current->domain_count +
+		current->waiting_count + 1, sizeof(*snap->domains));
+	if (!snap->tls || !snap->domains)
+		goto err_nomem;
+	/* For snapshot_record_served: a domain served for the first time. */
+	if (snap->use_state && !(snap->state = state_open_for_serving(
+			snap->config->state_directory, d)))
+		goto err;
+	struct snapshot_options options = {
+		.now = now,
+		.load_certificates = true,
+	};
+	/* Every other domain is shared by reference, as a reload does. */
+	for (size_t i = 0; i < current->domain_count; i++) {
+		struct entry *old = current->domains[i];
+		size_t mark = d->errors;
+		/* A renewed chain that cannot be used leaves the old one. */
+		if (old->config.acme && is_listed(old->pub.host, hosts, count) &&
+				renew_entry(snap, old, &options, d) == 0)
+			continue;
+		if (d->errors > mark)
+			diag_add(d, DIAG_WARNING, old->config.file,
+				old->config.line, "acme-kept-previous",
+				"%s: still serving the previous certificate",
+				old->config.name);
+		if (share_entry(snap, current, old) < 0)
+			goto err_nomem;
+		snap->stats.reused++;
+	}
+	/* Waiting, or broken by files a crash left half replaced. */
+	for (size_t i = 0; i < current->waiting_count; i++) {
+		struct entry *w = current->waiting[i];
+		if (is_listed(w->pub.host, hosts, count) &&
+				renew_entry(snap, w, &options, d) == 0)
+			continue;
+		if (add_waiting(snap, w) < 0)
+			goto err_nomem;
+	}
+	for (size_t i = 0; i < current->problem_count; i++) {
+		const struct snapshot_problem *p = &current->problems[i];
+		if (!p->kept && served_entry(snap, p->name))
+			continue;
+		if (copy_problem(snap, p) < 0)
+			goto err_nomem;
+		snap->acme_pending += p->pending;
+	}
+	return snap;
+err_nomem:
+	diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory", "out of memory");
+err:
+	if (snap)
+		destroy(snap);
+	return NULL;
+}
+
+unsigned snapshot_renewal_count(const struct snapshot *snapshot)
+{
+	return snapshot->renewals;
+}
+
+size_t snapshot_configured_count(const struct snapshot *snapshot)
+{
+	return snapshot->domain_count + snapshot->waiting_count;
+}
+
+const struct config_domain *snapshot_configured_at(
+	const struct snapshot *snapshot, size_t index)
+{
+	if (index < snapshot->domain_count)
+		return &snapshot->domains[index]->config;
+	index -= snapshot->domain_count;
+	return index < snapshot->waiting_count ?
+		&snapshot->waiting[index]->config : NULL;
 }

@@ -58,6 +58,7 @@ struct snapshot_problem {
 	char *file;		/* where it is configured, or NULL */
 	unsigned line;
 	bool kept;		/* its previous version is still served */
+	bool pending;		/* an ACME domain waiting for a certificate */
 };
 
 struct snapshot_options {
@@ -154,6 +155,36 @@ int snapshot_release_notifier(void);
  * takes milliseconds, too long for a request thread.
  */
 void snapshot_release_memory(void);
+
+/*
+ * snapshot_renew returns a snapshot that serves what current serves,
+ * except that the ACME domains whose policy hosts are listed (count of
+ * them) have their chain and key read again from their files: a new
+ * certificate from the next handshake on, with no reload and nothing else
+ * read. A listed host whose files cannot be used keeps its previous
+ * certificate (a warning in d); a listed host waiting for its first
+ * certificate starts being served. The new snapshot shares current's
+ * configuration and every other domain's entry, by reference. NULL on
+ * failure (d).
+ */
+struct snapshot *snapshot_renew(struct snapshot *current,
+	const char *const *hosts, size_t count, time_t now, struct diag *d);
+
+/*
+ * How many snapshot_renew in a row made this snapshot (0: made from the
+ * configuration); after a few the daemon rebuilds as a reload does,
+ * which looks at every domain's files again.
+ */
+unsigned snapshot_renewal_count(const struct snapshot *snapshot);
+
+/*
+ * The configured domains that can be served once they have a certificate:
+ * the served ones, then the ACME domains waiting for one. snapshot_config
+ * holds no domains (they live in the snapshot's entries).
+ */
+size_t snapshot_configured_count(const struct snapshot *snapshot);
+const struct config_domain *snapshot_configured_at(
+	const struct snapshot *snapshot, size_t index);
 
 /*
  * snapshot_record_served writes to the state directory the ids assigned

@@ -19,6 +19,7 @@
 
 #include "util/log.h"
 #include "util/text.h"
+#include "tls/alpn.h"
 #include "tls/handshake.h"
 #include "tls/hello.h"
 #include "tls/store-internal.h"
@@ -232,7 +233,12 @@ static int on_message(gnutls_session_t session, unsigned htype,
 		if (b && ++b->hellos == 2)
 			atomic_fetch_add_explicit(&count_retried, 1,
 				memory_order_relaxed);
-		return screen(session, msg);
+		int rc = screen(session, msg);
+		/* An ACME validator's tls-alpn-01 handshake (tls/alpn.c). */
+		if (rc == 0 && b && b->hellos == 1)
+			b->challenge = alpn_on_client_hello(session, msg->data,
+				msg->size);
+		return rc;
 	}
 	if (htype == GNUTLS_HANDSHAKE_FINISHED && when == GNUTLS_HOOK_POST) {
 		atomic_fetch_add_explicit(gnutls_session_is_resumed(session)
@@ -291,6 +297,8 @@ static int pull_timeout(gnutls_transport_ptr_t ptr, unsigned ms)
 static int client_hello(gnutls_session_t session)
 {
 	struct tls_binding *binding = binding_of(session);
+	if (binding && binding->challenge)
+		return 0;	/* tls/alpn.c answers it */
 	char raw[SNI_BUF], esc[64];
 	bool has_sni;
 	const struct tls_host *h = session_host(session, binding, raw,
@@ -326,6 +334,7 @@ int tls_session_bind(void *session, struct tls_binding *binding)
 	binding->started = false;
 	binding->hellos = 0;
 	binding->finished = 0;
+	binding->challenge = NULL;
 	binding->fd = gnutls_transport_get_int(s);
 	/* From here on the hook refuses every name until bound. */
 	gnutls_handshake_set_post_client_hello_function(s, client_hello);
@@ -380,6 +389,9 @@ static int retrieve(gnutls_session_t session, const gnutls_datum_t *req_ca_rdn,
 	(void)pk_algos;
 	(void)pk_algos_length;
 	const struct tls_binding *binding = binding_of(session);
+	if (binding && binding->challenge)
+		return alpn_retrieve(binding->challenge, pcert, pcert_length,
+			privkey);
 	char raw[SNI_BUF];
 	bool has_sni;
 	const struct tls_host *h = session_host(session, binding, raw,

@@ -35,6 +35,7 @@ struct tls_binding {
 	bool started;		/* the client's first bytes were read */
 	unsigned hellos;	/* ClientHellos seen: 2 after a retry request */
 	unsigned finished;	/* Finished messages seen, both ways */
+	const void *challenge;	/* a tls-alpn-01 handshake (tls/alpn.h) */
 	/*
 	 * Called once on the session's thread when the handshake is over
 	 * (the second Finished), after which the session uses nothing of
