@@ -3,12 +3,18 @@
 #
 # bench/run.sh [--domains N] [--quick] [--reps R] [--duration S] [--no-nginx]
 #              [--metrics]
+# bench/run.sh --scale [--sizes 10000,30000,100000] [--renew 1000] [--reps R]
+#                      [--per-file N] [--load-rate R]
+#                      [--certs DIR] [--keep] [--no-nginx]
 #
 # The benchmark of issue 6: mta-stsd against nginx on 127.0.0.1, one run,
 # servers alternated, server pinned to CPU 0 and load to CPU 1. Builds a
 # release tree in build-bench (or uses $MTASTSD_BUILD) and runs
 # bench/bench.py; see docs/PERFORMANCE.md. Run it as root (mta-stsd drops
 # to nobody, nginx's workers too) on a machine with nothing else to do.
+#
+# --scale runs bench/scale.py instead (issue 17): check-config, start and
+# reloads at 10,000 to 100,000 domains; see "Scale" in docs/PERFORMANCE.md.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${MTASTSD_BUILD:-$src/build-bench}
@@ -17,5 +23,9 @@ if [ -z "${MTASTSD_BUILD:-}" ]; then
 		meson setup "$build" "$src" --buildtype=release >/dev/null
 	fi
 	ninja -C "$build" src/mta-stsd tests/mkcerts bench/mtsload >/dev/null
+fi
+if [ "${1:-}" = --scale ]; then
+	shift
+	exec python3 "$src/bench/scale.py" --build "$build" "$@"
 fi
 exec python3 "$src/bench/bench.py" --build "$build" "$@"

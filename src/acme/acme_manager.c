@@ -63,19 +63,6 @@ struct acme_manager {
 	long long tokens_at;
 };
 
-static void acme_copy(struct config_acme *to, const struct config_acme *from)
-{
-	*to = *from;
-	to->directory = text_dup(from->directory);
-	to->email = text_dup(from->email);
-	to->ca_file = text_dup(from->ca_file);
-	to->eab_kid = text_dup(from->eab_kid);
-	to->eab_hmac_key = text_dup(from->eab_hmac_key);
-	to->challenge = text_dup(from->challenge);
-	to->http01_listen = text_dup(from->http01_listen);
-	to->file = text_dup(from->file);
-}
-
 static long long now_s(void)
 {
 	return (long long)time(NULL);
@@ -130,7 +117,7 @@ static int ensure_client(struct acme_manager *m, char *why, size_t why_size)
 	unsigned gen = m->settings.generation;
 	if (!m->client || gen != m->client_generation) {
 		config_acme_finish(&m->current);
-		acme_copy(&m->current, &m->settings.acme);
+		config_acme_copy(&m->current, &m->settings.acme);
 	}
 	pthread_mutex_unlock(&m->lock);
 	if (m->client && gen == m->client_generation)
@@ -730,7 +717,7 @@ struct acme_manager *acme_manager_start(const struct config_acme *settings,
 		return NULL;
 	}
 	m->host_count = count;
-	acme_copy(&m->settings.acme, settings);
+	config_acme_copy(&m->settings.acme, settings);
 	m->settings.generation = 1;
 	m->on_certificate = on_certificate;
 	m->user = user;
@@ -768,7 +755,7 @@ int acme_manager_update(struct acme_manager *m,
 	m->hosts = h;
 	m->host_count = count;
 	config_acme_finish(&m->settings.acme);
-	acme_copy(&m->settings.acme, settings);
+	config_acme_copy(&m->settings.acme, settings);
 	m->settings.generation++;
 	/* New settings or hosts: look at every host again. */
 	for (size_t i = 0; i < count; i++)

@@ -67,7 +67,8 @@ static void served_changes(struct tally *t, const struct snapshot *old,
 		if (strcmp(was->id, sd->id) != 0)
 			say(t, name, "policy changed: id %s -> %s", was->id,
 				sd->id);
-		if (sd->previous && !was->previous) {
+		if (snapshot_domain_is_kept(new, sd) &&
+				!snapshot_domain_is_kept(old, was)) {
 			const struct snapshot_problem *p =
 				snapshot_find_problem(new, name);
 			say(t, name, "new version not loaded (%s): the "

@@ -33,14 +33,15 @@ enum {
 /* ------------------------------------------------------------------ */
 /* Writing, in the daemon */
 
-static json_object *domain_json(const struct snapshot_domain *sd)
+static json_object *domain_json(const struct snapshot *snap,
+	const struct snapshot_domain *sd)
 {
 	json_object *o = json_object_new_object();
 	json_object_object_add(o, "domain",
 		json_object_new_string(sd->config->name));
 	json_object_object_add(o, "served", json_object_new_boolean(1));
 	json_object_object_add(o, "previous_version",
-		json_object_new_boolean(sd->previous));
+		json_object_new_boolean(snapshot_domain_is_kept(snap, sd)));
 	json_object_object_add(o, "id", json_object_new_string(sd->id));
 	json_object_object_add(o, "mode", json_object_new_string(
 		policy_mode_name(sd->config->policy.mode)));
@@ -97,7 +98,7 @@ static json_object *status_json(const struct snapshot *snap,
 	/* Served domains first, then those with a problem that are not. */
 	json_object *domains = json_object_new_array();
 	for (size_t i = 0; i < snapshot_domain_count(snap); i++)
-		json_object_array_add(domains, domain_json(snapshot_domain_at(
+		json_object_array_add(domains, domain_json(snap, snapshot_domain_at(
 			(struct snapshot *)snap, i)));
 	for (size_t i = 0; i < snapshot_problem_count(snap); i++) {
 		const struct snapshot_problem *p = snapshot_problem_at(snap, i);

@@ -40,6 +40,10 @@ struct config_acme {
 
 void config_acme_finish(struct config_acme *acme);
 
+/* Copies from into to (finished with config_acme_finish); false when out
+ * of memory, with to still safe to finish. */
+bool config_acme_copy(struct config_acme *to, const struct config_acme *from);
+
 struct config;
 
 /*

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "config/loader.h"
 #include "core/dnsname.h"
+#include "util/clock.h"
 #include "util/diag.h"
 #include "util/text.h"
 
@@ -292,6 +293,8 @@ static void load(struct loader *ld, const config_t *cfg)
 	ld->main_raw = config_setting_source_file(root);
 	load_root(ld, root, &ld->defaults_layer);
 	check_connections(ld);
+	if (ld->settings_only)
+		return;
 
 	unsigned n = ld->domains ?
 		(unsigned)config_setting_length(ld->domains) : 0;
@@ -333,6 +336,32 @@ static int finish_load(struct loader *ld, size_t errors)
  */
 static bool check_includes(struct loader *ld, const char *file,
 	const char *base, int depth);
+
+/* Notes that the configuration was read from path, as st says it was. */
+static void add_source(struct loader *ld, const char *path,
+	const struct stat *st)
+{
+	struct config *out = ld->out;
+	if (ld->settings_only || !ld->from_file)
+		return;
+	struct config_source *grown = realloc(out->sources,
+		(out->source_count + 1) * sizeof(*grown));
+	if (!grown) {
+		loader_nomem(ld);
+		return;
+	}
+	out->sources = grown;
+	struct config_source *src = &grown[out->source_count];
+	*src = (struct config_source){
+		.path = strdup(path), .dev = st->st_dev, .ino = st->st_ino,
+		.size = st->st_size, .mtime = st->st_mtim,
+		.ctime = st->st_ctim,
+	};
+	if (!src->path)
+		loader_nomem(ld);
+	else
+		out->source_count++;
+}
 
 static bool check_include(struct loader *ld, const char *file,
 	unsigned number, const char *line, const char *base, int depth)
@@ -385,6 +414,8 @@ static bool check_include(struct loader *ld, const char *file,
 		ok = false;
 	} else if (!check_includes(ld, target, base, depth + 1)) {
 		ok = false;
+	} else {
+		add_source(ld, target, &st);
 	}
 	free(name);
 	free(target);
@@ -476,6 +507,7 @@ static int read_file(struct loader *ld, config_t *cfg, const char *path,
 			sizeof(fix)));
 		return -1;
 	}
+	add_source(ld, path, &st);
 	const char *real = real_dir(ld);
 	if (real)
 		set_abs_prefix(ld, real);
@@ -636,6 +668,11 @@ static void load_domains_directory(struct loader *ld)
 {
 	const char *dir = ld->out->domains_directory;
 	struct dirent **list = NULL;
+	/* Adding, removing or renaming a file changes the directory's
+	 * times: noted before it is listed. */
+	struct stat st;
+	if (stat(dir, &st) == 0)
+		add_source(ld, dir, &st);
 	int n = scandir(dir, &list, is_conf_name, alphasort);
 	if (n < 0) {
 		int err = errno;
@@ -667,12 +704,15 @@ static void load_domains_directory(struct loader *ld)
 	free(list);
 }
 
-int config_load_file(const char *path, struct config *out, struct diag *d)
+static int load_file(const char *path, struct config *out, struct diag *d,
+	bool settings_only)
 {
 	struct loader ld = {
 		.out = out, .d = d, .name = path, .from_file = true,
+		.settings_only = settings_only,
 	};
 	size_t errors = d->errors;
+	clock_gettime(CLOCK_REALTIME, &out->loaded_at);
 
 	out->file = strdup(path);
 	if (!out->file)
@@ -690,6 +730,17 @@ int config_load_file(const char *path, struct config *out, struct diag *d)
 		load(&ld, &cfg);
 	config_destroy(&cfg);
 	return finish_load(&ld, errors);
+}
+
+int config_load_file(const char *path, struct config *out, struct diag *d)
+{
+	return load_file(path, out, d, false);
+}
+
+int config_load_settings(const char *path, struct config *out,
+	struct diag *d)
+{
+	return load_file(path, out, d, true);
 }
 
 int config_load_string(const char *text, const char *name, struct config *out,
@@ -743,7 +794,138 @@ void config_finish(struct config *config)
 	}
 	free(config->skipped);
 	free(config->domains_directory);
+	for (size_t i = 0; i < config->source_count; i++)
+		free(config->sources[i].path);
+	free(config->sources);
 	*config = (struct config){0};
+}
+
+void config_domain_finish(struct config_domain *domain)
+{
+	domains_finish_domain(domain);
+}
+
+/* *dst = a copy of src, or NULL for NULL; false when out of memory. */
+static bool dup_text(char **dst, const char *src)
+{
+	*dst = src ? strdup(src) : NULL;
+	return !src || *dst;
+}
+
+int config_domain_copy(struct config_domain *dst,
+	const struct config_domain *src)
+{
+	*dst = *src;
+	policy_init(&dst->policy);
+	bool ok = dup_text(&dst->name, src->name) &
+		dup_text(&dst->id, src->id) & dup_text(&dst->cert, src->cert) &
+		dup_text(&dst->key, src->key) &
+		dup_text(&dst->tlsrpt_rua, src->tlsrpt_rua) &
+		dup_text(&dst->template_name, src->template_name) &
+		dup_text(&dst->file, src->file);
+	if (!ok || policy_copy(&dst->policy, &src->policy) < 0) {
+		domains_finish_domain(dst);
+		return -1;
+	}
+	return 0;
+}
+
+#define RACY_SECONDS 2
+
+bool config_sources_unchanged(const struct config *config)
+{
+	if (config->source_count == 0)
+		return false;
+	for (size_t i = 0; i < config->source_count; i++) {
+		const struct config_source *src = &config->sources[i];
+		struct stat st;
+		if (clock_is_racy(&src->mtime, &src->ctime, &config->loaded_at,
+				RACY_SECONDS) ||
+				stat(src->path, &st) < 0 ||
+				st.st_dev != src->dev || st.st_ino != src->ino ||
+				st.st_size != src->size ||
+				st.st_mtim.tv_sec != src->mtime.tv_sec ||
+				st.st_mtim.tv_nsec != src->mtime.tv_nsec ||
+				st.st_ctim.tv_sec != src->ctime.tv_sec ||
+				st.st_ctim.tv_nsec != src->ctime.tv_nsec)
+			return false;
+	}
+	return true;
+}
+
+struct config *config_clone_settings(const struct config *src)
+{
+	struct config *dst = calloc(1, sizeof(*dst));
+	if (!dst)
+		return NULL;
+	*dst = *src;
+	dst->domains = NULL;
+	dst->domain_count = 0;
+	dst->listen = NULL;
+	dst->listen_count = 0;
+	dst->skipped = NULL;
+	dst->skipped_count = 0;
+	dst->sources = NULL;
+	dst->source_count = 0;
+	bool ok = dup_text(&dst->file, src->file) &
+		dup_text(&dst->user, src->user) &
+		dup_text(&dst->group, src->group) &
+		dup_text(&dst->state_directory, src->state_directory) &
+		dup_text(&dst->tls_priorities, src->tls_priorities) &
+		dup_text(&dst->tls_priorities_file, src->tls_priorities_file) &
+		dup_text(&dst->log_level, src->log_level) &
+		dup_text(&dst->log_target, src->log_target) &
+		dup_text(&dst->access_log_format, src->access_log_format) &
+		dup_text(&dst->metrics_listen, src->metrics_listen) &
+		dup_text(&dst->domains_directory, src->domains_directory) &
+		config_acme_copy(&dst->acme, &src->acme);
+	dst->listen = calloc(src->listen_count + 1, sizeof(*dst->listen));
+	dst->skipped = calloc(src->skipped_count + 1, sizeof(*dst->skipped));
+	dst->sources = calloc(src->source_count + 1, sizeof(*dst->sources));
+	ok = ok && dst->listen && dst->skipped && dst->sources;
+	for (size_t i = 0; ok && i < src->listen_count; i++, dst->listen_count++)
+		ok = dup_text(&dst->listen[i], src->listen[i]);
+	for (size_t i = 0; ok && i < src->skipped_count; i++) {
+		dst->skipped[i] = src->skipped[i];
+		ok = dup_text(&dst->skipped[i].name, src->skipped[i].name) &
+			dup_text(&dst->skipped[i].file, src->skipped[i].file);
+		dst->skipped_count++;
+	}
+	for (size_t i = 0; ok && i < src->source_count; i++) {
+		dst->sources[i] = src->sources[i];
+		ok = dup_text(&dst->sources[i].path, src->sources[i].path);
+		dst->source_count += ok;
+	}
+	if (!ok) {
+		config_finish(dst);
+		free(dst);
+		return NULL;
+	}
+	return dst;
+}
+
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a && b && strcmp(a, b) == 0);
+}
+
+bool config_domain_is_same(const struct config_domain *a,
+	const struct config_domain *b)
+{
+	if (!same_text(a->name, b->name) || !same_text(a->id, b->id) ||
+			!same_text(a->cert, b->cert) ||
+			!same_text(a->key, b->key) ||
+			!same_text(a->tlsrpt_rua, b->tlsrpt_rua) ||
+			!same_text(a->file, b->file) ||
+			a->policy.mode != b->policy.mode ||
+			a->policy.max_age != b->policy.max_age ||
+			a->policy.mx_count != b->policy.mx_count)
+		return false;
+	for (size_t i = 0; i < a->policy.mx_count; i++) {
+		if (strcmp(a->policy.mx[i], b->policy.mx[i]) != 0)
+			return false;
+	}
+	return true;
 }
 
 const struct config_domain *config_find_domain(const struct config *config,

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
 
 #include "config/acme_settings.h"
 #include "core/policy.h"
@@ -47,6 +49,21 @@ struct config_skipped {
 	const char *code;	/* of the first error */
 };
 
+/*
+ * A file or directory the configuration was read from (the main file,
+ * each @include, domains_directory and each of its files), as it was
+ * then: a reload whose sources are all unchanged need not read them.
+ */
+struct config_source {
+	char *path;
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+
+/* config_clone_settings copies every field: keep it in step. */
 struct config {
 	char *file;			/* path as given */
 
@@ -82,6 +99,10 @@ struct config {
 	size_t domain_count;
 	struct config_skipped *skipped;
 	size_t skipped_count;
+
+	struct config_source *sources;	/* config_load_file only */
+	size_t source_count;
+	struct timespec loaded_at;	/* when reading began (realtime) */
 };
 
 /* One row of the defaults table; also printed verbatim in mta-stsd.conf(5). */
@@ -105,6 +126,16 @@ extern const struct config_default config_defaults[];
  * and state_directory paths to the directory of the file that sets them.
  */
 int config_load_file(const char *path, struct config *out, struct diag *d);
+
+/*
+ * As config_load_file, but the domains are left out: no domain entry is
+ * resolved and domains_directory is not read (out has no domains, and no
+ * finding about them is made). For the daemon's first read as root, which
+ * only needs the settings: the whole configuration is read again as the
+ * service user.
+ */
+int config_load_settings(const char *path, struct config *out,
+	struct diag *d);
 
 /*
  * As config_load_file for in-memory text; name is used in diagnostics.
@@ -132,6 +163,37 @@ int config_parse_listen(const char *text, char *host, size_t host_size,
  */
 void config_keep_only(struct config *config, char *const *names,
 	size_t count);
+
+/* Frees what domain holds and zeroes it; a zeroed domain is fine. */
+void config_domain_finish(struct config_domain *domain);
+
+/*
+ * Do a and b configure the same served domain: name, policy, id, cert and
+ * key paths, tlsrpt_rua and the file it is declared in (not the line, which
+ * moves when an entry above it comes or goes)? A reload reuses the loaded
+ * domain when they do and its files did not change.
+ */
+bool config_domain_is_same(const struct config_domain *a,
+	const struct config_domain *b);
+
+/* Deep copy of src into dst (zeroed). 0, or -1 when out of memory. */
+int config_domain_copy(struct config_domain *dst,
+	const struct config_domain *src);
+
+/*
+ * config_sources_unchanged: is every source of config still the same file
+ * with the same size and times, none of them changed within two seconds
+ * of reading began (a change time has a granularity), and were they
+ * recorded at all? Then reading them again gives config again.
+ */
+bool config_sources_unchanged(const struct config *config);
+
+/*
+ * config_clone_settings returns a new configuration with every setting,
+ * source and skipped entry of src, and no domain. NULL when out of
+ * memory. Caller finishes and frees it.
+ */
+struct config *config_clone_settings(const struct config *src);
 
 /* The domain with this name (normalised comparison), or NULL. Linear. */
 const struct config_domain *config_find_domain(const struct config *config,

@@ -18,18 +18,23 @@
 /*
  * Both files hold one "domain id digest time" line per domain after a
  * header comment. Records are kept sorted by domain (an array of pointers,
- * so inserting moves 8 bytes per record and found records never move),
- * which gives O(log n) lookups for providers with tens of thousands of
- * domains and writes files whose diffs are readable.
+ * so found records never move), which gives O(log n) lookups for providers
+ * with tens of thousands of domains and writes files whose diffs are
+ * readable. New records are appended to an unsorted tail, searched
+ * linearly and merged in once it is longer than about the square root of
+ * the table: inserting each of 100,000 new domains in its place would
+ * move 20 GB of pointers (quadratic), the tail costs O(n^1.5) at worst.
  */
 
 #define STATE_HEADER "# mta-stsd state, do not edit\n"
 #define DIGEST_LEN 64
 
 struct table {
-	struct state_record **items;	/* sorted by domain, each owned */
+	struct state_record **items;	/* each owned */
 	size_t len;
 	size_t cap;
+	size_t sorted;			/* items[0, sorted) are in order */
+	size_t tail_max;		/* merge the tail when it grows past */
 };
 
 struct state {
@@ -57,10 +62,48 @@ static void table_finish(struct table *t)
 	*t = (struct table){0};
 }
 
-/* search sets *pos to where domain is or would be inserted. */
+static int record_cmp(const void *a, const void *b)
+{
+	const struct state_record *const *x = a, *const *y = b;
+	return strcmp((*x)->domain, (*y)->domain);
+}
+
+/*
+ * settle sorts the appended tail and merges it into the sorted part, so
+ * every record is in order (as write_table needs). 0, or -1 when out of
+ * memory (the table is then unchanged).
+ */
+static int settle(struct table *t)
+{
+	if (t->sorted == t->len)
+		return 0;
+	struct state_record **merged = malloc(t->len * sizeof(*merged));
+	if (!merged)
+		return -1;
+	qsort(t->items + t->sorted, t->len - t->sorted, sizeof(*t->items),
+		record_cmp);
+	size_t a = 0, b = t->sorted, n = 0;
+	while (a < t->sorted && b < t->len)
+		merged[n++] = record_cmp(&t->items[a], &t->items[b]) <= 0 ?
+			t->items[a++] : t->items[b++];
+	while (a < t->sorted)
+		merged[n++] = t->items[a++];
+	while (b < t->len)
+		merged[n++] = t->items[b++];
+	memcpy(t->items, merged, t->len * sizeof(*merged));
+	free(merged);
+	t->sorted = t->len;
+	size_t root = 1;
+	while (root * root < t->len)
+		root++;
+	t->tail_max = root > 64 ? root : 64;
+	return 0;
+}
+
+/* search sets *pos to the index of domain when it is in the table. */
 static bool search(const struct table *t, const char *domain, size_t *pos)
 {
-	size_t lo = 0, hi = t->len;
+	size_t lo = 0, hi = t->sorted;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strcmp(t->items[mid]->domain, domain);
@@ -73,11 +116,21 @@ static bool search(const struct table *t, const char *domain, size_t *pos)
 		else
 			hi = mid;
 	}
-	*pos = lo;
+	for (size_t i = t->sorted; i < t->len; i++) {
+		if (!strcmp(t->items[i]->domain, domain)) {
+			*pos = i;
+			return true;
+		}
+	}
 	return false;
 }
 
-static int insert_at(struct table *t, size_t pos, struct state_record *r)
+/*
+ * append adds r (not in the table) to the tail, merging it in when it is
+ * long, unless batch is set: the caller searches nothing until it settles
+ * the table itself. 0 or -1 (no memory).
+ */
+static int append(struct table *t, struct state_record *r, bool batch)
 {
 	if (t->len == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
@@ -88,10 +141,15 @@ static int insert_at(struct table *t, size_t pos, struct state_record *r)
 		t->items = items;
 		t->cap = cap;
 	}
-	memmove(t->items + pos + 1, t->items + pos,
-		(t->len - pos) * sizeof(*t->items));
-	t->items[pos] = r;
-	t->len++;
+	/* In order already (a file written sorted): no tail to search. */
+	bool ordered = t->sorted == t->len && (t->len == 0 ||
+		strcmp(t->items[t->len - 1]->domain, r->domain) < 0);
+	t->items[t->len++] = r;
+	if (ordered)
+		t->sorted = t->len;
+	else if (!batch && t->len - t->sorted >
+			(t->tail_max ? t->tail_max : 64))
+		(void)settle(t);	/* if not now, later: a long tail works */
 	return 0;
 }
 
@@ -324,8 +382,7 @@ static int read_table(const char *path, const char *dir, struct table *t,
 			rc = -1;
 			continue;
 		}
-		if (insert_at(t, pos, r) < 0) {
-			record_free(r);
+		if (append(t, r, false) < 0) {
 			diag_add(d, DIAG_ERROR, path, lineno, "state-memory",
 				"out of memory reading the state — free memory "
 				"and start again");
@@ -424,7 +481,21 @@ err_report:
 	return -1;
 }
 
+static struct state *open_state(const char *dir, bool read_served,
+	struct diag *d);
+
 struct state *state_open(const char *dir, struct diag *d)
+{
+	return open_state(dir, true, d);
+}
+
+struct state *state_open_for_serving(const char *dir, struct diag *d)
+{
+	return open_state(dir, false, d);
+}
+
+static struct state *open_state(const char *dir, bool read_served,
+	struct diag *d)
 {
 	if (!dir || !*dir) {
 		diag_add(d, DIAG_ERROR, NULL, 0, "state-directory",
@@ -442,9 +513,9 @@ struct state *state_open(const char *dir, struct diag *d)
 
 	int rc = read_table(state->ids_path, dir, &state->ids,
 		"delete the file; mta-stsd will assign new ids", d);
-	if (read_table(state->served_path, dir, &state->served,
-		"delete the file; mta-stsd writes it again when it next "
-		"loads its configuration", d) < 0)
+	if (read_served && read_table(state->served_path, dir,
+			&state->served, "delete the file; mta-stsd writes it "
+			"again when it next loads its configuration", d) < 0)
 		rc = -1;
 	if (rc < 0) {
 		state_destroy(state);
@@ -511,8 +582,7 @@ static int put(struct state *state, size_t pos, bool found,
 	if (found) {
 		record_free(state->ids.items[pos]);
 		state->ids.items[pos] = r;
-	} else if (insert_at(&state->ids, pos, r) < 0) {
-		record_free(r);
+	} else if (append(&state->ids, r, false) < 0) {
 		return -1;
 	}
 	state->dirty = true;
@@ -560,7 +630,7 @@ int state_assign_id(struct state *state, const char *domain,
 		return -1;
 	}
 
-	size_t pos;
+	size_t pos = 0;
 	bool found = search(&state->ids, domain, &pos);
 	const struct state_record *r = found ? state->ids.items[pos] : NULL;
 	if (explicit_id) {
@@ -613,6 +683,12 @@ int state_save_ids(struct state *state, struct diag *d)
 {
 	if (!state->dirty)
 		return 0;
+	if (settle(&state->ids) < 0) {
+		diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
+			"%s: out of memory — free memory and reload",
+			state->ids_path);
+		return -1;
+	}
 	if (write_table(state, state->ids_path, &state->ids, d) < 0)
 		return -1;
 	state->dirty = false;
@@ -639,21 +715,28 @@ int state_save_served(struct state *state, const struct state_record *records,
 				in->domain ? in->domain : "(null)");
 			goto err_table;
 		}
-		size_t pos;
-		if (search(&t, in->domain, &pos)) {
-			diag_add(d, DIAG_ERROR, NULL, 0, "state-served",
-				"%s: %s is served twice — this is a bug in "
-				"mta-stsd: please report it",
-				state->served_path, in->domain);
-			goto err_table;
-		}
 		struct state_record *r = record_new(in->domain, in->id,
 			in->digest, in->time);
-		if (!r || insert_at(&t, pos, r) < 0) {
+		if (!r || append(&t, r, true) < 0) {
 			record_free(r);
 			diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
 				"%s: out of memory — free memory and reload",
 				state->served_path);
+			goto err_table;
+		}
+	}
+	if (settle(&t) < 0) {
+		diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
+			"%s: out of memory — free memory and reload",
+			state->served_path);
+		goto err_table;
+	}
+	for (size_t i = 1; i < t.len; i++) {
+		if (!strcmp(t.items[i - 1]->domain, t.items[i]->domain)) {
+			diag_add(d, DIAG_ERROR, NULL, 0, "state-served",
+				"%s: %s is served twice — this is a bug in "
+				"mta-stsd: please report it",
+				state->served_path, t.items[i]->domain);
 			goto err_table;
 		}
 	}

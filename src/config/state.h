@@ -34,6 +34,13 @@ struct state;
  * errors in d (with file:line). Returns the state or NULL (d explains).
  */
 struct state *state_open(const char *dir, struct diag *d);
+
+/*
+ * As state_open, for the daemon: the served file is not read (the daemon
+ * only replaces it, with state_save_served), so state_find_served finds
+ * nothing. Half the reading at every start and reload.
+ */
+struct state *state_open_for_serving(const char *dir, struct diag *d);
 void state_destroy(struct state *state);
 
 const char *state_directory(const struct state *state);

@@ -57,17 +57,17 @@ static void on_certificate(void *user, const char *host)
 static const char **acme_hosts(const struct snapshot *snap, size_t *count,
 	char ***storage)
 {
-	const struct config *c = snapshot_config(snap);
+	size_t n_configured = snapshot_configured_count(snap);
 	*count = 0;
-	const char **hosts = calloc(c->domain_count + 1, sizeof(*hosts));
-	char **names = calloc(c->domain_count + 1, sizeof(*names));
+	const char **hosts = calloc(n_configured + 1, sizeof(*hosts));
+	char **names = calloc(n_configured + 1, sizeof(*names));
 	if (!hosts || !names) {
 		free(hosts);
 		free(names);
 		return NULL;
 	}
-	for (size_t i = 0; i < c->domain_count; i++) {
-		const struct config_domain *cd = &c->domains[i];
+	for (size_t i = 0; i < n_configured; i++) {
+		const struct config_domain *cd = snapshot_configured_at(snap, i);
 		if (!cd->acme || cd->problem)
 			continue;
 		size_t n = strlen(cd->name) + 9;

@@ -135,34 +135,36 @@ static struct MHD_Response *text_response(const char *body, size_t len)
 	return r;
 }
 
-static void destroy_responses(void *data)
+static void destroy_response(void *response)
 {
-	struct snapshot *snap = data;
-	for (size_t i = 0; i < snapshot_domain_count(snap); i++) {
-		struct snapshot_domain *sd = snapshot_domain_at(snap, i);
-		if (sd->response)
-			MHD_destroy_response(sd->response);
-		sd->response = NULL;
-	}
+	MHD_destroy_response(response);
 }
 
 /*
  * build_responses prepares the answer of every domain of snap once, so a
  * request only picks a pointer. The policy id travels in a header so that a
- * checker can tell a stale TXT record from the served policy.
+ * checker can tell a stale TXT record from the served policy. A domain a
+ * reload reused has its answer already; it goes with the domain.
  */
 static int build_responses(struct snapshot *snap)
 {
-	snapshot_set_attachment(snap, snap, destroy_responses);
 	for (size_t i = 0; i < snapshot_domain_count(snap); i++) {
 		struct snapshot_domain *sd = snapshot_domain_at(snap, i);
-		sd->response = text_response(sd->body, sd->body_len);
-		if (!sd->response || MHD_add_response_header(sd->response,
-				"MTA-STS-Policy-Id", sd->id) != MHD_YES) {
+		if (sd->response)
+			continue;
+		struct MHD_Response *r = text_response(sd->body, sd->body_len);
+		if (r && MHD_add_response_header(r, "MTA-STS-Policy-Id",
+				sd->id) != MHD_YES) {
+			MHD_destroy_response(r);
+			r = NULL;
+		}
+		if (!r) {
 			log_error("%s: cannot build the response: out of memory",
 				sd->host);
 			return -1;
 		}
+		sd->response_destroy = destroy_response;
+		sd->response = r;
 	}
 	return 0;
 }

@@ -125,6 +125,10 @@ int metrics_attach(struct metrics *m, struct snapshot *snap)
 	pthread_mutex_lock(&m->lock);
 	for (size_t i = 0; i < snapshot_domain_count(snap); i++) {
 		struct snapshot_domain *sd = snapshot_domain_at(snap, i);
+		/* A domain a reload reused keeps the counters it has: its
+		 * entry is shared with the running snapshot, never written. */
+		if (sd->counters)
+			continue;
 		sd->counters = counters_of(m, sd->config->name);
 		if (!sd->counters) {
 			log_error("cannot count the requests of %s: out of "
@@ -362,27 +366,32 @@ static void render_requests(struct out *o, const struct metrics_domain *c)
 }
 
 /* A per-domain value: false when the domain has none. */
-typedef bool (*domain_value)(const struct snapshot_domain *sd, long long *v);
+typedef bool (*domain_value)(const struct snapshot *snap,
+	const struct snapshot_domain *sd, long long *v);
 
-static bool served_value(const struct snapshot_domain *sd, long long *v)
+static bool served_value(const struct snapshot *snap,
+	const struct snapshot_domain *sd, long long *v)
 {
 	*v = 1;
 	return true;
 }
 
-static bool previous_value(const struct snapshot_domain *sd, long long *v)
+static bool previous_value(const struct snapshot *snap,
+	const struct snapshot_domain *sd, long long *v)
 {
-	*v = sd->previous;
+	*v = snapshot_domain_is_kept(snap, sd);
 	return true;
 }
 
-static bool max_age_value(const struct snapshot_domain *sd, long long *v)
+static bool max_age_value(const struct snapshot *snap,
+	const struct snapshot_domain *sd, long long *v)
 {
 	*v = sd->config->policy.max_age;
 	return true;
 }
 
-static bool expiry_value(const struct snapshot_domain *sd, long long *v)
+static bool expiry_value(const struct snapshot *snap,
+	const struct snapshot_domain *sd, long long *v)
 {
 	*v = (long long)sd->cert.not_after;
 	return sd->cert_loaded;
@@ -397,7 +406,7 @@ static void render_gauge(struct out *o, struct snapshot *snap,
 	for (size_t i = 0; snap && i < snapshot_domain_count(snap); i++) {
 		const struct snapshot_domain *sd = snapshot_domain_at(snap, i);
 		long long v;
-		if (value(sd, &v))
+		if (value(snap, sd, &v))
 			put(o, "%s{domain=\"%s\"} %lld\n", metric,
 				label(sd->config->name, name, sizeof(name)), v);
 	}

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config/config.h"
@@ -20,24 +21,59 @@
 #include "tls/priorities.h"
 #include "tls/store.h"
 #include "core/txt.h"
+#include "util/clock.h"
+#include "util/parallel.h"
+#include "util/text.h"
+
+/*
+ * What a certificate or key file was when it was loaded. A renewal writes
+ * a new file and renames it over the old one (certbot, lego, acme.sh) or
+ * rewrites it in place: either changes the inode or the size or the
+ * change time (ctime), which no tool can set back (utime sets mtime
+ * only), so equal ids mean the same bytes. One exception is a file changed
+ * again within the timestamp granularity of the file system right after
+ * it was looked at; racy (as git calls it) marks a file changed so
+ * recently that this cannot be ruled out, and such a domain is loaded
+ * again at the next reload.
+ */
+struct file_id {
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+
+#define RACY_SECONDS 2
+
+/* A served domain and what it was made from. */
+struct entry {
+	atomic_uint refs;
+	struct snapshot_domain pub;
+	struct config_domain config;	/* moved out of the configuration */
+	struct file_id cert_id, key_id;
+	bool reusable;		/* file ids read and not racy */
+};
 
 struct snapshot {
 	atomic_uint refs;
 	struct config *config;
 	struct tls_store *tls;
 	struct state *state;		/* NULL unless options.use_state */
-	struct snapshot_domain *domains;	/* the served ones */
+	struct entry **domains;		/* the served ones, one reference each */
 	size_t domain_count;
 	struct snapshot_problem *problems;
 	size_t problem_count;
-	/* Snapshots whose domains this one still serves (kept versions). */
-	struct snapshot **lenders;
-	size_t lender_count;
-	void *attachment;
-	void (*attachment_destroy)(void *data);
+	struct snapshot_stats stats;
+	/* ACME domains not served yet (no usable certificate), rendered,
+	 * one reference each: snapshot_renew serves them when one comes. */
+	struct entry **waiting;
+	size_t waiting_count;
+	size_t acme_pending;	/* ACME domains waiting for a certificate */
+	bool use_state;		/* ids come from the state directory */
 	/* snapshot_renew: config is this snapshot's, which it references */
 	struct snapshot *config_owner;
-	size_t acme_pending;	/* ACME domains waiting for a certificate */
+	unsigned renewals;	/* snapshot_renew in a row that made this one */
 };
 
 /*
@@ -75,28 +111,46 @@ void snapshot_release_memory(void)
 #endif
 }
 
+static struct entry *entry_of(const struct snapshot_domain *sd)
+{
+	return (struct entry *)((char *)sd - offsetof(struct entry, pub));
+}
+
+static struct entry *entry_ref(struct entry *e)
+{
+	atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);
+	return e;
+}
+
+static void entry_unref(struct entry *e)
+{
+	if (!e || atomic_fetch_sub_explicit(&e->refs, 1,
+			memory_order_acq_rel) != 1)
+		return;
+	if (e->pub.response && e->pub.response_destroy)
+		e->pub.response_destroy(e->pub.response);
+	free(e->pub.host);
+	free(e->pub.body);
+	config_domain_finish(&e->config);
+	free(e);
+}
+
 static void destroy(struct snapshot *snap)
 {
-	if (snap->attachment_destroy)
-		snap->attachment_destroy(snap->attachment);
-	for (size_t i = 0; i < snap->domain_count; i++) {
-		if (snap->domains[i].lender)
-			continue;	/* the lender's strings */
-		free(snap->domains[i].host);
-		free(snap->domains[i].body);
-	}
+	/* The store goes first: it points at the entries (user pointers). */
+	tls_store_destroy(snap->tls);
+	for (size_t i = 0; i < snap->domain_count; i++)
+		entry_unref(snap->domains[i]);
 	free(snap->domains);
+	for (size_t i = 0; i < snap->waiting_count; i++)
+		entry_unref(snap->waiting[i]);
+	free(snap->waiting);
 	for (size_t i = 0; i < snap->problem_count; i++) {
 		free(snap->problems[i].name);
 		free(snap->problems[i].reason);
 		free(snap->problems[i].file);
 	}
 	free(snap->problems);
-	/* The store goes before the lenders whose credentials it used. */
-	tls_store_destroy(snap->tls);
-	for (size_t i = 0; i < snap->lender_count; i++)
-		snapshot_unref(snap->lenders[i]);
-	free(snap->lenders);
 	state_destroy(snap->state);
 	if (snap->config_owner) {
 		snapshot_unref(snap->config_owner);
@@ -201,27 +255,49 @@ static int add_problem(struct snapshot *snap, const char *name,
 	return push_problem(snap, p, p.name && p.reason && (!file || p.file));
 }
 
-static int add_lender(struct snapshot *snap, struct snapshot *lender)
+/* Keeps e, an ACME domain not served yet, for snapshot_renew. */
+static int add_waiting(struct snapshot *snap, struct entry *e)
 {
-	for (size_t i = 0; i < snap->lender_count; i++) {
-		if (snap->lenders[i] == lender)
-			return 0;
-	}
-	struct snapshot **grown = realloc(snap->lenders,
-		(snap->lender_count + 1) * sizeof(*grown));
+	struct entry **grown = realloc(snap->waiting,
+		(snap->waiting_count + 1) * sizeof(*grown));
 	if (!grown)
 		return -1;
-	snap->lenders = grown;
-	snap->lenders[snap->lender_count++] = snapshot_ref(lender);
+	snap->waiting = grown;
+	snap->waiting[snap->waiting_count++] = entry_ref(e);
 	return 0;
+}
+
+/*
+ * share_entry serves old, a domain of previous, in snap too: the same
+ * entry and the same credentials, by reference. 0 or -1 (no memory).
+ */
+static int share_entry(struct snapshot *snap, const struct snapshot *previous,
+	struct entry *old)
+{
+	if (tls_store_add_shared(snap->tls, old->pub.host, previous->tls,
+			&old->pub) < 0)
+		return -1;
+	snap->domains[snap->domain_count++] = entry_ref(old);
+	return 0;
+}
+
+/* The served domain of snap called name, by its policy host, or NULL. */
+static struct entry *served_entry(const struct snapshot *snap,
+	const char *name)
+{
+	char host[DNSNAME_MAX + 1];
+	if (snprintf(host, sizeof(host), "mta-sts.%s", name) >=
+			(int)sizeof(host))
+		return NULL;
+	struct snapshot_domain *sd = tls_store_lookup(snap->tls, host);
+	return sd ? entry_of(sd) : NULL;
 }
 
 /*
  * keep_previous serves the version of name that previous served, in place
  * of a new version that cannot be used: a reload never makes a served
- * domain worse. The kept domain's strings, configuration and credentials
- * stay those of the snapshot that loaded them, which this one references.
- * Returns true when the domain is kept.
+ * domain worse. The kept domain is shared with previous by reference, so
+ * previous itself may go. Returns true when the domain is kept.
  */
 static bool keep_previous(struct snapshot *snap, struct snapshot *previous,
 	const char *name, const char *code, struct diag *d, const char *file,
@@ -229,24 +305,19 @@ static bool keep_previous(struct snapshot *snap, struct snapshot *previous,
 {
 	if (!previous)
 		return false;
-	const struct snapshot_domain *old = snapshot_find(previous, name);
-	if (!old || !tls_store_lookup(previous->tls, old->host) ||
-			tls_store_lookup(snap->tls, old->host))
+	struct entry *old = served_entry(previous, name);
+	if (!old || tls_store_lookup(snap->tls, old->pub.host))
 		return false;
-	struct snapshot *owner = old->lender ? old->lender : previous;
-	struct snapshot_domain *sd = &snap->domains[snap->domain_count];
-	*sd = *old;
-	sd->response = NULL;
-	sd->lender = owner;
-	sd->previous = true;
-	if (add_lender(snap, owner) < 0 ||
-			tls_store_add_shared(snap->tls, sd->host, previous->tls,
-				sd) < 0 ||
-			add_problem(snap, name, code, file, line, true) < 0) {
-		*sd = (struct snapshot_domain){0};
+	if (add_problem(snap, name, code, file, line, true) < 0)
+		return false;
+	if (share_entry(snap, previous, old) < 0) {
+		snap->problem_count--;
+		free(snap->problems[snap->problem_count].name);
+		free(snap->problems[snap->problem_count].reason);
+		free(snap->problems[snap->problem_count].file);
 		return false;
 	}
-	snap->domain_count++;
+	const struct snapshot_domain *sd = &old->pub;
 	char *why = reason_of(code);
 	diag_add(d, DIAG_WARNING, file, line, "snapshot-kept-previous",
 		"%s: still serving its previous version (id %s) — its new "
@@ -288,10 +359,9 @@ static int not_served(struct snapshot *snap,
  * is what the state directory tracks to notice a changed policy.
  */
 static int prepare_domain(struct snapshot *snap, struct snapshot_domain *sd,
-	const struct config_domain *cd, const struct snapshot_options *options,
-	struct diag *d)
+	const struct snapshot_options *options, struct diag *d)
 {
-	sd->config = cd;
+	const struct config_domain *cd = sd->config;
 	if (asprintf(&sd->host, "mta-sts.%s", cd->name) < 0) {
 		sd->host = NULL;
 		goto err_memory;
@@ -322,13 +392,92 @@ err_memory:
 	return -1;
 }
 
-static int load_certificate(struct snapshot *snap, struct snapshot_domain *sd,
+static bool file_id_read(const char *path, struct file_id *id)
+{
+	struct stat st;
+	if (!path || stat(path, &st) < 0)
+		return false;
+	*id = (struct file_id){
+		.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
+		.mtime = st.st_mtim, .ctime = st.st_ctim,
+	};
+	return true;
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool file_id_equal(const struct file_id *a, const struct file_id *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+		same_time(&a->mtime, &b->mtime) &&
+		same_time(&a->ctime, &b->ctime);
+}
+
+/* Was the file changed too close to now to trust its times? */
+static bool file_id_is_racy(const struct file_id *id,
+	const struct timespec *now)
+{
+	return clock_is_racy(&id->mtime, &id->ctime, now, RACY_SECONDS);
+}
+
+/*
+ * identify notes what the certificate and key files of e are now, before
+ * they are read, so that any change from here on shows at the next reload.
+ */
+static void identify(struct entry *e)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	e->reusable = file_id_read(e->config.cert, &e->cert_id) &&
+		file_id_read(e->config.key, &e->key_id) &&
+		!file_id_is_racy(&e->cert_id, &now) &&
+		!file_id_is_racy(&e->key_id, &now);
+}
+
+/*
+ * reusable_entry returns the domain of the previous snapshot that serves
+ * exactly what cd asks for, from the same certificate and key files, so
+ * that it needs no loading; NULL when cd must be loaded. A certificate
+ * that expires within the warning period (or has expired) is always loaded
+ * again, so the reload warns or fails as a full load would.
+ */
+static struct entry *reusable_entry(const struct snapshot_options *options,
+	const struct config_domain *cd)
+{
+	if (!options->previous || !options->load_certificates ||
+			options->generate_certificates)
+		return NULL;
+	struct entry *old = served_entry(options->previous, cd->name);
+	if (!old || !old->reusable || !old->pub.cert_loaded ||
+			!config_domain_is_same(&old->config, cd))
+		return NULL;
+	const struct tls_cert_info *c = &old->pub.cert;
+	if (c->not_before > options->now || c->not_after - options->now <=
+			(time_t)TLS_EXPIRY_WARNING_DAYS * 24 * 60 * 60)
+		return NULL;
+	struct file_id now;
+	if (!file_id_read(cd->cert, &now) || !file_id_equal(&now, &old->cert_id) ||
+			!file_id_read(cd->key, &now) ||
+			!file_id_equal(&now, &old->key_id))
+		return NULL;
+	return old;
+}
+
+/*
+ * load_certificate loads the credentials of sd into store: 0, or 1 when
+ * sd is an ACME domain waiting for its first certificate (no file yet),
+ * or -1 (d says why).
+ */
+static int load_certificate(struct tls_store *store, struct snapshot_domain *sd,
 	const struct snapshot_options *options, struct diag *d)
 {
 	const struct config_domain *cd = sd->config;
 
 	if (options->generate_certificates) {
-		if (tls_store_add_generated(snap->tls, sd->host, sd, NULL) < 0) {
+		if (tls_store_add_generated(store, sd->host, sd, NULL) < 0) {
 			diag_add(d, DIAG_ERROR, cd->file, cd->line, "internal",
 				"%s: cannot generate a certificate", sd->host);
 			return -1;
@@ -342,7 +491,7 @@ static int load_certificate(struct snapshot *snap, struct snapshot_domain *sd,
 			cd->name);
 		return 1;
 	}
-	if (tls_store_add(snap->tls, sd->host, cd->cert, cd->key, sd,
+	if (tls_store_add(store, sd->host, cd->cert, cd->key, sd,
 			options->now, &sd->cert, d, cd->file, cd->line) < 0)
 		return -1;
 	sd->cert_loaded = true;
@@ -375,7 +524,8 @@ static bool is_skipped_file(const struct config *config, const char *path)
  * keep_from_files keeps, on a reload, the previous version of every domain
  * that came from a file of domains_directory that cannot be used now (a
  * syntax error hides which domains it holds) and is not configured
- * elsewhere in the new configuration.
+ * elsewhere in the new configuration (every configured domain is served
+ * or has a problem by now).
  */
 static void keep_from_files(struct snapshot *snap,
 	const struct snapshot_options *options, struct diag *d)
@@ -385,14 +535,259 @@ static void keep_from_files(struct snapshot *snap,
 	if (!previous || config->skipped_count == 0)
 		return;
 	for (size_t i = 0; i < previous->domain_count; i++) {
-		const struct snapshot_domain *old = &previous->domains[i];
-		const struct config_domain *cd = old->config;
+		const struct config_domain *cd = previous->domains[i]->pub.config;
 		if (!cd->file || !is_skipped_file(config, cd->file) ||
-				config_find_domain(config, cd->name))
+				served_entry(snap, cd->name) ||
+				snapshot_find_problem(snap, cd->name))
 			continue;
 		keep_previous(snap, previous, cd->name, "config-syntax", d,
 			cd->file, 0);
 	}
+}
+
+/*
+ * What becomes of one configured domain: shared from the previous snapshot,
+ * or a new entry whose certificate is loaded by worker (its findings are
+ * [diag_from, diag_to) of that worker's list), or a problem (code).
+ */
+struct slot {
+	struct entry *entry;	/* one reference, or NULL */
+	struct entry *unchanged;	/* of the previous snapshot, or NULL */
+	const char *code;	/* the domain cannot be served */
+	bool reused;
+	bool loaded;
+	bool prepared;		/* rendered, with its id */
+	bool pending;		/* ACME, no certificate yet */
+	unsigned worker;
+	size_t diag_from, diag_to;
+	size_t prep_from, prep_to;	/* its findings in load_job.prep */
+};
+
+/* Below this many certificates one thread loads them all. */
+#define PARALLEL_MIN 256
+#define PARALLEL_MAX_WORKERS 16
+
+struct load_job {
+	struct diag prep;	/* rendering and ids, per slot in order */
+	struct slot *slots;
+	size_t *todo;		/* indices into slots */
+	const struct snapshot_options *options;
+	struct tls_store *stores[PARALLEL_MAX_WORKERS];
+	struct diag diags[PARALLEL_MAX_WORKERS];
+};
+
+static void load_slice(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+	struct load_job *job = ctx;
+	struct diag *d = &job->diags[worker];
+	for (size_t k = begin; k < end; k++) {
+		struct slot *slot = &job->slots[job->todo[k]];
+		slot->worker = worker;
+		slot->diag_from = d->len;
+		int rc = load_certificate(job->stores[worker],
+			&slot->entry->pub, job->options, d);
+		slot->diag_to = d->len;
+		slot->loaded = rc == 0;
+		slot->pending = rc > 0;
+		if (rc < 0)
+			slot->code = first_error(d, slot->diag_from);
+	}
+}
+
+/*
+ * load_certificates reads and checks the certificates and keys of the
+ * slots to load, each worker thread into a store of its own (parsing is
+ * independent per domain; a store is not shared between threads), and
+ * leaves the findings in job->diags. Returns the number of workers.
+ */
+static unsigned load_certificates(struct snapshot *snap, struct load_job *job,
+	size_t count)
+{
+	unsigned workers = 1;
+	if (count >= PARALLEL_MIN && !job->options->generate_certificates)
+		workers = parallel_cpu_count();
+	if (workers > PARALLEL_MAX_WORKERS)
+		workers = PARALLEL_MAX_WORKERS;
+	job->stores[0] = snap->tls;
+	for (unsigned w = 1; w < workers; w++) {
+		job->stores[w] = tls_store_create();
+		if (!job->stores[w]) {
+			workers = w;
+			break;
+		}
+	}
+	return parallel_run(count, workers, load_slice, job);
+}
+
+struct find_job {
+	const struct config *config;
+	struct slot *slots;
+	const struct snapshot_options *options;
+};
+
+static void find_slice(void *ctx, unsigned worker, size_t begin, size_t end)
+{
+	(void)worker;
+	struct find_job *job = ctx;
+	for (size_t i = begin; i < end; i++) {
+		const struct config_domain *cd = &job->config->domains[i];
+		if (!cd->problem)
+			job->slots[i].unchanged = reusable_entry(job->options,
+				cd);
+	}
+}
+
+/*
+ * find_unchanged finds the domains of the previous snapshot that a reload
+ * can reuse. Two stat() calls per domain are most of a reload's cost when
+ * little changed, so they run on every CPU; the previous snapshot is
+ * immutable and only read.
+ */
+static void find_unchanged(const struct config *config, struct slot *slots,
+	const struct snapshot_options *options)
+{
+	if (!options->previous || !options->load_certificates ||
+			options->generate_certificates)
+		return;
+	struct find_job job = { config, slots, options };
+	parallel_run(config->domain_count, config->domain_count >=
+		PARALLEL_MIN ? parallel_cpu_count() : 1, find_slice, &job);
+}
+
+/*
+ * take_domains moves every configured domain that needs loading into an
+ * entry of its own (the entry outlives the configuration when a later
+ * snapshot shares it), renders it and notes its files, and finds the
+ * unchanged domains of the previous snapshot. Ids are assigned here, in
+ * configuration order, on this thread. Returns the number of slots to
+ * load (their indices in todo), or -1 when memory ran out.
+ */
+static ssize_t take_domains(struct snapshot *snap, struct slot *slots,
+	size_t *todo, const struct snapshot_options *options, struct diag *d)
+{
+	/* d is the job's prep list: place_domains hands each slot's
+	 * findings on in order, before those of its loading. */
+	struct config *config = snap->config;
+	size_t count = 0;
+	for (size_t i = 0; i < config->domain_count; i++) {
+		struct config_domain *cd = &config->domains[i];
+		struct slot *slot = &slots[i];
+		if (cd->problem) {
+			slot->code = cd->problem;
+			continue;
+		}
+		struct entry *old = slot->unchanged;
+		if (old) {
+			slot->entry = entry_ref(old);
+			slot->reused = true;
+			continue;
+		}
+		struct entry *e = calloc(1, sizeof(*e));
+		if (!e)
+			return -1;
+		atomic_init(&e->refs, 1);
+		e->config = *cd;
+		*cd = (struct config_domain){0};
+		e->pub.config = &e->config;
+		slot->entry = e;
+		slot->prep_from = d->len;
+		int rc = prepare_domain(snap, &e->pub, options, d);
+		slot->prep_to = d->len;
+		if (rc < 0) {
+			slot->code = first_error(d, slot->prep_from);
+			continue;
+		}
+		slot->prepared = true;
+		if (!options->load_certificates) {
+			slot->loaded = true;
+			continue;
+		}
+		if (!options->generate_certificates)
+			identify(e);
+		todo[count++] = i;
+	}
+	return (ssize_t)count;
+}
+
+/*
+ * place_domains serves, in configuration order, every slot that is ready
+ * and records every other as not served (or kept in its previous
+ * version), with the findings of its loading first. 0 or -1 (no memory).
+ */
+static int place_domains(struct snapshot *snap, struct slot *slots,
+	struct load_job *job, const struct snapshot_options *options,
+	struct diag *d)
+{
+	const struct config *config = snap->config;
+	for (size_t i = 0; i < config->domain_count; i++) {
+		struct slot *slot = &slots[i];
+		struct entry *e = slot->entry;
+		diag_copy_range(d, &job->prep, slot->prep_from,
+			slot->prep_to);
+		if (e && !slot->reused && slot->diag_to > slot->diag_from)
+			diag_copy_range(d, &job->diags[slot->worker],
+				slot->diag_from, slot->diag_to);
+		if (slot->reused) {
+			slot->entry = NULL;
+			if (share_entry(snap, options->previous, e) < 0) {
+				entry_unref(e);
+				return -1;
+			}
+			entry_unref(e);	/* share_entry took its own */
+			snap->stats.reused++;
+			continue;
+		}
+		if (e && slot->loaded && !slot->code) {
+			struct tls_store *from = options->load_certificates ?
+				job->stores[slot->worker] : NULL;
+			if (from && from != snap->tls &&
+					tls_store_add_shared(snap->tls, e->pub.host,
+						from, &e->pub) < 0)
+				return -1;
+			snap->domains[snap->domain_count++] = e;
+			slot->entry = NULL;
+			snap->stats.loaded++;
+			continue;
+		}
+		const struct config_domain *cd = e ? &e->config :
+			&config->domains[i];
+		if (slot->pending) {
+			/* Waiting for ACME is no error: listed, not served. */
+			if (add_problem(snap, cd->name, "acme-pending",
+					cd->file, cd->line, false) < 0)
+				return -1;
+			snap->problems[snap->problem_count - 1].pending = true;
+		} else if (not_served(snap, options, cd->name, slot->code, d,
+				cd->file, cd->line) < 0) {
+			return -1;
+		}
+		/* The ACME thread replaces missing or broken files: wait
+		 * for it, and keep the domain to serve when it has. */
+		if (!cd->acme || cd->problem)
+			continue;
+		snap->acme_pending++;
+		if (slot->prepared && !served_entry(snap, cd->name) &&
+				add_waiting(snap, e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/*
+ * drop_domains frees what is left of the configured domains: the served
+ * ones live in their entries now, and snapshot_config() keeps the
+ * settings and the skipped entries only.
+ */
+static void drop_domains(struct config *config, struct slot *slots)
+{
+	for (size_t i = 0; i < config->domain_count; i++) {
+		if (slots)
+			entry_unref(slots[i].entry);
+		config_domain_finish(&config->domains[i]);
+	}
+	free(config->domains);
+	config->domains = NULL;
+	config->domain_count = 0;
 }
 
 struct snapshot *snapshot_create(struct config *config,
@@ -408,14 +803,23 @@ struct snapshot *snapshot_create(struct config *config,
 	}
 	atomic_init(&snap->refs, 1);
 	snap->config = config;
+	snap->use_state = options->use_state;
 	size_t errors = d->errors;
+	struct load_job job = { .options = options };
+	for (unsigned w = 0; w < PARALLEL_MAX_WORKERS; w++)
+		diag_init(&job.diags[w]);
+	diag_init(&job.prep);
+	unsigned workers = 0;
 
 	/* Room for every configured domain and every kept one. */
 	size_t room = config->domain_count + 1 +
 		(options->previous ? options->previous->domain_count : 0);
 	snap->tls = tls_store_create();
 	snap->domains = calloc(room, sizeof(*snap->domains));
-	if (!snap->tls || !snap->domains)
+	struct slot *slots = calloc(config->domain_count + 1, sizeof(*slots));
+	job.slots = slots;
+	job.todo = calloc(config->domain_count + 1, sizeof(*job.todo));
+	if (!snap->tls || !snap->domains || !slots || !job.todo)
 		goto err_memory;
 
 	if (config->tls_priorities && options->load_certificates)
@@ -423,7 +827,8 @@ struct snapshot *snapshot_create(struct config *config,
 			config->tls_priorities_file, config->tls_priorities_line);
 
 	if (options->use_state) {
-		snap->state = state_open(config->state_directory, d);
+		snap->state = state_open_for_serving(config->state_directory,
+			d);
 		if (!snap->state)
 			goto err;
 	}
@@ -435,43 +840,16 @@ struct snapshot *snapshot_create(struct config *config,
 	 * keeps its previous version) and loading goes on, so one run
 	 * reports every problem of every domain.
 	 */
-	for (size_t i = 0; i < config->domain_count; i++) {
-		const struct config_domain *cd = &config->domains[i];
-		struct snapshot_domain *sd = &snap->domains[snap->domain_count];
-		size_t mark = d->len;
-		const char *code = cd->problem;
-		int loaded = 0;
-		bool ok = !code && prepare_domain(snap, sd, cd, options, d) == 0 &&
-			(!options->load_certificates ||
-			(loaded = load_certificate(snap, sd, options, d)) == 0);
-		if (loaded > 0) {
-			/* Waiting for ACME is no error: listed, not served. */
-			free(sd->host);
-			free(sd->body);
-			*sd = (struct snapshot_domain){0};
-			if (add_problem(snap, cd->name, "acme-pending", cd->file,
-					cd->line, false) < 0)
-				goto err_memory;
-			snap->problems[snap->problem_count - 1].pending = true;
-			snap->acme_pending++;
-			continue;
-		}
-		if (ok) {
-			snap->domain_count++;
-			continue;
-		}
-		if (!code)
-			code = first_error(d, mark);
-		free(sd->host);
-		free(sd->body);
-		*sd = (struct snapshot_domain){0};
-		if (not_served(snap, options, cd->name, code, d, cd->file,
-				cd->line) < 0)
-			goto err_memory;
-		/* The ACME thread replaces broken files: start for it. */
-		if (cd->acme && !cd->problem)
-			snap->acme_pending++;
-	}
+	find_unchanged(config, slots, options);
+	ssize_t count = take_domains(snap, slots, job.todo, options,
+		&job.prep);
+	if (count < 0)
+		goto err_memory;
+	if (count > 0)
+		workers = load_certificates(snap, &job, (size_t)count);
+	snap->stats.threads = workers;
+	if (place_domains(snap, slots, &job, options, d) < 0)
+		goto err_memory;
 	keep_from_files(snap, options, d);
 	for (size_t i = 0; i < config->skipped_count; i++) {
 		const struct config_skipped *k = &config->skipped[i];
@@ -503,13 +881,62 @@ struct snapshot *snapshot_create(struct config *config,
 	}
 	if (failed)
 		goto err;
-	return snap;
+	/* Reading the configuration freed its parse tree (some 100 MB at
+	 * 100,000 domains in one file): the next release gives it back. */
+	atomic_fetch_add(&freed_since_trim, 1);
+	goto out;
 
 err_memory:
 	diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory", "out of memory");
 err:
+	drop_domains(config, slots);
 	destroy(snap);
-	return NULL;
+	snap = NULL;
+out:
+	if (snap)
+		drop_domains(config, slots);
+	/* The served credentials are referenced by snap's store now. */
+	for (unsigned w = 1; w < workers; w++)
+		tls_store_destroy(job.stores[w]);
+	for (unsigned w = 0; w < PARALLEL_MAX_WORKERS; w++)
+		diag_finish(&job.diags[w]);
+	diag_finish(&job.prep);
+	free(job.todo);
+	free(slots);
+	return snap;
+}
+
+struct config *snapshot_config_again(const struct snapshot *snapshot)
+{
+	const struct config *old = snapshot->config;
+	/* A domain that was not served left no configuration to load it
+	 * again from: then the files must be read. */
+	if (snapshot->problem_count > 0 || old->skipped_count > 0 ||
+			!config_sources_unchanged(old))
+		return NULL;
+	struct config *config = config_clone_settings(old);
+	if (!config)
+		return NULL;
+	config->domains = calloc(snapshot->domain_count + 1,
+		sizeof(*config->domains));
+	for (size_t i = 0; config->domains && i < snapshot->domain_count;
+			i++) {
+		if (config_domain_copy(&config->domains[i],
+				&snapshot->domains[i]->config) < 0)
+			break;
+		config->domain_count++;
+	}
+	if (config->domain_count < snapshot->domain_count) {
+		config_finish(config);
+		free(config);
+		return NULL;
+	}
+	return config;
+}
+
+struct snapshot_stats snapshot_stats(const struct snapshot *snapshot)
+{
+	return snapshot->stats;
 }
 
 struct snapshot *snapshot_ref(struct snapshot *snapshot)
@@ -540,7 +967,8 @@ size_t snapshot_domain_count(const struct snapshot *snapshot)
 struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
 	size_t index)
 {
-	return index < snapshot->domain_count ? &snapshot->domains[index] : NULL;
+	return index < snapshot->domain_count ?
+		&snapshot->domains[index]->pub : NULL;
 }
 
 const struct tls_store *snapshot_tls(const struct snapshot *snapshot)
@@ -561,17 +989,11 @@ const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 	if (sd)
 		return sd;
 	for (size_t i = 0; i < snapshot->domain_count; i++) {
-		if (dnsname_equal(snapshot->domains[i].config->name, name))
-			return &snapshot->domains[i];
+		const struct snapshot_domain *d = &snapshot->domains[i]->pub;
+		if (dnsname_equal(d->config->name, name))
+			return d;
 	}
 	return NULL;
-}
-
-void snapshot_set_attachment(struct snapshot *snapshot, void *data,
-	void (*destroy_data)(void *data))
-{
-	snapshot->attachment = data;
-	snapshot->attachment_destroy = destroy_data;
 }
 
 size_t snapshot_problem_count(const struct snapshot *snapshot)
@@ -596,6 +1018,14 @@ const struct snapshot_problem *snapshot_find_problem(
 	return NULL;
 }
 
+bool snapshot_domain_is_kept(const struct snapshot *snapshot,
+	const struct snapshot_domain *domain)
+{
+	const struct snapshot_problem *p = snapshot_find_problem(snapshot,
+		domain->config->name);
+	return p && p->kept;
+}
+
 size_t snapshot_not_served_count(const struct snapshot *snapshot)
 {
 	size_t n = 0;
@@ -605,32 +1035,36 @@ size_t snapshot_not_served_count(const struct snapshot *snapshot)
 	return n;
 }
 
-int snapshot_record_served(const struct snapshot *snapshot, time_t now,
+int snapshot_record_served(struct snapshot *snapshot, time_t now,
 	struct diag *d)
 {
 	if (!snapshot->state)
 		return 0;
 	/* The daemon is the only writer of the state directory. */
-	if (state_save_ids(snapshot->state, d) < 0)
-		return -1;
-	struct state_record *records = calloc(
+	int rc = state_save_ids(snapshot->state, d);
+	struct state_record *records = rc < 0 ? NULL : calloc(
 		snapshot->domain_count ? snapshot->domain_count : 1,
 		sizeof(*records));
-	if (!records) {
+	if (rc == 0 && !records) {
 		diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory",
 			"out of memory");
-		return -1;
+		rc = -1;
 	}
-	for (size_t i = 0; i < snapshot->domain_count; i++) {
-		const struct snapshot_domain *sd = &snapshot->domains[i];
+	for (size_t i = 0; records && i < snapshot->domain_count; i++) {
+		const struct snapshot_domain *sd = &snapshot->domains[i]->pub;
 		records[i].domain = sd->config->name;
 		memcpy(records[i].id, sd->id, sizeof(records[i].id));
 		memcpy(records[i].digest, sd->digest, sizeof(records[i].digest));
 		records[i].time = (int64_t)now;
 	}
-	int rc = state_save_served(snapshot->state, records,
-		snapshot->domain_count, d);
+	if (records)
+		rc = state_save_served(snapshot->state, records,
+			snapshot->domain_count, d);
 	free(records);
+	/* Both tables hold a line per domain (some 30 MB at 100,000
+	 * domains); the next reload reads them again. */
+	state_destroy(snapshot->state);
+	snapshot->state = NULL;
 	return rc;
 }
 
@@ -658,38 +1092,41 @@ static int copy_problem(struct snapshot *snap, const struct snapshot_problem *p)
 		(!p->file || q.file));
 }
 
-/* Borrows domain old of current (strings and credentials) into snap. */
-static int borrow(struct snapshot *snap, struct snapshot *current,
-	const struct snapshot_domain *old)
-{
-	struct snapshot *owner = old->lender ? old->lender : current;
-	struct snapshot_domain *sd = &snap->domains[snap->domain_count];
-	*sd = *old;
-	sd->response = NULL;
-	sd->lender = owner;
-	if (add_lender(snap, owner) < 0 ||
-	    tls_store_add_shared(snap->tls, sd->host, current->tls, sd) < 0) {
-		*sd = (struct snapshot_domain){0};
-		return -1;
-	}
-	snap->domain_count++;
-	return 0;
-}
-
-/* Loads the new certificate of cd into snap as a domain of its own. */
-static int load_renewed(struct snapshot *snap, const struct config_domain *cd,
+/*
+ * renew_entry serves old, an ACME domain, in snap with the certificate
+ * now in its files: a new entry with old's configuration, policy and id
+ * (so neither the configuration nor the state directory is read). 0, or
+ * -1 when the files cannot be used (d says why) or memory ran out.
+ */
+static int renew_entry(struct snapshot *snap, const struct entry *old,
 	const struct snapshot_options *options, struct diag *d)
 {
-	struct snapshot_domain *sd = &snap->domains[snap->domain_count];
-	if (prepare_domain(snap, sd, cd, options, d) < 0 ||
-	    load_certificate(snap, sd, options, d) != 0) {
-		free(sd->host);
-		free(sd->body);
-		*sd = (struct snapshot_domain){0};
+	struct entry *e = calloc(1, sizeof(*e));
+	if (!e)
+		goto err_memory;
+	atomic_init(&e->refs, 1);
+	e->pub.config = &e->config;
+	if (config_domain_copy(&e->config, &old->config) < 0 ||
+			!(e->pub.host = text_dup(old->pub.host)) ||
+			!(e->pub.body = malloc(old->pub.body_len + 1)))
+		goto err_memory;
+	memcpy(e->pub.body, old->pub.body, old->pub.body_len + 1);
+	e->pub.body_len = old->pub.body_len;
+	memcpy(e->pub.id, old->pub.id, sizeof(e->pub.id));
+	memcpy(e->pub.digest, old->pub.digest, sizeof(e->pub.digest));
+	identify(e);
+	if (load_certificate(snap->tls, &e->pub, options, d) != 0) {
+		entry_unref(e);
 		return -1;
 	}
-	snap->domain_count++;
+	snap->domains[snap->domain_count++] = e;
+	snap->stats.loaded++;
 	return 0;
+err_memory:
+	entry_unref(e);
+	diag_add(d, DIAG_ERROR, old->config.file, old->config.line,
+		"out-of-memory", "%s: out of memory", old->config.name);
+	return -1;
 }
 
 struct snapshot *snapshot_renew(struct snapshot *current,
@@ -702,44 +1139,51 @@ struct snapshot *snapshot_renew(struct snapshot *current,
 	snap->config_owner = snapshot_ref(current->config_owner ?
 		current->config_owner : current);
 	snap->config = current->config;
-	const struct config *config = snap->config;
+	snap->use_state = current->use_state;
+	snap->renewals = current->renewals + 1;
+	snap->stats.threads = 1;
 	snap->tls = tls_store_create();
-	snap->domains = calloc(config->domain_count + current->domain_count + 1,
-		sizeof(*snap->domains));
+	snap->domains = calloc(current->domain_count +
+		current->waiting_count + 1, sizeof(*snap->domains));
 	if (!snap->tls || !snap->domains)
-		goto err;
-	if (current->state && !(snap->state = state_open(
-			config->state_directory, d)))
+		goto err_nomem;
+	/* For snapshot_record_served: a domain served for the first time. */
+	if (snap->use_state && !(snap->state = state_open_for_serving(
+			snap->config->state_directory, d)))
 		goto err;
 	struct snapshot_options options = {
 		.now = now,
 		.load_certificates = true,
 	};
+	/* Every other domain is shared by reference, as a reload does. */
 	for (size_t i = 0; i < current->domain_count; i++) {
-		const struct snapshot_domain *old = &current->domains[i];
+		struct entry *old = current->domains[i];
 		size_t mark = d->errors;
 		/* A renewed chain that cannot be used leaves the old one. */
-		if (old->config->acme && is_listed(old->host, hosts, count) &&
-		    load_renewed(snap, old->config, &options, d) == 0)
+		if (old->config.acme && is_listed(old->pub.host, hosts, count) &&
+				renew_entry(snap, old, &options, d) == 0)
 			continue;
 		if (d->errors > mark)
-			diag_add(d, DIAG_WARNING, old->config->file,
-				old->config->line, "acme-kept-previous",
+			diag_add(d, DIAG_WARNING, old->config.file,
+				old->config.line, "acme-kept-previous",
 				"%s: still serving the previous certificate",
-				old->config->name);
-		if (borrow(snap, current, old) < 0)
-			goto err;
+				old->config.name);
+		if (share_entry(snap, current, old) < 0)
+			goto err_nomem;
+		snap->stats.reused++;
+	}
+	/* Waiting, or broken by files a crash left half replaced. */
+	for (size_t i = 0; i < current->waiting_count; i++) {
+		struct entry *w = current->waiting[i];
+		if (is_listed(w->pub.host, hosts, count) &&
+				renew_entry(snap, w, &options, d) == 0)
+			continue;
+		if (add_waiting(snap, w) < 0)
+			goto err_nomem;
 	}
 	for (size_t i = 0; i < current->problem_count; i++) {
 		const struct snapshot_problem *p = &current->problems[i];
-		const struct config_domain *cd = config_find_domain(config,
-			p->name);
-		char host[DNSNAME_MAX + 16];
-		snprintf(host, sizeof(host), "mta-sts.%s", p->name);
-		/* Waiting, or broken by files a crash left half replaced. */
-		if (!p->kept && cd && cd->acme && !cd->problem &&
-		    is_listed(host, hosts, count) &&
-		    load_renewed(snap, cd, &options, d) == 0)
+		if (!p->kept && served_entry(snap, p->name))
 			continue;
 		if (copy_problem(snap, p) < 0)
 			goto err_nomem;
@@ -754,7 +1198,22 @@ err:
 	return NULL;
 }
 
-size_t snapshot_lender_count(const struct snapshot *snapshot)
+unsigned snapshot_renewal_count(const struct snapshot *snapshot)
 {
-	return snapshot->lender_count;
+	return snapshot->renewals;
+}
+
+size_t snapshot_configured_count(const struct snapshot *snapshot)
+{
+	return snapshot->domain_count + snapshot->waiting_count;
+}
+
+const struct config_domain *snapshot_configured_at(
+	const struct snapshot *snapshot, size_t index)
+{
+	if (index < snapshot->domain_count)
+		return &snapshot->domains[index]->config;
+	index -= snapshot->domain_count;
+	return index < snapshot->waiting_count ?
+		&snapshot->waiting[index]->config : NULL;
 }

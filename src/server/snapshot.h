@@ -23,8 +23,15 @@ struct metrics_domain;
  * progress sees.
  */
 
+/*
+ * One served domain. Refcounted and immutable once served: a reload that
+ * finds a domain unchanged (same entry, same certificate and key files)
+ * shares this very object with the snapshot it replaces, and a domain
+ * whose new version is broken keeps serving it, so a reload costs what
+ * changed, not what is configured.
+ */
 struct snapshot_domain {
-	const struct config_domain *config;	/* owned by the snapshot */
+	const struct config_domain *config;	/* the domain's own */
 	char *host;			/* "mta-sts.<domain>" */
 	char *body;			/* the exact served bytes */
 	size_t body_len;
@@ -32,15 +39,15 @@ struct snapshot_domain {
 	char digest[TLS_DIGEST_HEX_LEN + 1];
 	struct tls_cert_info cert;
 	bool cert_loaded;
-	void *response;			/* the HTTP server's prebuilt answer */
 	struct metrics_domain *counters;	/* its requests (metrics.c) */
 	/*
-	 * previous: the last good version, kept because the new one cannot
-	 * be used; lender is then the snapshot that owns config, host, body
-	 * and the credentials (NULL for a domain loaded by this snapshot).
+	 * The HTTP server's prebuilt answer, made for the first snapshot
+	 * installed that serves this domain and freed with the domain
+	 * (response_destroy), so a reload builds answers only for what
+	 * changed.
 	 */
-	bool previous;
-	struct snapshot *lender;
+	void *response;
+	void (*response_destroy)(void *response);
 };
 
 /*
@@ -62,8 +69,11 @@ struct snapshot_options {
 	bool load_certificates;	/* false: `txt` needs no keys */
 	bool generate_certificates; /* the demo: self-signed, in memory */
 	/*
-	 * The snapshot being served, on a reload: a domain whose new version
-	 * cannot be used keeps the version it has there. NULL at start.
+	 * The snapshot being served, on a reload: a domain configured as
+	 * there, whose certificate and key files are the same files with
+	 * the same size and times, is shared from it without being read
+	 * again; a domain whose new version cannot be used keeps the version
+	 * it has there. NULL at start.
 	 */
 	struct snapshot *previous;
 	/* A subset of the domains (check-config DOMAIN...): serving none of
@@ -87,6 +97,19 @@ struct snapshot *snapshot_create(struct config *config,
 
 struct snapshot *snapshot_ref(struct snapshot *snapshot);
 
+/*
+ * What building the snapshot cost: domains loaded (policy rendered,
+ * certificate and key read and checked) and domains reused unchanged from
+ * options.previous. Domains kept in their previous version because the
+ * new one is broken count as neither (snapshot_problem_at lists them).
+ */
+struct snapshot_stats {
+	size_t loaded;
+	size_t reused;
+	unsigned threads;	/* that loaded certificates */
+};
+struct snapshot_stats snapshot_stats(const struct snapshot *snapshot);
+
 /* The domains and files with a problem, in configuration order. */
 size_t snapshot_problem_count(const struct snapshot *snapshot);
 const struct snapshot_problem *snapshot_problem_at(
@@ -94,11 +117,29 @@ const struct snapshot_problem *snapshot_problem_at(
 /* The problem of the domain called name (normalised comparison), or NULL. */
 const struct snapshot_problem *snapshot_find_problem(
 	const struct snapshot *snapshot, const char *name);
+/*
+ * Whether snapshot serves domain in its previous version because the new
+ * one cannot be used. A question for the snapshot, not the domain: one
+ * domain entry is shared by the snapshots before and after a reload.
+ */
+bool snapshot_domain_is_kept(const struct snapshot *snapshot,
+	const struct snapshot_domain *domain);
 /* How many of them are not served at all (not kept). */
 size_t snapshot_not_served_count(const struct snapshot *snapshot);
 void snapshot_unref(struct snapshot *snapshot);
 
 const struct config *snapshot_config(const struct snapshot *snapshot);
+
+/*
+ * snapshot_config_again returns the configuration that reading the files
+ * of snapshot's configuration again would give, without reading them:
+ * when every one of them (the main file, each @include, domains_directory
+ * and its files) is unchanged (config_sources_unchanged) and every domain
+ * was served. Then a reload costs one stat() per source and per
+ * certificate and key, plus what changed. NULL when the files must be
+ * read (or memory ran out). Caller owns it (snapshot_create takes it).
+ */
+struct config *snapshot_config_again(const struct snapshot *snapshot);
 size_t snapshot_domain_count(const struct snapshot *snapshot);
 struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
 	size_t index);
@@ -109,13 +150,6 @@ const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 	const char *name);
 
 /*
- * snapshot_set_attachment hands the snapshot data it frees with destroy
- * when the last reference goes (the HTTP server's prebuilt responses).
- */
-void snapshot_set_attachment(struct snapshot *snapshot, void *data,
-	void (*destroy)(void *data));
-
-/*
  * snapshot_release_notifier returns an eventfd (made on the first call,
  * never closed) that becomes readable whenever a snapshot has been freed,
  * on whatever thread dropped its last reference. The daemon's main thread
@@ -124,8 +158,9 @@ void snapshot_set_attachment(struct snapshot *snapshot, void *data,
 int snapshot_release_notifier(void);
 
 /*
- * snapshot_release_memory gives the memory of snapshots freed since the
- * last call back to the system (malloc_trim). Main thread only: a trim
+ * snapshot_release_memory gives the memory of snapshots freed, and of
+ * configurations read, since the last call back to the system
+ * (malloc_trim). Main thread only: a trim
  * takes milliseconds, too long for a request thread.
  */
 void snapshot_release_memory(void);
@@ -138,23 +173,35 @@ void snapshot_release_memory(void);
  * read. A listed host whose files cannot be used keeps its previous
  * certificate (a warning in d); a listed host waiting for its first
  * certificate starts being served. The new snapshot shares current's
- * configuration and the other domains' credentials. NULL on failure (d).
+ * configuration and every other domain's entry, by reference. NULL on
+ * failure (d).
  */
 struct snapshot *snapshot_renew(struct snapshot *current,
 	const char *const *hosts, size_t count, time_t now, struct diag *d);
 
 /*
- * How many other snapshots this one borrows domains from; the daemon
- * rebuilds from its configuration when renewals made the chain long.
+ * How many snapshot_renew in a row made this snapshot (0: made from the
+ * configuration); after a few the daemon rebuilds as a reload does,
+ * which looks at every domain's files again.
  */
-size_t snapshot_lender_count(const struct snapshot *snapshot);
+unsigned snapshot_renewal_count(const struct snapshot *snapshot);
+
+/*
+ * The configured domains that can be served once they have a certificate:
+ * the served ones, then the ACME domains waiting for one. snapshot_config
+ * holds no domains (they live in the snapshot's entries).
+ */
+size_t snapshot_configured_count(const struct snapshot *snapshot);
+const struct config_domain *snapshot_configured_at(
+	const struct snapshot *snapshot, size_t index);
 
 /*
  * snapshot_record_served writes to the state directory the ids assigned
  * and that this snapshot is now being served (RFC 8461 §8.1: the policy must be served before the
- * TXT id changes; `txt` reads this). Errors go to d. 0 or -1.
+ * TXT id changes; `txt` reads this), then lets go of the state it read
+ * (a later call does nothing). Errors go to d. 0 or -1.
  */
-int snapshot_record_served(const struct snapshot *snapshot, time_t now,
+int snapshot_record_served(struct snapshot *snapshot, time_t now,
 	struct diag *d);
 
 #endif

@@ -63,7 +63,14 @@ struct live {
  * (make_live), so 10,000 mostly idle hosts take a fraction of the memory.
  */
 struct cred {
+	/*
+	 * One per store that serves it: a reload shares the credentials of
+	 * unchanged domains with the store it replaces (tls_store_add_shared)
+	 * instead of loading them again, and either store may go first.
+	 */
+	atomic_uint refs;
 	gnutls_pcert_st *chain;	/* [1..] the shared issuers; [0] unused */
+	struct issuer **issuers;	/* chain_len - 1 references */
 	gnutls_datum_t leaf_der;
 	gnutls_datum_t key_der;	/* the key's PEM block or PKCS #8 DER */
 	gnutls_x509_crt_fmt_t key_fmt;
@@ -82,6 +89,7 @@ struct cred {
  * nor frees what the retrieve callback hands it.
  */
 struct issuer {
+	atomic_uint refs;	/* the store's table, and each chain using it */
 	gnutls_pcert_st pcert;
 	gnutls_x509_crt_t crt;	/* parsed, for the checks of later chains */
 	uint64_t hash;		/* of the DER */
@@ -296,9 +304,28 @@ static void wipe_datum(gnutls_datum_t *d)
 	*d = (gnutls_datum_t){0};
 }
 
-static void cred_free(struct cred *cred)
+static void issuer_unref(struct issuer *is)
 {
-	if (!cred)
+	if (!is || atomic_fetch_sub_explicit(&is->refs, 1,
+			memory_order_acq_rel) != 1)
+		return;
+	gnutls_pcert_deinit(&is->pcert);
+	if (is->crt)
+		gnutls_x509_crt_deinit(is->crt);
+	free(is);
+}
+
+static struct cred *cred_ref(struct cred *cred)
+{
+	atomic_fetch_add_explicit(&cred->refs, 1, memory_order_relaxed);
+	return cred;
+}
+
+/* Drops one reference; the last one frees the credential. */
+static void cred_unref(struct cred *cred)
+{
+	if (!cred || atomic_fetch_sub_explicit(&cred->refs, 1,
+			memory_order_acq_rel) != 1)
 		return;
 	/* Only the leaf is the credential's own; issuers are the store's. */
 	struct live *live = atomic_load(&cred->live);
@@ -308,6 +335,9 @@ static void cred_free(struct cred *cred)
 		free(live);
 	}
 	free(cred->chain);
+	for (unsigned i = 0; cred->issuers && i + 1 < cred->chain_len; i++)
+		issuer_unref(cred->issuers[i]);
+	free(cred->issuers);
 	free(cred->leaf_der.data);
 	wipe_datum(&cred->key_der);
 	free(cred->paths);
@@ -336,21 +366,14 @@ void tls_store_destroy(struct tls_store *store)
 		free(store->hosts.slots[i]);
 	free(store->hosts.slots);
 	free(store->by_paths.slots);
+	set_leaf(store, NULL, NULL);
 	for (size_t i = 0; i < store->ncreds; i++)
-		cred_free(store->creds[i]);
+		cred_unref(store->creds[i]);
 	free(store->creds);
 	for (size_t i = 0; store->issuers.slots && i <= store->issuers.mask;
-	     i++) {
-		struct issuer *is = store->issuers.slots[i];
-		if (!is)
-			continue;
-		gnutls_pcert_deinit(&is->pcert);
-		if (is->crt)
-			gnutls_x509_crt_deinit(is->crt);
-		free(is);
-	}
+	     i++)
+		issuer_unref(store->issuers.slots[i]);
 	free(store->issuers.slots);
-	set_leaf(store, NULL, NULL);
 	free(store);
 }
 
@@ -374,8 +397,12 @@ size_t tls_store_credential_count(const struct tls_store *store)
 	return store ? store->loaded : 0;
 }
 
-/* Appends cred to the list of all credentials. 0 or -1 (no memory). */
-static int push_cred(struct tls_store *store, struct cred *cred)
+/*
+ * Appends cred (taking over one reference) to the list of all
+ * credentials; loaded says whether this store loaded it (counted) or
+ * shares it. 0 or -1 (no memory).
+ */
+static int push_cred(struct tls_store *store, struct cred *cred, bool loaded)
 {
 	if (store->ncreds == store->creds_cap) {
 		size_t cap = store->creds_cap ? store->creds_cap * 2 : 16;
@@ -387,7 +414,7 @@ static int push_cred(struct tls_store *store, struct cred *cred)
 		store->creds_cap = cap;
 	}
 	store->creds[store->ncreds++] = cred;
-	if (!cred->rejected)
+	if (loaded && !cred->rejected)
 		store->loaded++;
 	return 0;
 }
@@ -598,7 +625,7 @@ static bool check_covers(struct tls_store *store, const struct cred *cred,
  * the first time it is seen. A GnuTLS error code or 0.
  */
 static int share_issuer(struct tls_store *store, gnutls_x509_crt_t crt,
-	bool *owned, gnutls_pcert_st *out)
+	bool *owned, struct issuer **out)
 {
 	gnutls_datum_t der = {0};
 	int rc = gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, &der);
@@ -617,6 +644,7 @@ static int share_issuer(struct tls_store *store, gnutls_x509_crt_t crt,
 			free(is);
 			goto out;
 		}
+		atomic_init(&is->refs, 1);
 		is->hash = h;
 		/* Keep the parse for the chains that follow. */
 		if (*owned) {
@@ -626,7 +654,8 @@ static int share_issuer(struct tls_store *store, gnutls_x509_crt_t crt,
 		*table_slot(&store->issuers, h, issuer_eq, &der) = is;
 		store->issuers.len++;
 	}
-	*out = is->pcert;
+	atomic_fetch_add_explicit(&is->refs, 1, memory_order_relaxed);
+	*out = is;
 	rc = 0;
 out:
 	gnutls_free(der.data);
@@ -767,8 +796,14 @@ static int import_chain(struct tls_store *store, struct cred *cred,
 	gnutls_x509_crt_t *crts = c->crts;
 	unsigned n = c->n;
 	cred->chain = calloc(n, sizeof(*cred->chain));
-	if (!cred->chain)
+	cred->issuers = calloc(n, sizeof(*cred->issuers));
+	if (!cred->chain || !cred->issuers) {
+		free(cred->chain);
+		free(cred->issuers);
+		cred->chain = NULL;
+		cred->issuers = NULL;
 		return GNUTLS_E_MEMORY_ERROR;
+	}
 	gnutls_datum_t der = {0};
 	int rc = gnutls_x509_crt_export2(crts[0], GNUTLS_X509_FMT_DER, &der);
 	if (rc == 0) {
@@ -781,10 +816,17 @@ static int import_chain(struct tls_store *store, struct cred *cred,
 		}
 		gnutls_free(der.data);
 	}
-	for (unsigned i = 1; rc == 0 && i < n; i++)
+	for (unsigned i = 1; rc == 0 && i < n; i++) {
 		rc = share_issuer(store, crts[i], &c->owned[i],
-			&cred->chain[i]);
+			&cred->issuers[i - 1]);
+		if (rc == 0)
+			cred->chain[i] = cred->issuers[i - 1]->pcert;
+	}
 	if (rc < 0) {
+		for (unsigned i = 0; i + 1 < n; i++)
+			issuer_unref(cred->issuers[i]);
+		free(cred->issuers);
+		cred->issuers = NULL;
 		free(cred->chain);
 		cred->chain = NULL;
 		free(cred->leaf_der.data);
@@ -818,6 +860,7 @@ static struct cred *load_cred(struct tls_store *store, const char *cert_file,
 	}
 	memcpy(paths, cert_file, clen + 1);
 	memcpy(paths + clen + 1, key_file, klen + 1);
+	atomic_init(&cred->refs, 1);
 	cred->paths = paths;
 	cred->hash = hash;
 
@@ -897,10 +940,10 @@ static struct cred *get_cred(struct tls_store *store, const char *cert_file,
 		line);
 	if (!cred)
 		return NULL;
-	if (push_cred(store, cred) < 0) {
+	if (push_cred(store, cred, true) < 0) {
 		if (store->leaf_of == cred)
 			set_leaf(store, NULL, NULL);
-		cred_free(cred);
+		cred_unref(cred);
 		goto oom;
 	}
 	*table_slot(&store->by_paths, key.hash, cred_eq, &key) = cred;
@@ -977,8 +1020,14 @@ int tls_store_add_shared(struct tls_store *store, const char *host,
 	struct tls_host *e = new_entry(store, name, len, user);
 	if (!e)
 		return -1;
-	/* The credential stays from's: the entry only points at it, and
-	 * tls_store_destroy frees entries, not the credentials of others. */
+	/* A reference, not a copy: from may go first. The pair is not put in
+	 * by_paths, so a host of this store that names the same files loads
+	 * them again, with every check. */
+	if (push_cred(store, cred_ref(src->cred), false) < 0) {
+		cred_unref(src->cred);
+		free(e);
+		return -1;
+	}
 	insert_entry(store, e, src->cred);
 	return 0;
 }
@@ -1021,6 +1070,8 @@ int tls_store_add_generated(struct tls_store *store, const char *host,
 	/* Generated credentials are live from the start: no DER kept. */
 	rc = GNUTLS_E_MEMORY_ERROR;
 	cred = calloc(1, sizeof(*cred));
+	if (cred)
+		atomic_init(&cred->refs, 1);
 	if (!cred || !(cred->chain = calloc(1, sizeof(*cred->chain))) ||
 	    !(live = calloc(1, sizeof(*live) + sizeof(live->chain[0]))))
 		goto err;
@@ -1042,7 +1093,7 @@ int tls_store_add_generated(struct tls_store *store, const char *host,
 
 	rc = GNUTLS_E_MEMORY_ERROR;
 	if (!(e = new_entry(store, name, len, user)) ||
-	    push_cred(store, cred) < 0)
+	    push_cred(store, cred, true) < 0)
 		goto err;
 	insert_entry(store, e, cred);
 	gnutls_x509_crt_deinit(crt);
@@ -1059,7 +1110,7 @@ err:
 			gnutls_privkey_deinit(live->key);
 		free(live);
 	}
-	cred_free(cred);
+	cred_unref(cred);
 	free(pem);
 	if (crt)
 		gnutls_x509_crt_deinit(crt);

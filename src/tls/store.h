@@ -45,9 +45,11 @@ int tls_store_add(struct tls_store *store, const char *host,
 
 /*
  * tls_store_add_shared serves for host in store the chain and key that
- * from serves for host, without loading anything: a reload that keeps the
- * last good version of a domain whose new files are broken. from must
- * outlive store (the snapshot holds a reference on the one that owns it).
+ * from serves for host, without loading or checking anything: a reload
+ * reuses the credentials of an unchanged domain, or keeps the last good
+ * version of one whose new files are broken. The credentials are
+ * refcounted: store holds its own reference, so from may be destroyed
+ * first. They do not count in tls_store_credential_count(store).
  * 0, or -1 when from has no such host, store has it already, or memory
  * ran out.
  */
@@ -69,9 +71,10 @@ void *tls_store_lookup(const struct tls_store *store, const char *host);
 size_t tls_store_count(const struct tls_store *store);
 
 /*
- * The number of distinct certificate chain and key pairs loaded (one per
- * (cert_file, key_file) pair however many hosts use it, plus one per
- * generated host); pairs that were rejected do not count.
+ * The number of distinct certificate chain and key pairs this store loaded
+ * (one per (cert_file, key_file) pair however many hosts use it, plus one
+ * per generated host); pairs that were rejected or shared from another
+ * store do not count.
  */
 size_t tls_store_credential_count(const struct tls_store *store);
 

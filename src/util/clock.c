@@ -49,3 +49,17 @@ const char *clock_format_duration(unsigned long long seconds, char *out,
 	}
 	return out;
 }
+
+static bool is_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+		(a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+bool clock_is_racy(const struct timespec *mtime, const struct timespec *ctime,
+	const struct timespec *at, unsigned seconds)
+{
+	struct timespec limit = *at;
+	limit.tv_sec -= (time_t)seconds;
+	return !is_before(mtime, &limit) || !is_before(ctime, &limit);
+}

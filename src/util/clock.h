@@ -2,6 +2,7 @@
 #ifndef MTASTSD_CLOCK_H
 #define MTASTSD_CLOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <time.h>
 
@@ -18,5 +19,14 @@ const char *clock_format_date(time_t t, char *out, size_t size);
  */
 const char *clock_format_duration(unsigned long long seconds, char *out,
 	size_t size);
+
+/*
+ * clock_is_racy: was a file with these modification and change times
+ * changed within seconds before (or after) at? Then its times cannot tell
+ * a later change in the same timestamp granule from none ("racily clean",
+ * as git calls it), and the file must be read again next time.
+ */
+bool clock_is_racy(const struct timespec *mtime, const struct timespec *ctime,
+	const struct timespec *at, unsigned seconds);
 
 #endif

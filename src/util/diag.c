@@ -95,6 +95,28 @@ void diag_move(struct diag *dst, struct diag *src)
 	*src = (struct diag){0};
 }
 
+void diag_copy_range(struct diag *dst, const struct diag *src, size_t from,
+	size_t to)
+{
+	for (size_t i = from; i < to && i < src->len; i++) {
+		const struct diag_item *it = &src->items[i];
+		count(dst, it->severity);
+		char *file = it->file ? strdup(it->file) : NULL;
+		char *message = it->message ? strdup(it->message) : NULL;
+		if ((it->file && !file) || (it->message && !message) ||
+				!reserve(dst)) {
+			free(file);
+			free(message);
+			dst->out_of_memory = true;
+			continue;
+		}
+		dst->items[dst->len++] = (struct diag_item){
+			.severity = it->severity, .file = file,
+			.line = it->line, .code = it->code, .message = message,
+		};
+	}
+}
+
 static int compare_place(const struct diag_item *a, const struct diag_item *b)
 {
 	int c = strcmp(a->file ? a->file : "", b->file ? b->file : "");

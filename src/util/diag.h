@@ -52,6 +52,10 @@ bool diag_has_errors(const struct diag *d);
 /* Moves every item of src to the end of dst; src is left empty. */
 void diag_move(struct diag *dst, struct diag *src);
 
+/* Appends copies of the items [from, to) of src to dst, in order. */
+void diag_copy_range(struct diag *dst, const struct diag *src, size_t from,
+	size_t to);
+
 const char *diag_severity_name(enum diag_severity severity);
 
 /* Orders the items by file and line, keeping the order of equal ones. */

@@ -17,6 +17,7 @@ from mtastsd_test import (BUILD_ROOT, NO_SKIP, SKIP, SOURCE_ROOT,
                           require_tools)
 
 BENCH = os.path.join(SOURCE_ROOT, "bench", "bench.py")
+SCALE = os.path.join(SOURCE_ROOT, "bench", "scale.py")
 MTSLOAD = os.path.join(BUILD_ROOT, "bench", "mtsload")
 
 # Every row of the table for a run with N = 10 (one domain count).
@@ -90,6 +91,30 @@ class BenchSmoke(unittest.TestCase):
         self.assertRegex(r.stdout, r"server-side counts \(mta-stsd, .*\): "
                          r"[1-9]\d* full handshakes, [1-9]\d* resumed, 0 "
                          r"with a HelloRetryRequest")
+
+    def test_scale_run_prints_its_table(self):
+        # The scale benchmark (bench/run.sh --scale) on 20 and 40 domains:
+        # every row has a figure, reloads reuse what did not change, and no
+        # request fails. 100,000 domains are for docs/PERFORMANCE.md only.
+        r = subprocess.run([sys.executable, SCALE, "--build", BUILD_ROOT,
+                            "--sizes", "20,40", "--renew", "5",
+                            "--no-nginx"],
+                           capture_output=True, text=True, timeout=400)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertEqual(lines[0], "| | mta-stsd 20 | mta-stsd 40 |")
+        rows = [ln for ln in lines if ln.startswith("| ") and
+                not ln.startswith("| |")]
+        self.assertEqual(len(rows), 15, r.stdout)
+        for ln in rows:
+            self.assertNotIn("–", ln, ln)
+        failed = [ln for ln in rows if ln.startswith("| failed")]
+        self.assertEqual(failed, ["| failed requests during the reloads "
+                                  "| 0 | 0 |"])
+        # Nothing changed, 5 renewed, one added; twice (quiet, loaded).
+        self.assertIn("mta-stsd 40, reloads as logged (loaded, reused): "
+                      "(0, 40), (5, 35), (1, 40), (0, 41), (5, 36), (1, 41)",
+                      r.stdout)
 
 
 if __name__ == "__main__":

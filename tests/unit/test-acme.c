@@ -378,11 +378,14 @@ START_TEST(test_snapshot_renew)
 	ck_assert_ptr_nonnull(a1);
 	ck_assert_ptr_eq(tls_store_lookup(snapshot_tls(s1), "mta-sts.a.test"),
 		a1);
+	/* b is the entry of s0 itself, shared by reference. */
 	const struct snapshot_domain *b1 = snapshot_find(s1, "b.test");
-	ck_assert_ptr_eq(b1->lender, s0);
+	ck_assert_ptr_eq(b1, snapshot_find(s0, "b.test"));
+	ck_assert_uint_eq(snapshot_renewal_count(s1), 1);
 	time_t first = a1->cert.not_after;
 
-	/* A renewal: the new chain; b still borrowed from its owner. */
+	/* A renewal: the new chain; b still the same entry, which
+	 * outlives the snapshots that made it. */
 	put_acme_cert(dir, ca, 60);
 	struct snapshot *s2 = snapshot_renew(s1, hosts, 1, time(NULL), &d);
 	ck_assert_ptr_nonnull(s2);
@@ -390,7 +393,10 @@ START_TEST(test_snapshot_renew)
 	snapshot_unref(s0);
 	const struct snapshot_domain *a2 = snapshot_find(s2, "a.test");
 	ck_assert_int_gt(a2->cert.not_after, first);
-	ck_assert_ptr_nonnull(snapshot_find(s2, "b.test")->lender);
+	ck_assert_ptr_eq(snapshot_find(s2, "b.test"), b1);
+	ck_assert_str_eq(b1->body, "version: STSv1\r\nmode: testing\r\n"
+		"mx: mx.b.test\r\nmax_age: 604800\r\n");
+	ck_assert_uint_eq(snapshot_renewal_count(s2), 2);
 	ck_assert_ptr_nonnull(tls_store_lookup(snapshot_tls(s2),
 		"mta-sts.b.test"));
 

@@ -6,6 +6,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <utime.h>
 
 #include "buildconf.h"
 #include "config/config.h"
@@ -1190,6 +1191,123 @@ START_TEST(test_find_domain)
 }
 END_TEST
 
+/* dir/name, made; caller frees. */
+static char *make_subdir(const char *dir, const char *name)
+{
+	char *sub = NULL;
+	ck_assert_int_ge(asprintf(&sub, "%s/%s", dir, name), 0);
+	ck_assert_int_eq(mkdir(sub, 0700), 0);
+	return sub;
+}
+
+START_TEST(test_settings_only)
+{
+	char *dir = test_tmpdir();
+	char *sub = make_subdir(dir, "domains.d");
+	/* A broken domain file: a full read reports it, settings do not. */
+	free(test_write_file(dir, "domains.d/a.conf", "domains = ( x"));
+	char *main = test_write_file(dir, "main.conf",
+		"threads = 3;\ndomains_directory = \"domains.d\";\n"
+		"domains = ( { name = \"bad name\"; } );\n");
+	config_finish(&cfg);
+	ck_assert_int_eq(config_load_settings(main, &cfg, &d), 0);
+	ck_assert_uint_eq(d.errors, 0);
+	ck_assert_uint_eq(cfg.threads, 3);
+	ck_assert_uint_eq(cfg.domain_count, 0);
+	ck_assert_uint_eq(cfg.skipped_count, 0);
+	ck_assert_int_eq(load_file(main), -1);
+	ck_assert_uint_eq(cfg.skipped_count, 2);
+	/* An error of the whole file is one for the settings too. */
+	free(test_write_file(dir, "main.conf", "threads = \"x\";\n"));
+	config_finish(&cfg);
+	ck_assert_int_eq(config_load_settings(main, &cfg, &d), -1);
+	test_rmtree(dir);
+	free(main);
+	free(sub);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_sources_unchanged)
+{
+	char *dir = test_tmpdir();
+	char *sub = make_subdir(dir, "domains.d");
+	char *a = test_write_file(dir, "domains.d/a.conf",
+		"domains = ( " DOM("a.example") " );\n");
+	char *inc = test_write_file(dir, "inc.conf", "threads = 2;\n");
+	char *main = test_write_file(dir, "main.conf",
+		"@include \"inc.conf\"\ndomains_directory = \"domains.d\";\n");
+	ck_assert_int_eq(load_file(main), 0);
+	/* main, inc, the directory and its file */
+	ck_assert_uint_eq(cfg.source_count, 4);
+	/* Just written: too fresh to judge by their times. */
+	ck_assert(!config_sources_unchanged(&cfg));
+	cfg.loaded_at.tv_sec += 10;
+	ck_assert(config_sources_unchanged(&cfg));
+
+	struct config *copy = config_clone_settings(&cfg);
+	ck_assert_ptr_nonnull(copy);
+	ck_assert_uint_eq(copy->threads, 2);
+	ck_assert_str_eq(copy->domains_directory, sub);
+	ck_assert_uint_eq(copy->domain_count, 0);
+	ck_assert_uint_eq(copy->source_count, 4);
+	ck_assert(config_sources_unchanged(copy));
+	config_finish(copy);
+	free(copy);
+
+	/* Any source touched, or a file added to the directory: changed. */
+	ck_assert_int_eq(utime(inc, NULL), 0);
+	ck_assert(!config_sources_unchanged(&cfg));
+	ck_assert_int_eq(load_file(main), 0);
+	cfg.loaded_at.tv_sec += 10;
+	ck_assert(config_sources_unchanged(&cfg));
+	free(test_write_file(dir, "domains.d/b.conf", "domains = ( );\n"));
+	ck_assert(!config_sources_unchanged(&cfg));
+
+	struct config_domain dup;
+	ck_assert_int_eq(load_file(main), 0);
+	ck_assert_uint_eq(cfg.domain_count, 1);
+	ck_assert_int_eq(config_domain_copy(&dup, &cfg.domains[0]), 0);
+	ck_assert(config_domain_is_same(&dup, &cfg.domains[0]));
+	ck_assert_ptr_ne(dup.name, cfg.domains[0].name);
+	config_domain_finish(&dup);
+	test_rmtree(dir);
+	free(a);
+	free(inc);
+	free(main);
+	free(sub);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_domain_is_same)
+{
+	ck_assert_int_eq(load("domains = ( " DOM("example.com") ", "
+		DOM("example.net") ",\n" DOM("example.com") " );\n"), -1);
+	const struct config_domain *a = &cfg.domains[0], *b = &cfg.domains[1],
+		*c = &cfg.domains[2];
+	/* The same entry on another line is the same domain. */
+	ck_assert(config_domain_is_same(a, c));
+	ck_assert(!config_domain_is_same(a, b));
+	struct config_domain x = *a;
+	x.policy.max_age++;
+	ck_assert(!config_domain_is_same(a, &x));
+	x = *a;
+	x.policy.mode = x.policy.mode == POLICY_MODE_ENFORCE ?
+		POLICY_MODE_TESTING : POLICY_MODE_ENFORCE;
+	ck_assert(!config_domain_is_same(a, &x));
+	x = *a;
+	x.id = "123";
+	ck_assert(!config_domain_is_same(a, &x));
+	x = *a;
+	x.key = "other.key";
+	ck_assert(!config_domain_is_same(a, &x));
+	x = *a;
+	x.policy.mx_count = 0;
+	ck_assert(!config_domain_is_same(a, &x));
+}
+END_TEST
+
 START_TEST(test_tls_priorities_place)
 {
 	ck_assert_int_eq(load("threads = 1;\n"
@@ -1238,6 +1356,9 @@ static Suite *config_suite(void)
 	add(s, "domain names", test_domain_names);
 	add(s, "types", test_types);
 	add(s, "global ranges", test_global_ranges);
+	add(s, "settings only", test_settings_only);
+	add(s, "domain is same", test_domain_is_same);
+	add(s, "sources unchanged", test_sources_unchanged);
 	add(s, "listen parse", test_listen_parse);
 	add(s, "listen setting", test_listen_setting);
 	add(s, "enums", test_enums);

@@ -50,6 +50,31 @@ START_TEST(test_diag_print_format)
 }
 END_TEST
 
+START_TEST(test_diag_copy_range)
+{
+	struct diag src, dst;
+	diag_init(&src);
+	diag_init(&dst);
+	diag_add(&src, DIAG_ERROR, "a.conf", 1, "one", "first");
+	diag_add(&src, DIAG_WARNING, NULL, 0, "two", "second");
+	diag_add(&src, DIAG_ERROR, "c.conf", 3, "three", "third");
+	diag_copy_range(&dst, &src, 1, 3);
+	diag_copy_range(&dst, &src, 2, 9);	/* bounded by src->len */
+	ck_assert_uint_eq(dst.len, 3);
+	ck_assert_uint_eq(dst.errors, 2);
+	ck_assert_uint_eq(dst.warnings, 1);
+	ck_assert_str_eq(dst.items[0].message, "second");
+	ck_assert_ptr_null(dst.items[0].file);
+	ck_assert_str_eq(dst.items[1].code, "three");
+	ck_assert_str_eq(dst.items[2].file, "c.conf");
+	ck_assert_uint_eq(dst.items[2].line, 3);
+	ck_assert_ptr_ne(dst.items[1].message, src.items[2].message);
+	ck_assert_uint_eq(src.len, 3);
+	diag_finish(&src);
+	diag_finish(&dst);
+}
+END_TEST
+
 START_TEST(test_diag_move)
 {
 	struct diag a, b;
@@ -121,6 +146,7 @@ static Suite *diag_suite(void)
 	tcase_add_test(tc, test_diag_counts_and_order);
 	tcase_add_test(tc, test_diag_print_format);
 	tcase_add_test(tc, test_diag_move);
+	tcase_add_test(tc, test_diag_copy_range);
 	tcase_add_test(tc, test_diag_sort_is_stable);
 	tcase_add_test(tc, test_diag_escape);
 	suite_add_tcase(s, tc);

@@ -369,6 +369,23 @@ static const struct {
 	{ "example.com 1 " DIGEST_A " 1", "example.com is listed twice" },
 };
 
+START_TEST(test_serving_does_not_read_served)
+{
+	free(test_write_file(tmp, "ids", HEADER "example.com 1 " DIGEST_A
+		" 1\n"));
+	free(test_write_file(tmp, "served", HEADER "not a record\n"));
+	ck_assert_ptr_null(state_open(tmp, &d));
+	diag_finish(&d);
+	diag_init(&d);
+	/* The daemon replaces served; it needs the ids only. */
+	struct state *st = state_open_for_serving(tmp, &d);
+	ck_assert_ptr_nonnull(st);
+	ck_assert_ptr_nonnull(state_find_id(st, "example.com"));
+	ck_assert_ptr_null(state_find_served(st, "example.com"));
+	state_destroy(st);
+}
+END_TEST
+
 START_TEST(test_malformed)
 {
 	char buf[512];
@@ -519,7 +536,26 @@ START_TEST(test_many_domains)
 		snprintf(domain, sizeof(domain), "d%05d.example", i);
 		assign(st, domain, NULL, DIGEST_A, NOW);
 	}
+	/* Found before saving too, merged or still in the appended tail. */
+	for (int i = 0; i < N; i += 997) {
+		snprintf(domain, sizeof(domain), "d%05d.example", i);
+		ck_assert_ptr_nonnull(state_find_id(st, domain));
+	}
+	ck_assert_ptr_null(state_find_id(st, "d99999.example"));
 	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	/* Served records in any order are written sorted, each once. */
+	static struct state_record served[N];
+	static char names[N][32];
+	for (int i = 0; i < N; i++) {
+		snprintf(names[i], sizeof(names[i]), "d%05d.example",
+			(i * 7919) % N);
+		served[i] = (struct state_record){ .domain = names[i],
+			.time = NOW };
+		state_managed_id(DIGEST_A, served[i].id);
+		memcpy(served[i].digest, DIGEST_A, sizeof(served[i].digest));
+	}
+	ck_assert_msg(state_save_served(st, served, N, &d) == 0, "%s",
+		test_diag_dump(&d));
 	state_destroy(st);
 
 	st = open_ok(tmp);
@@ -534,12 +570,18 @@ START_TEST(test_many_domains)
 	ck_assert_ptr_null(state_find_id(st, "z.example"));
 	state_destroy(st);
 
-	char *ids = path_in(tmp, "ids");
-	char *text = test_read_file(ids, NULL);
-	ck_assert(strncmp(text, HEADER "d00000.example ", strlen(HEADER) + 15)
-		== 0);
-	free(text);
-	free(ids);
+	for (const char *const *name = (const char *const[]){ "ids",
+			"served", NULL }; *name; name++) {
+		char *path = path_in(tmp, *name);
+		char *text = test_read_file(path, NULL);
+		ck_assert(strncmp(text, HEADER "d00000.example ",
+			strlen(HEADER) + 15) == 0);
+		free(text);
+		free(path);
+	}
+	st = open_ok(tmp);
+	ck_assert_ptr_nonnull(state_find_served(st, "d09999.example"));
+	state_destroy(st);
 }
 END_TEST
 
@@ -551,6 +593,7 @@ static Suite *state_suite(void)
 	tc = tcase_create("persistence");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_persistence);
+	tcase_add_test(tc, test_serving_does_not_read_served);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("managed ids");
