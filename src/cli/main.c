@@ -511,20 +511,12 @@ static void publish_status(const struct daemon *dm)
 			snapshot_config(dm->snapshot)->metrics_listen);
 }
 
-static double seconds_since(const struct timespec *t0)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) +
-		(double)(t.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 /*
  * log_cost says what building snap cost: a reload reads again only the
  * domains that changed ("reload: 1 domain(s) loaded, 199 reused").
  */
 static void log_cost(const struct snapshot *snap, const char *verb,
-	const struct timespec *t0)
+	long long t0_ms)
 {
 	struct snapshot_stats st = snapshot_stats(snap);
 	size_t kept = snapshot_problem_count(snap) -
@@ -532,7 +524,7 @@ static void log_cost(const struct snapshot *snap, const char *verb,
 	log_info("%s: %zu domain(s) loaded, %zu reused, %zu kept in their "
 		"previous version, in %.3f s (%u thread(s) loading "
 		"certificates)", verb, st.loaded, st.reused, kept,
-		seconds_since(t0), st.threads);
+		(double)(clock_now_ms() - t0_ms) / 1000.0, st.threads);
 }
 
 static void log_loaded(const struct snapshot *snap, const char *verb)
@@ -677,8 +669,7 @@ static void reload(struct daemon *dm)
 		.load_certificates = true,
 		.previous = dm->snapshot,
 	};
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long long t0_ms = clock_now_ms();
 	/* Files that did not change are not read again (a renewal's
 	 * reload changes certificates, not the configuration). */
 	struct config *same = snapshot_config_again(dm->snapshot);
@@ -692,7 +683,7 @@ static void reload(struct daemon *dm)
 	dm->last.attempted = time(NULL);
 	dm->last.reload = true;
 	if (snap)
-		log_cost(snap, "reload", &t0);
+		log_cost(snap, "reload", t0_ms);
 	if (!snap || http_server_install(dm->http, snap) < 0) {
 		log_error("reload failed: still serving the previous "
 			"configuration (%zu domain(s))",
@@ -972,8 +963,7 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	}
 	struct diag d;
 	diag_init(&d);
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	long long t0_ms = clock_now_ms();
 	/* Read again as the service user, as every reload will: a file
 	 * only root can read fails now, not at the next reload. */
 	if (reread) {
@@ -990,7 +980,7 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	log_diag(&d);
 	diag_finish(&d);
 	if (snap)
-		log_cost(snap, "start", &t0);
+		log_cost(snap, "start", t0_ms);
 	else
 		log_error("%s: configuration invalid, not starting",
 			dm->config_path);

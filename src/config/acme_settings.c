@@ -16,22 +16,14 @@
 bool config_acme_copy(struct config_acme *to, const struct config_acme *from)
 {
 	*to = *from;
-	to->directory = text_dup(from->directory);
-	to->email = text_dup(from->email);
-	to->ca_file = text_dup(from->ca_file);
-	to->eab_kid = text_dup(from->eab_kid);
-	to->eab_hmac_key = text_dup(from->eab_hmac_key);
-	to->challenge = text_dup(from->challenge);
-	to->http01_listen = text_dup(from->http01_listen);
-	to->file = text_dup(from->file);
-	return (!from->directory || to->directory) &&
-		(!from->email || to->email) &&
-		(!from->ca_file || to->ca_file) &&
-		(!from->eab_kid || to->eab_kid) &&
-		(!from->eab_hmac_key || to->eab_hmac_key) &&
-		(!from->challenge || to->challenge) &&
-		(!from->http01_listen || to->http01_listen) &&
-		(!from->file || to->file);
+	return text_dup_into(&to->directory, from->directory) &
+		text_dup_into(&to->email, from->email) &
+		text_dup_into(&to->ca_file, from->ca_file) &
+		text_dup_into(&to->eab_kid, from->eab_kid) &
+		text_dup_into(&to->eab_hmac_key, from->eab_hmac_key) &
+		text_dup_into(&to->challenge, from->challenge) &
+		text_dup_into(&to->http01_listen, from->http01_listen) &
+		text_dup_into(&to->file, from->file);
 }
 
 void config_acme_finish(struct config_acme *acme)

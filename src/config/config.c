@@ -806,23 +806,18 @@ void config_domain_finish(struct config_domain *domain)
 }
 
 /* *dst = a copy of src, or NULL for NULL; false when out of memory. */
-static bool dup_text(char **dst, const char *src)
-{
-	*dst = src ? strdup(src) : NULL;
-	return !src || *dst;
-}
-
 int config_domain_copy(struct config_domain *dst,
 	const struct config_domain *src)
 {
 	*dst = *src;
 	policy_init(&dst->policy);
-	bool ok = dup_text(&dst->name, src->name) &
-		dup_text(&dst->id, src->id) & dup_text(&dst->cert, src->cert) &
-		dup_text(&dst->key, src->key) &
-		dup_text(&dst->tlsrpt_rua, src->tlsrpt_rua) &
-		dup_text(&dst->template_name, src->template_name) &
-		dup_text(&dst->file, src->file);
+	bool ok = text_dup_into(&dst->name, src->name) &
+		text_dup_into(&dst->id, src->id) &
+		text_dup_into(&dst->cert, src->cert) &
+		text_dup_into(&dst->key, src->key) &
+		text_dup_into(&dst->tlsrpt_rua, src->tlsrpt_rua) &
+		text_dup_into(&dst->template_name, src->template_name) &
+		text_dup_into(&dst->file, src->file);
 	if (!ok || policy_copy(&dst->policy, &src->policy) < 0) {
 		domains_finish_domain(dst);
 		return -1;
@@ -867,33 +862,33 @@ struct config *config_clone_settings(const struct config *src)
 	dst->skipped_count = 0;
 	dst->sources = NULL;
 	dst->source_count = 0;
-	bool ok = dup_text(&dst->file, src->file) &
-		dup_text(&dst->user, src->user) &
-		dup_text(&dst->group, src->group) &
-		dup_text(&dst->state_directory, src->state_directory) &
-		dup_text(&dst->tls_priorities, src->tls_priorities) &
-		dup_text(&dst->tls_priorities_file, src->tls_priorities_file) &
-		dup_text(&dst->log_level, src->log_level) &
-		dup_text(&dst->log_target, src->log_target) &
-		dup_text(&dst->access_log_format, src->access_log_format) &
-		dup_text(&dst->metrics_listen, src->metrics_listen) &
-		dup_text(&dst->domains_directory, src->domains_directory) &
+	bool ok = text_dup_into(&dst->file, src->file) &
+		text_dup_into(&dst->user, src->user) &
+		text_dup_into(&dst->group, src->group) &
+		text_dup_into(&dst->state_directory, src->state_directory) &
+		text_dup_into(&dst->tls_priorities, src->tls_priorities) &
+		text_dup_into(&dst->tls_priorities_file, src->tls_priorities_file) &
+		text_dup_into(&dst->log_level, src->log_level) &
+		text_dup_into(&dst->log_target, src->log_target) &
+		text_dup_into(&dst->access_log_format, src->access_log_format) &
+		text_dup_into(&dst->metrics_listen, src->metrics_listen) &
+		text_dup_into(&dst->domains_directory, src->domains_directory) &
 		config_acme_copy(&dst->acme, &src->acme);
 	dst->listen = calloc(src->listen_count + 1, sizeof(*dst->listen));
 	dst->skipped = calloc(src->skipped_count + 1, sizeof(*dst->skipped));
 	dst->sources = calloc(src->source_count + 1, sizeof(*dst->sources));
 	ok = ok && dst->listen && dst->skipped && dst->sources;
 	for (size_t i = 0; ok && i < src->listen_count; i++, dst->listen_count++)
-		ok = dup_text(&dst->listen[i], src->listen[i]);
+		ok = text_dup_into(&dst->listen[i], src->listen[i]);
 	for (size_t i = 0; ok && i < src->skipped_count; i++) {
 		dst->skipped[i] = src->skipped[i];
-		ok = dup_text(&dst->skipped[i].name, src->skipped[i].name) &
-			dup_text(&dst->skipped[i].file, src->skipped[i].file);
+		ok = text_dup_into(&dst->skipped[i].name, src->skipped[i].name) &
+			text_dup_into(&dst->skipped[i].file, src->skipped[i].file);
 		dst->skipped_count++;
 	}
 	for (size_t i = 0; ok && i < src->source_count; i++) {
 		dst->sources[i] = src->sources[i];
-		ok = dup_text(&dst->sources[i].path, src->sources[i].path);
+		ok = text_dup_into(&dst->sources[i].path, src->sources[i].path);
 		dst->source_count += ok;
 	}
 	if (!ok) {

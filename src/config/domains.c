@@ -325,15 +325,6 @@ static char *expand_path(const char *text, const char *domain,
 	return joined;
 }
 
-/* text_dup that clears *ok when a non-NULL s could not be copied. */
-static char *copy_text(const char *s, bool *ok)
-{
-	char *c = text_dup(s);
-	if (s && !c)
-		*ok = false;
-	return c;
-}
-
 void domains_finish_domain(struct config_domain *dom)
 {
 	free(dom->name);
@@ -380,7 +371,7 @@ static void add_domain(struct loader *ld, const char *name,
 	struct config_domain dom = {0};
 	bool ok = true;
 	policy_init(&dom.policy);
-	dom.name = copy_text(name, &ok);
+	ok &= text_dup_into(&dom.name, name);
 	dom.policy.mode = r->mode;
 	dom.policy.max_age = r->max_age;
 	for (size_t i = 0; i < r->mx_count; i++) {
@@ -406,10 +397,10 @@ static void add_domain(struct loader *ld, const char *name,
 			r->dir[FIELD_KEY]);
 		ok = ok && dom.key;
 	}
-	dom.id = copy_text(r->text[FIELD_ID], &ok);
-	dom.tlsrpt_rua = copy_text(r->text[FIELD_TLSRPT_RUA], &ok);
-	dom.template_name = copy_text(r->template_name, &ok);
-	dom.file = copy_text(o.path, &ok);
+	ok &= text_dup_into(&dom.id, r->text[FIELD_ID]);
+	ok &= text_dup_into(&dom.tlsrpt_rua, r->text[FIELD_TLSRPT_RUA]);
+	ok &= text_dup_into(&dom.template_name, r->template_name);
+	ok &= text_dup_into(&dom.file, o.path);
 	dom.line = line;
 	if (!ok) {
 		loader_nomem(ld);

@@ -10,6 +10,12 @@ char *text_dup(const char *s)
 	return s ? strdup(s) : NULL;
 }
 
+bool text_dup_into(char **dst, const char *src)
+{
+	*dst = text_dup(src);
+	return !src || *dst;
+}
+
 char *text_path_join(const char *dir, const char *name)
 {
 	size_t n = strlen(dir);

@@ -33,6 +33,10 @@ static inline bool text_is_alnum(int c)
 /* strdup that passes NULL through. NULL for NULL or out of memory. */
 char *text_dup(const char *s);
 
+/* text_dup into *dst; false only when a non-NULL src could not be copied,
+ * so copies of several optional strings can be checked with one &. */
+bool text_dup_into(char **dst, const char *src);
+
 /* "dir/name" with exactly one slash between; caller frees; NULL on ENOMEM. */
 char *text_path_join(const char *dir, const char *name);
 
