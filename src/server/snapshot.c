@@ -18,6 +18,7 @@
 #include "server/snapshot.h"
 #include "config/state.h"
 #include "tls/digest.h"
+#include "tls/filefacts.h"
 #include "tls/priorities.h"
 #include "tls/store.h"
 #include "core/txt.h"
@@ -25,34 +26,19 @@
 #include "util/parallel.h"
 #include "util/text.h"
 
-/*
- * What a certificate or key file was when it was loaded. A renewal writes
- * a new file and renames it over the old one (certbot, lego, acme.sh) or
- * rewrites it in place: either changes the inode or the size or the
- * change time (ctime), which no tool can set back (utime sets mtime
- * only), so equal ids mean the same bytes. One exception is a file changed
- * again within the timestamp granularity of the file system right after
- * it was looked at; racy (as git calls it) marks a file changed so
- * recently that this cannot be ruled out, and such a domain is loaded
- * again at the next reload.
- */
-struct file_id {
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-	struct timespec ctime;
-};
-
-#define RACY_SECONDS 2
-
 /* A served domain and what it was made from. */
 struct entry {
 	atomic_uint refs;
 	struct snapshot_domain pub;
 	struct config_domain config;	/* moved out of the configuration */
-	struct file_id cert_id, key_id;
-	bool reusable;		/* file ids read and not racy */
+	/*
+	 * Can the identity of its files (pub.cert.cert_file and key_file)
+	 * alone tell a reload they did not change? Not when one was changed
+	 * within the timestamp granularity of the moment it was read: then
+	 * the digest of its bytes decides. Only reloads, one at a time,
+	 * read and update this and the facts (see file_unchanged).
+	 */
+	bool identity_trusted;
 };
 
 struct snapshot {
@@ -392,49 +378,28 @@ err_memory:
 	return -1;
 }
 
-static bool file_id_read(const char *path, struct file_id *id)
-{
-	struct stat st;
-	if (!path || stat(path, &st) < 0)
-		return false;
-	*id = (struct file_id){
-		.dev = st.st_dev, .ino = st.st_ino, .size = st.st_size,
-		.mtime = st.st_mtim, .ctime = st.st_ctim,
-	};
-	return true;
-}
-
-static bool same_time(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
-static bool file_id_equal(const struct file_id *a, const struct file_id *b)
-{
-	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-		same_time(&a->mtime, &b->mtime) &&
-		same_time(&a->ctime, &b->ctime);
-}
-
-/* Was the file changed too close to now to trust its times? */
-static bool file_id_is_racy(const struct file_id *id,
-	const struct timespec *now)
-{
-	return clock_is_racy(&id->mtime, &id->ctime, now, RACY_SECONDS);
-}
-
 /*
- * identify notes what the certificate and key files of e are now, before
- * they are read, so that any change from here on shows at the next reload.
+ * file_unchanged tells whether path still holds the bytes *was describes:
+ * two stat() fields compared when the identity can be trusted (a renewal
+ * by rename or rewrite always changes it), else the digest of the bytes
+ * now in the file. A file found the same by its digest gets its new
+ * identity noted, so the next reload needs only stat() again.
  */
-static void identify(struct entry *e)
+static bool file_unchanged(const char *path, struct tls_file_facts *was,
+	bool *trusted)
 {
-	struct timespec now;
-	clock_gettime(CLOCK_REALTIME, &now);
-	e->reusable = file_id_read(e->config.cert, &e->cert_id) &&
-		file_id_read(e->config.key, &e->key_id) &&
-		!file_id_is_racy(&e->cert_id, &now) &&
-		!file_id_is_racy(&e->key_id, &now);
+	struct tls_file_facts now;
+	if (*trusted && tls_file_stat(path, &now) &&
+			tls_file_same_identity(&now, was))
+		return true;
+	struct timespec at;
+	clock_gettime(CLOCK_REALTIME, &at);
+	if (!was->known || !tls_file_facts_read(path, &now) ||
+			memcmp(now.digest, was->digest, sizeof(now.digest)))
+		return false;
+	*was = now;
+	*trusted = !tls_file_is_racy(&now, &at);
+	return true;
 }
 
 /*
@@ -451,19 +416,22 @@ static struct entry *reusable_entry(const struct snapshot_options *options,
 			options->generate_certificates)
 		return NULL;
 	struct entry *old = served_entry(options->previous, cd->name);
-	if (!old || !old->reusable || !old->pub.cert_loaded ||
+	if (!old || !old->pub.cert_loaded ||
 			!config_domain_is_same(&old->config, cd))
 		return NULL;
 	const struct tls_cert_info *c = &old->pub.cert;
 	if (c->not_before > options->now || c->not_after - options->now <=
 			(time_t)TLS_EXPIRY_WARNING_DAYS * 24 * 60 * 60)
 		return NULL;
-	struct file_id now;
-	if (!file_id_read(cd->cert, &now) || !file_id_equal(&now, &old->cert_id) ||
-			!file_id_read(cd->key, &now) ||
-			!file_id_equal(&now, &old->key_id))
-		return NULL;
-	return old;
+	/* Both files are judged on their own; each may update its facts. */
+	bool trusted = old->identity_trusted, key_trusted = trusted;
+	bool same = file_unchanged(cd->cert, &old->pub.cert.cert_file,
+		&trusted);
+	same = same && file_unchanged(cd->key, &old->pub.cert.key_file,
+		&key_trusted);
+	if (same)
+		old->identity_trusted = trusted && key_trusted;
+	return same ? old : NULL;
 }
 
 /*
@@ -496,6 +464,25 @@ static int load_certificate(struct tls_store *store, struct snapshot_domain *sd,
 		return -1;
 	sd->cert_loaded = true;
 	return 0;
+}
+
+/*
+ * load_entry loads the credentials of e as load_certificate does, and
+ * notes whether the identity of the files it read can tell the next
+ * reload that they did not change (see struct entry).
+ */
+static int load_entry(struct tls_store *store, struct entry *e,
+	const struct snapshot_options *options, struct diag *d)
+{
+	struct timespec read_at;
+	clock_gettime(CLOCK_REALTIME, &read_at);
+	int rc = load_certificate(store, &e->pub, options, d);
+	const struct tls_cert_info *c = &e->pub.cert;
+	e->identity_trusted = rc == 0 && c->cert_file.known &&
+		c->key_file.known &&
+		!tls_file_is_racy(&c->cert_file, &read_at) &&
+		!tls_file_is_racy(&c->key_file, &read_at);
+	return rc;
 }
 
 /* Did this snapshot keep a previous version of a domain from file? */
@@ -584,8 +571,8 @@ static void load_slice(void *ctx, unsigned worker, size_t begin, size_t end)
 		struct slot *slot = &job->slots[job->todo[k]];
 		slot->worker = worker;
 		slot->diag_from = d->len;
-		int rc = load_certificate(job->stores[worker],
-			&slot->entry->pub, job->options, d);
+		int rc = load_entry(job->stores[worker], slot->entry,
+			job->options, d);
 		slot->diag_to = d->len;
 		slot->loaded = rc == 0;
 		slot->pending = rc > 0;
@@ -702,8 +689,6 @@ static ssize_t take_domains(struct snapshot *snap, struct slot *slots,
 			slot->loaded = true;
 			continue;
 		}
-		if (!options->generate_certificates)
-			identify(e);
 		todo[count++] = i;
 	}
 	return (ssize_t)count;
@@ -1114,8 +1099,7 @@ static int renew_entry(struct snapshot *snap, const struct entry *old,
 	e->pub.body_len = old->pub.body_len;
 	memcpy(e->pub.id, old->pub.id, sizeof(e->pub.id));
 	memcpy(e->pub.digest, old->pub.digest, sizeof(e->pub.digest));
-	identify(e);
-	if (load_certificate(snap->tls, &e->pub, options, d) != 0) {
+	if (load_entry(snap->tls, e, options, d) != 0) {
 		entry_unref(e);
 		return -1;
 	}

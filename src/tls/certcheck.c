@@ -22,6 +22,7 @@
 #include "util/diag.h"
 #include "util/text.h"
 #include "tls/certcheck.h"
+#include "tls/filefacts.h"
 #include "tls/store.h"
 
 #define HOST_BUF 256		/* a host name, a trailing dot and the NUL */
@@ -40,63 +41,6 @@ void certcheck_file_wipe(struct certcheck_file *buf)
 		free(buf->data);
 	}
 	*buf = (struct certcheck_file){0};
-}
-
-#define READ_NOT_REGULAR (-1)
-
-/*
- * read_whole reads a regular file of at most CERTCHECK_FILE_LIMIT bytes
- * into buf.
- * Returns 0, an errno value (EISDIR, EFBIG included), or READ_NOT_REGULAR.
- */
-static int read_whole(const char *path, struct certcheck_file *buf)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	if (fd < 0)
-		return errno;
-	struct stat st;
-	int err = 0;
-	if (fstat(fd, &st) < 0)
-		err = errno;
-	else if (S_ISDIR(st.st_mode))
-		err = EISDIR;
-	else if (!S_ISREG(st.st_mode))
-		err = READ_NOT_REGULAR;
-	else if (st.st_size > CERTCHECK_FILE_LIMIT)
-		err = EFBIG;
-	if (err) {
-		close(fd);
-		return err;
-	}
-	/* One allocation of the final size: no realloc leaves key copies. */
-	size_t cap = (size_t)st.st_size;
-	unsigned char *data = malloc(cap ? cap : 1);
-	if (!data) {
-		close(fd);
-		return ENOMEM;
-	}
-	size_t len = 0;
-	while (len < cap) {
-		ssize_t n = read(fd, data + len, cap - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		len += (size_t)n;
-	}
-	close(fd);
-	if (err) {
-		gnutls_memset(data, 0, cap);
-		free(data);
-		return err;
-	}
-	buf->data = data;
-	buf->len = len;
-	return 0;
 }
 
 /* The name of user id, or of group id when is_group, or else its number. */
@@ -170,7 +114,7 @@ static void report_unreadable(struct diag *d, const char *file, unsigned line,
 			"cannot read %s %s: it is a directory — give the path "
 			"of the PEM file itself", what, path);
 		return;
-	case READ_NOT_REGULAR:
+	case TLS_FILE_NOT_REGULAR:
 		diag_add(d, DIAG_ERROR, file, line, code,
 			"cannot read %s %s: not a regular file — give the path "
 			"of a PEM file", what, path);
@@ -179,7 +123,7 @@ static void report_unreadable(struct diag *d, const char *file, unsigned line,
 		diag_add(d, DIAG_ERROR, file, line, code,
 			"cannot read %s %s: larger than %d KiB — give the PEM "
 			"file of the %s, not an archive or bundle", what, path,
-			CERTCHECK_FILE_LIMIT / 1024, what);
+			TLS_FILE_LIMIT / 1024, what);
 		return;
 	default:
 		diag_add(d, DIAG_ERROR, file, line, code,
@@ -191,7 +135,7 @@ static void report_unreadable(struct diag *d, const char *file, unsigned line,
 bool certcheck_read(const char *path, bool is_key, struct certcheck_file *buf,
 	struct diag *d, const char *file, unsigned line)
 {
-	int err = read_whole(path, buf);
+	int err = tls_file_read(path, &buf->data, &buf->len, &buf->facts);
 	if (err == 0)
 		return true;
 	report_unreadable(d, file, line, is_key, path, err);

@@ -10,6 +10,8 @@
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 
+#include "tls/filefacts.h"
+
 struct diag;
 
 /*
@@ -20,17 +22,16 @@ struct diag;
  * the client probe.
  */
 
-#define CERTCHECK_FILE_LIMIT (1024 * 1024)	/* PEM files are a few KiB */
-
-/* The bytes of a certificate or key file. */
+/* The bytes of a certificate or key file, and what the file was. */
 struct certcheck_file {
 	unsigned char *data;
 	size_t len;
+	struct tls_file_facts facts;
 };
 
 /*
  * certcheck_read reads the regular file path (a certificate, or a key when
- * is_key) of at most CERTCHECK_FILE_LIMIT bytes into buf. When it cannot,
+ * is_key) of at most TLS_FILE_LIMIT bytes into buf. When it cannot,
  * it explains why in d (naming the owner and mode on a permission error)
  * and returns false.
  */

@@ -79,6 +79,7 @@ struct cred {
 	bool rejected;
 	time_t not_before;	/* of the leaf */
 	time_t not_after;
+	struct tls_file_facts cert_facts, key_facts;	/* as read */
 	uint64_t hash;		/* of paths */
 	char *paths;		/* "CERT\0KEY\0"; NULL when generated */
 };
@@ -881,6 +882,8 @@ static struct cred *load_cred(struct tls_store *store, const char *cert_file,
 		ok = false;
 	if (key)
 		keep_key_block(cred, &keybuf);
+	cred->cert_facts = cert.facts;
+	cred->key_facts = keybuf.facts;
 	/* A cert file may hold a key too (a combined PEM): wipe both. */
 	certcheck_file_wipe(&keybuf);
 	certcheck_file_wipe(&cert);
@@ -1006,7 +1009,7 @@ int tls_store_add(struct tls_store *store, const char *host,
 	insert_entry(store, e, cred);
 	if (info)
 		*info = (struct tls_cert_info){cred->not_before,
-			cred->not_after};
+			cred->not_after, cred->cert_facts, cred->key_facts};
 	return 0;
 }
 int tls_store_add_shared(struct tls_store *store, const char *host,

@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <time.h>
 
+#include "tls/filefacts.h"
+
 struct diag;
 
 /*
@@ -16,9 +18,12 @@ struct diag;
 
 #define TLS_EXPIRY_WARNING_DAYS 14
 
+/* What tls_store_add loaded: the leaf's validity and the files read. */
 struct tls_cert_info {
 	time_t not_before;
 	time_t not_after;
+	struct tls_file_facts cert_file;
+	struct tls_file_facts key_file;
 };
 
 struct tls_store;

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <check.h>
+#include <errno.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -20,6 +21,7 @@
 #include "testsupport.h"
 #include "tls/client.h"
 #include "tls/digest.h"
+#include "tls/filefacts.h"
 #include "tls/handshake.h"
 #include "tls/hello.h"
 #include "tls/priorities.h"
@@ -1151,6 +1153,46 @@ START_TEST(test_digest)
 }
 END_TEST
 
+START_TEST(test_file_facts)
+{
+	char *path = test_write_file(dir, "facts.pem", "abc");
+	struct tls_file_facts a, b, c;
+	ck_assert(tls_file_facts_read(path, &a));
+	ck_assert(a.known);
+	ck_assert_int_eq(a.size, 3);
+	static const unsigned char abc[TLS_FILE_DIGEST_LEN] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41,
+		0x40, 0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3,
+		0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00,
+		0x15, 0xad};
+	ck_assert_mem_eq(a.digest, abc, sizeof(abc));
+	ck_assert(tls_file_stat(path, &b));
+	ck_assert(tls_file_same_identity(&a, &b));
+
+	/* Just read: racy. Read long after its last change: not. */
+	ck_assert(tls_file_is_racy(&a, &a.ctime));
+	struct timespec later = a.ctime;
+	later.tv_sec += 3;
+	ck_assert(!tls_file_is_racy(&a, &later));
+
+	/* The same bytes in a new file: another identity, the same digest. */
+	char *copy = test_write_file(dir, "facts.new", "abc");
+	ck_assert_int_eq(rename(copy, path), 0);
+	ck_assert(tls_file_facts_read(path, &c));
+	ck_assert(!tls_file_same_identity(&a, &c));
+	ck_assert_mem_eq(a.digest, c.digest, sizeof(abc));
+
+	/* Not a regular file, missing: errors, and nothing known. */
+	unsigned char *data;
+	size_t len;
+	ck_assert_int_eq(tls_file_read(dir, &data, &len, &c), EISDIR);
+	ck_assert(!c.known && !data);
+	ck_assert(!tls_file_facts_read("/nonexistent/x.pem", &c));
+	free(copy);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_priorities)
 {
 	static const struct {
@@ -1214,6 +1256,7 @@ static Suite *tls_suite(void)
 		{"ClientHello screen", test_hello_screen},
 		{"generated", test_generated},
 		{"digest", test_digest},
+		{"file facts", test_file_facts},
 		{"priorities", test_priorities},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

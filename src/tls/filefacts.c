@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * filefacts.c: reading a certificate or key file, and knowing afterwards
+ * whether it is still the file that was read, so that a reload loads
+ * again only what changed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+
+#include "tls/filefacts.h"
+#include "util/clock.h"
+
+/* A file changed within this many seconds of being read is racy. */
+#define RACY_SECONDS 2
+
+static void set_identity(struct tls_file_facts *facts, const struct stat *st)
+{
+	*facts = (struct tls_file_facts){
+		.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+		.mtime = st->st_mtim, .ctime = st->st_ctim,
+	};
+}
+
+int tls_file_read(const char *path, unsigned char **data, size_t *len,
+	struct tls_file_facts *facts)
+{
+	*data = NULL;
+	*len = 0;
+	*facts = (struct tls_file_facts){0};
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return errno;
+	struct stat st;
+	int err = 0;
+	if (fstat(fd, &st) < 0)
+		err = errno;
+	else if (S_ISDIR(st.st_mode))
+		err = EISDIR;
+	else if (!S_ISREG(st.st_mode))
+		err = TLS_FILE_NOT_REGULAR;
+	else if (st.st_size > TLS_FILE_LIMIT)
+		err = EFBIG;
+	if (err) {
+		close(fd);
+		return err;
+	}
+	/* One allocation of the final size: no realloc leaves key copies. */
+	size_t cap = (size_t)st.st_size;
+	unsigned char *buf = malloc(cap ? cap : 1);
+	if (!buf) {
+		close(fd);
+		return ENOMEM;
+	}
+	size_t got = 0;
+	while (got < cap) {
+		ssize_t n = read(fd, buf + got, cap - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = errno;
+			break;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	set_identity(facts, &st);
+	if (!err && gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, got,
+			facts->digest) < 0)
+		err = ENOMEM;
+	if (err) {
+		gnutls_memset(buf, 0, cap);
+		free(buf);
+		*facts = (struct tls_file_facts){0};
+		return err;
+	}
+	facts->known = true;
+	*data = buf;
+	*len = got;
+	return 0;
+}
+
+bool tls_file_facts_read(const char *path, struct tls_file_facts *facts)
+{
+	unsigned char *data;
+	size_t len;
+	if (tls_file_read(path, &data, &len, facts) != 0)
+		return false;
+	gnutls_memset(data, 0, len);
+	free(data);
+	return true;
+}
+
+bool tls_file_stat(const char *path, struct tls_file_facts *facts)
+{
+	struct stat st;
+	if (!path || stat(path, &st) < 0)
+		return false;
+	set_identity(facts, &st);
+	return true;
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+bool tls_file_same_identity(const struct tls_file_facts *a,
+	const struct tls_file_facts *b)
+{
+	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
+		same_time(&a->mtime, &b->mtime) &&
+		same_time(&a->ctime, &b->ctime);
+}
+
+bool tls_file_is_racy(const struct tls_file_facts *facts,
+	const struct timespec *at)
+{
+	return clock_is_racy(&facts->mtime, &facts->ctime, at, RACY_SECONDS);
+}
