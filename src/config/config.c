@@ -344,14 +344,19 @@ static void add_source(struct loader *ld, const char *path,
 	struct config *out = ld->out;
 	if (ld->settings_only || !ld->from_file)
 		return;
-	struct config_source *grown = realloc(out->sources,
-		(out->source_count + 1) * sizeof(*grown));
-	if (!grown) {
-		loader_nomem(ld);
-		return;
+	if (out->source_count == ld->out_source_cap) {
+		/* Doubling: domains_directory may hold 100,000 files. */
+		size_t cap = ld->out_source_cap ? ld->out_source_cap * 2 : 8;
+		struct config_source *grown = realloc(out->sources,
+			cap * sizeof(*grown));
+		if (!grown) {
+			loader_nomem(ld);
+			return;
+		}
+		out->sources = grown;
+		ld->out_source_cap = cap;
 	}
-	out->sources = grown;
-	struct config_source *src = &grown[out->source_count];
+	struct config_source *src = &out->sources[out->source_count];
 	*src = (struct config_source){
 		.path = strdup(path), .dev = st->st_dev, .ino = st->st_ino,
 		.size = st->st_size, .mtime = st->st_mtim,
@@ -560,6 +565,9 @@ static int is_conf_name(const struct dirent *e)
 		!strcmp(e->d_name + n - 5, ".conf");
 }
 
+/* A source changed within this many seconds of reading it is racy. */
+#define RACY_SECONDS 2
+
 /* What a loader's current file is, saved while another one is read. */
 struct current_file {
 	const char *name;
@@ -568,6 +576,110 @@ struct current_file {
 	const char *raw;
 	bool from_file;
 };
+
+/* Is src the file st describes, and was it not changed too close to when
+ * it was read (at) for its times to tell? */
+static bool source_is(const struct config_source *src, const struct stat *st,
+	const struct timespec *at)
+{
+	return src->dev == st->st_dev && src->ino == st->st_ino &&
+		src->size == st->st_size &&
+		src->mtime.tv_sec == st->st_mtim.tv_sec &&
+		src->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+		src->ctime.tv_sec == st->st_ctim.tv_sec &&
+		src->ctime.tv_nsec == st->st_ctim.tv_nsec &&
+		!clock_is_racy(&src->mtime, &src->ctime, at, RACY_SECONDS);
+}
+
+static bool same_source(const struct config_source *was,
+	const struct config_source *now, const struct timespec *at)
+{
+	struct stat st = {
+		.st_dev = now->dev, .st_ino = now->ino, .st_size = now->size,
+		.st_mtim = now->mtime, .st_ctim = now->ctime,
+	};
+	return !strcmp(was->path, now->path) && source_is(was, &st, at);
+}
+
+/* Is path a file directly in dir whose name ends in ".conf"? */
+static bool is_file_of(const char *path, const char *dir)
+{
+	size_t n = strlen(dir), len = strlen(path);
+	return len > n + 5 && !strncmp(path, dir, n) && path[n] == '/' &&
+		!strchr(path + n + 1, '/') && !strcmp(path + len - 5, ".conf");
+}
+
+/*
+ * reuse_prepare decides, before domains_directory is read, whether its
+ * unchanged files may be taken from the running configuration: only when
+ * every file read so far (the main file and its @includes, which hold the
+ * defaults and shared policies the domains use) is unchanged, the
+ * directory is the same, and the running configuration's sources past it
+ * are its .conf files only (no @include inside them), in name order.
+ */
+static void reuse_prepare(struct loader *ld)
+{
+	const struct config *prev = ld->reuse ? ld->reuse->previous : NULL;
+	const char *dir = ld->out->domains_directory;
+	size_t n = ld->out->source_count;
+	if (!prev || !prev->domains_directory ||
+			strcmp(prev->domains_directory, dir) ||
+			prev->source_count <= n ||
+			strcmp(prev->sources[n].path, dir))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		if (!same_source(&prev->sources[i], &ld->out->sources[i],
+				&prev->loaded_at))
+			return;
+	}
+	for (size_t i = n + 1; i < prev->source_count; i++) {
+		if (!is_file_of(prev->sources[i].path, dir) || (i > n + 1 &&
+				strcmp(prev->sources[i - 1].path,
+					prev->sources[i].path) >= 0))
+			return;
+	}
+	ld->reusing = true;
+	ld->reuse_lo = n + 1;
+	ld->reuse_hi = prev->source_count;
+}
+
+/*
+ * reuse_file takes the domains of path from the running configuration
+ * when path is unchanged since it was read (reuse_prepare). true when it
+ * did: path need not be read.
+ */
+static bool reuse_file(struct loader *ld, const char *path)
+{
+	if (!ld->reusing)
+		return false;
+	const struct config *prev = ld->reuse->previous;
+	size_t lo = ld->reuse_lo, hi = ld->reuse_hi;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(prev->sources[mid].path, path);
+		if (c == 0) {
+			lo = mid;
+			break;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	struct stat st;
+	if (lo >= ld->reuse_hi || strcmp(prev->sources[lo].path, path) ||
+			stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
+			!source_is(&prev->sources[lo], &st, &prev->loaded_at))
+		return false;
+	const struct config_domain *const *domains = NULL;
+	size_t count = ld->reuse->domains_of(ld->reuse->ctx, path, &domains);
+	if (count == 0)
+		return false;
+	for (size_t i = 0; i < count; i++)
+		domains_add_borrowed(ld, domains[i]);
+	add_source(ld, path, &st);
+	return true;
+}
 
 /*
  * load_domain_file reads one file of domains_directory on its own: it may
@@ -578,6 +690,11 @@ struct current_file {
  */
 static void load_domain_file(struct loader *ld, const char *path)
 {
+	if (reuse_file(ld, path)) {
+		ld->out->directory_files_taken++;
+		return;
+	}
+	ld->out->directory_files_read++;
 	size_t errors = ld->d->errors, mark = ld->d->len;
 	size_t domain_errors = ld->domain_errors;
 	size_t domains = ld->out->domain_count, sources = ld->source_count;
@@ -668,6 +785,7 @@ static void load_domains_directory(struct loader *ld)
 {
 	const char *dir = ld->out->domains_directory;
 	struct dirent **list = NULL;
+	reuse_prepare(ld);
 	/* Adding, removing or renaming a file changes the directory's
 	 * times: noted before it is listed. */
 	struct stat st;
@@ -705,11 +823,11 @@ static void load_domains_directory(struct loader *ld)
 }
 
 static int load_file(const char *path, struct config *out, struct diag *d,
-	bool settings_only)
+	bool settings_only, const struct config_reuse *reuse)
 {
 	struct loader ld = {
 		.out = out, .d = d, .name = path, .from_file = true,
-		.settings_only = settings_only,
+		.settings_only = settings_only, .reuse = reuse,
 	};
 	size_t errors = d->errors;
 	clock_gettime(CLOCK_REALTIME, &out->loaded_at);
@@ -734,13 +852,19 @@ static int load_file(const char *path, struct config *out, struct diag *d,
 
 int config_load_file(const char *path, struct config *out, struct diag *d)
 {
-	return load_file(path, out, d, false);
+	return load_file(path, out, d, false, NULL);
+}
+
+int config_load_file_reusing(const char *path, struct config *out,
+	struct diag *d, const struct config_reuse *reuse)
+{
+	return load_file(path, out, d, false, reuse);
 }
 
 int config_load_settings(const char *path, struct config *out,
 	struct diag *d)
 {
-	return load_file(path, out, d, true);
+	return load_file(path, out, d, true, NULL);
 }
 
 int config_load_string(const char *text, const char *name, struct config *out,
@@ -810,6 +934,7 @@ int config_domain_copy(struct config_domain *dst,
 	const struct config_domain *src)
 {
 	*dst = *src;
+	dst->borrowed = false;
 	policy_init(&dst->policy);
 	bool ok = text_dup_into(&dst->name, src->name) &
 		text_dup_into(&dst->id, src->id) &
@@ -825,8 +950,6 @@ int config_domain_copy(struct config_domain *dst,
 	return 0;
 }
 
-#define RACY_SECONDS 2
-
 bool config_sources_unchanged(const struct config *config)
 {
 	if (config->source_count == 0)
@@ -834,15 +957,8 @@ bool config_sources_unchanged(const struct config *config)
 	for (size_t i = 0; i < config->source_count; i++) {
 		const struct config_source *src = &config->sources[i];
 		struct stat st;
-		if (clock_is_racy(&src->mtime, &src->ctime, &config->loaded_at,
-				RACY_SECONDS) ||
-				stat(src->path, &st) < 0 ||
-				st.st_dev != src->dev || st.st_ino != src->ino ||
-				st.st_size != src->size ||
-				st.st_mtim.tv_sec != src->mtime.tv_sec ||
-				st.st_mtim.tv_nsec != src->mtime.tv_nsec ||
-				st.st_ctim.tv_sec != src->ctime.tv_sec ||
-				st.st_ctim.tv_nsec != src->ctime.tv_nsec)
+		if (stat(src->path, &st) < 0 ||
+				!source_is(src, &st, &config->loaded_at))
 			return false;
 	}
 	return true;
@@ -861,6 +977,8 @@ struct config *config_clone_settings(const struct config *src)
 	dst->skipped = NULL;
 	dst->skipped_count = 0;
 	dst->sources = NULL;
+	dst->directory_files_read = 0;
+	dst->directory_files_taken = 0;
 	dst->source_count = 0;
 	bool ok = text_dup_into(&dst->file, src->file) &
 		text_dup_into(&dst->user, src->user) &

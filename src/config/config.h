@@ -30,6 +30,12 @@ struct config_domain {
 	unsigned line;
 	bool acme;		/* cert and key come from ACME (state dir) */
 	/*
+	 * The strings and the policy belong to the running configuration's
+	 * copy of this domain (see config_reuse), not to this one: finishing
+	 * it frees nothing, and whoever keeps it past the load copies it.
+	 */
+	bool borrowed;
+	/*
 	 * NULL, or the code of the first error of this domain's entry (its
 	 * policy, a missing cert or key, a duplicate name): the domain is
 	 * not served, every other domain is (see strict).
@@ -102,6 +108,10 @@ struct config {
 
 	struct config_source *sources;	/* config_load_file only */
 	size_t source_count;
+	/* Files of domains_directory read, and taken unchanged from the
+	 * running configuration (config_load_file_reusing). */
+	size_t directory_files_read;
+	size_t directory_files_taken;
 	struct timespec loaded_at;	/* when reading began (realtime) */
 };
 
@@ -126,6 +136,35 @@ extern const struct config_default config_defaults[];
  * and state_directory paths to the directory of the file that sets them.
  */
 int config_load_file(const char *path, struct config *out, struct diag *d);
+
+/*
+ * What a reload may take from the running configuration instead of
+ * reading a file of domains_directory again. previous is the running
+ * configuration (its settings and sources; its domains are gone). A file
+ * is taken when the main file, every @include and the file itself are
+ * the same files with the same size and times as when previous was read
+ * (none changed within two seconds of that), and domains_of gives its
+ * domains: every domain the running set has from path, all of them
+ * served, in the order of the file, as pointers valid until the load's
+ * result is done with (the running set outlives it). domains_of returns
+ * their count, or 0 when the file has to be read (one of its domains was
+ * not served, or it had none).
+ */
+struct config_reuse {
+	const struct config *previous;
+	size_t (*domains_of)(void *ctx, const char *path,
+		const struct config_domain *const **domains);
+	void *ctx;
+};
+
+/*
+ * As config_load_file, but the domains of an unchanged file of
+ * domains_directory are taken from reuse (borrowed, see
+ * config_domain.borrowed) instead of read and checked again: a reload
+ * that adds one file to thousands reads that file only. reuse may be NULL.
+ */
+int config_load_file_reusing(const char *path, struct config *out,
+	struct diag *d, const struct config_reuse *reuse);
 
 /*
  * As config_load_file, but the domains are left out: no domain entry is
@@ -176,7 +215,10 @@ void config_domain_finish(struct config_domain *domain);
 bool config_domain_is_same(const struct config_domain *a,
 	const struct config_domain *b);
 
-/* Deep copy of src into dst (zeroed). 0, or -1 when out of memory. */
+/*
+ * Deep copy of src into dst (zeroed), which owns what it holds even when
+ * src is borrowed. 0, or -1 when out of memory.
+ */
 int config_domain_copy(struct config_domain *dst,
 	const struct config_domain *src);
 

@@ -327,6 +327,10 @@ static char *expand_path(const char *text, const char *domain,
 
 void domains_finish_domain(struct config_domain *dom)
 {
+	if (dom->borrowed) {
+		*dom = (struct config_domain){0};
+		return;
+	}
 	free(dom->name);
 	policy_finish(&dom->policy);
 	free(dom->id);
@@ -338,6 +342,42 @@ void domains_finish_domain(struct config_domain *dom)
 	*dom = (struct config_domain){0};
 }
 
+/* Room for one more domain in out and places: false when out of memory. */
+static bool grow_domains(struct loader *ld)
+{
+	struct config *out = ld->out;
+	if (out->domain_count < ld->domain_cap)
+		return true;
+	size_t cap = ld->domain_cap ? ld->domain_cap * 2 : 16;
+	struct config_domain *domains = realloc(out->domains,
+		cap * sizeof(*domains));
+	if (!domains) {
+		loader_nomem(ld);
+		return false;
+	}
+	out->domains = domains;
+	struct place *places = realloc(ld->places, cap * sizeof(*places));
+	if (!places) {
+		loader_nomem(ld);
+		return false;
+	}
+	ld->places = places;
+	ld->domain_cap = cap;
+	return true;
+}
+
+void domains_add_borrowed(struct loader *ld, const struct config_domain *src)
+{
+	if (!grow_domains(ld))
+		return;
+	struct config *out = ld->out;
+	struct config_domain dom = *src;
+	dom.borrowed = true;
+	dom.problem = NULL;
+	ld->places[out->domain_count] = (struct place){ dom.file, dom.line };
+	out->domains[out->domain_count++] = dom;
+}
+
 /*
  * add_domain appends one configured domain to out and validates its policy
  * at the place of the entry (name is already normalised).
@@ -347,24 +387,8 @@ static void add_domain(struct loader *ld, const char *name,
 	const struct resolved *r, const char *entry_problem)
 {
 	struct config *out = ld->out;
-	if (out->domain_count == ld->domain_cap) {
-		size_t cap = ld->domain_cap ? ld->domain_cap * 2 : 16;
-		struct config_domain *domains = realloc(out->domains,
-			cap * sizeof(*domains));
-		if (!domains) {
-			loader_nomem(ld);
-			return;
-		}
-		out->domains = domains;
-		struct place *places = realloc(ld->places,
-			cap * sizeof(*places));
-		if (!places) {
-			loader_nomem(ld);
-			return;
-		}
-		ld->places = places;
-		ld->domain_cap = cap;
-	}
+	if (!grow_domains(ld))
+		return;
 
 	struct origin o = loader_origin_of_setting(ld, entry);
 	unsigned line = config_setting_source_line(entry);

@@ -144,6 +144,13 @@ struct loader {
 	const config_setting_t *domains_directory_setting;
 	const config_setting_t *per_ip_setting;
 
+	size_t out_source_cap;		/* room in out->sources */
+	/* config_load_file_reusing: the files of domains_directory in
+	 * reuse->previous->sources are [reuse_lo, reuse_hi), sorted. */
+	const struct config_reuse *reuse;
+	bool reusing;
+	size_t reuse_lo, reuse_hi;
+
 	size_t domain_cap;
 	struct place *places;		/* parallel to out->domains */
 	size_t domain_errors;		/* errors that belong to domains */
@@ -209,6 +216,8 @@ void domains_load_templates(struct loader *ld, const config_setting_t *s);
 void domains_load_entry(struct loader *ld, const config_setting_t *e);
 void domains_check_duplicates(struct loader *ld);
 void domains_finish_domain(struct config_domain *dom);
+/* Appends a borrowed view of src, a domain of the running configuration. */
+void domains_add_borrowed(struct loader *ld, const struct config_domain *src);
 /*
  * The code of the first error in d->items[from...], leaving out the items
  * [skip_from, skip_to); NULL when there is none.

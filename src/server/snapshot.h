@@ -11,6 +11,7 @@
 #include "core/txt.h"
 
 struct config;
+struct config_reuse;
 struct config_domain;
 struct diag;
 struct metrics_domain;
@@ -137,9 +138,24 @@ const struct config *snapshot_config(const struct snapshot *snapshot);
  * and its files) is unchanged (config_sources_unchanged) and every domain
  * was served. Then a reload costs one stat() per source and per
  * certificate and key, plus what changed. NULL when the files must be
- * read (or memory ran out). Caller owns it (snapshot_create takes it).
+ * read (or memory ran out). Caller owns it (snapshot_create takes it);
+ * its domains are borrowed from snapshot, which must outlive it until
+ * snapshot_create has made the new snapshot.
  */
 struct config *snapshot_config_again(const struct snapshot *snapshot);
+
+/*
+ * snapshot_reuse_create fills reuse so that config_load_file_reusing
+ * takes the domains of every unchanged file of domains_directory from
+ * snapshot (each domain of such a file served), borrowed: snapshot must
+ * outlive the new configuration until snapshot_create has made the new
+ * snapshot. The result is freed with snapshot_reuse_destroy after that;
+ * NULL (out of memory) means nothing is reused.
+ */
+struct snapshot_reuse;
+struct snapshot_reuse *snapshot_reuse_create(const struct snapshot *snapshot,
+	struct config_reuse *reuse);
+void snapshot_reuse_destroy(struct snapshot_reuse *sr);
 size_t snapshot_domain_count(const struct snapshot *snapshot);
 struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
 	size_t index);

@@ -211,5 +211,111 @@ class Incremental(World):
         self.assertIn("mode: enforce", self.fetch(6))
 
 
+class DirectoryIncremental(World):
+    """A provider's layout: one file per customer group in
+    domains_directory. A reload reads only the files that changed and
+    takes the others' domains from the running set."""
+
+    FILES = 8
+    PER_FILE = 5
+
+    def setUp(self):
+        super().setUp()
+        self.port = free_port()
+        n = self.FILES * self.PER_FILE + 1
+        run([MKCERTS, "many", self.ca.dir, str(n), PATTERN], check=True,
+            timeout=120)
+        for name in os.listdir(self.ca.dir):
+            os.chmod(os.path.join(self.ca.dir, name), 0o644)
+        self.directory = os.path.join(self.dir, "domains.d")
+        os.makedirs(self.directory)
+        for f in range(self.FILES):
+            self.write_file(f, "enforce")
+        self.path = self.write("mta-stsd.conf", config_text(
+            self.port, [], self.state).replace(
+                "domains = (\n\n);\n",
+                'domains_directory = "%s";\n' % self.directory))
+        time.sleep(RACY_SECONDS)
+        self.daemon = self.start(self.path)
+
+    def block(self, i, mode="enforce"):
+        base = os.path.join(self.ca.dir, PATTERN.replace("%u", str(i)))
+        return domain_block("d%d.test" % i, ["mail.d%d.test" % i],
+                            base + ".pem", base + ".key", mode=mode)
+
+    def write_file(self, f, mode, name=None, numbers=None):
+        numbers = numbers or range(f * self.PER_FILE + 1,
+                                   (f + 1) * self.PER_FILE + 1)
+        path = os.path.join(self.directory, name or "%02d.conf" % f)
+        with open(path + ".tmp", "w") as out:
+            out.write("domains = (\n%s\n);\n" % ",\n".join(
+                self.block(i, mode) for i in numbers))
+        os.rename(path + ".tmp", path)
+        return path
+
+    def reload_files(self):
+        """HUP; (files read, files taken unchanged, domains loaded). A
+        file changed within two seconds of a load is read again at the
+        next one (its times cannot tell yet): changes age first."""
+        time.sleep(RACY_SECONDS)
+        before = len(self.daemon.output())
+        self.daemon.reload()
+        log = self.daemon.output()[before:]
+        m = re.search(r"reload: (\d+) file\(s\) of \S+ read, (\d+) "
+                      r"unchanged and not read again", log)
+        self.assertIsNotNone(m, log)
+        loaded = re.search(r"reload: (\d+) domain\(s\) loaded", log)
+        return int(m.group(1)), int(m.group(2)), int(loaded.group(1))
+
+    def mode_of(self, i):
+        r = self.curl(PATTERN.replace("%u", str(i)), self.port)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return re.search(r"mode: (\w+)", r.stdout).group(1)
+
+    def test_only_changed_files_are_read(self):
+        last = self.FILES * self.PER_FILE + 1
+        # A new customer file: read alone, its one domain loaded.
+        self.write_file(0, "enforce", name="99-new.conf", numbers=[last])
+        self.assertEqual(self.reload_files(), (1, self.FILES, 1))
+        self.assertEqual(self.mode_of(last), "enforce")
+        self.assertEqual(self.mode_of(1), "enforce")
+        # One file changed: read, and only its changed domains loaded.
+        self.write_file(3, "testing")
+        self.assertEqual(self.reload_files(),
+                         (1, self.FILES, self.PER_FILE))
+        self.assertEqual(self.mode_of(3 * self.PER_FILE + 1), "testing")
+        self.assertEqual(self.mode_of(2 * self.PER_FILE + 1), "enforce")
+        # Removed: its domains are no longer served, nothing else read.
+        os.unlink(os.path.join(self.directory, "99-new.conf"))
+        self.assertEqual(self.reload_files(), (0, self.FILES, 0))
+        r = self.curl(PATTERN.replace("%u", str(last)), self.port)
+        self.assertNotEqual(r.returncode, 0)
+        # The main file changed (it may hold defaults the files use):
+        # every file is read again, no certificate loaded again.
+        os.utime(self.path)
+        self.assertEqual(self.reload_files(), (self.FILES, 0, 0))
+
+    def test_a_file_with_a_domain_not_served_is_read_again(self):
+        # File 2 gets a broken domain: it is read at every reload until
+        # fixed, the others are taken; its good domains stay served.
+        bad = 2 * self.PER_FILE + 1
+        path = self.write_file(2, "enforce")
+        with open(path) as f:
+            text = f.read().replace('"d%d.test"; mode = "enforce"' % bad,
+                                    '"d%d.test"; mode = "bogus"' % bad)
+        with open(path, "w") as f:
+            f.write(text)
+        self.assertEqual(self.reload_files()[:2], (1, self.FILES - 1))
+        self.assertEqual(self.reload_files()[:2], (1, self.FILES - 1))
+        self.assertEqual(self.mode_of(bad + 1), "enforce")
+        self.write_file(2, "enforce")
+        self.assertEqual(self.reload_files()[:2], (1, self.FILES - 1))
+        # All served and nothing changed: nothing is read at all.
+        before = len(self.daemon.output())
+        self.daemon.reload()
+        self.assertIn("are unchanged: not read again",
+                      self.daemon.output()[before:])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
