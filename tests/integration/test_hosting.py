@@ -292,6 +292,44 @@ class Hosting(World):
         self.assertIn("`listen` is not valid in a file of "
                       "domains_directory", r.stderr)
 
+    def test_domains_directory_read_on_every_cpu_says_the_same(self):
+        # 40 files, read by as many threads as CPUs: the domains, their
+        # order and every finding must be what one thread reads, byte for
+        # byte (broken files and a duplicate across files included).
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            self.skipTest("one CPU: nothing runs in parallel")
+        cert = self.certs["a.example"]
+        for f in range(40):
+            names = ["f%02d-%d.example" % (f, k) for k in range(3)]
+            if f == 20:
+                names[1] = "f03-1.example"     # also in file 3
+            blocks = [self.block(n, cert=cert) for n in names]
+            if f == 12:
+                blocks[2] = blocks[2].replace('"testing"', '"bogus"')
+            text = "domains = ( %s );\n" % ",\n".join(blocks)
+            if f == 5:
+                text = text[:-4]               # a syntax error
+            if f == 30:
+                text = 'listen = [ "127.0.0.1:1" ];\n' + text
+            self.domain_file("%02d.conf" % f, text)
+        path = self.write_config([self.block("a.example")],
+                                 extra='domains_directory = "domains.d";')
+        one = run(["taskset", "-c", str(cpus[0]), MTASTSD, "check-config",
+                   "-c", path], timeout=120)
+        every = self.check_config(config=path)
+        self.assertEqual(every.returncode, one.returncode)
+        self.assertEqual(every.stdout, one.stdout)
+        self.assertEqual(every.stderr, one.stderr)
+        # What the files hold really was found, in file order.
+        self.assertIn("f39-2.example", every.stdout)
+        self.assertLess(every.stdout.index("f00-0.example"),
+                        every.stdout.index("f39-0.example"))
+        self.assertIn("05.conf: not served (syntax error)", every.stdout)
+        self.assertIn("f03-1.example", every.stderr)
+        self.assertIn("`listen` is not valid in a file of "
+                      "domains_directory", every.stderr)
+
     def test_domains_directory_missing(self):
         path = self.write_config([self.block("a.example")],
                                  extra='domains_directory = "nope.d";')
