@@ -56,7 +56,8 @@ static void served_changes(struct tally *t, const struct snapshot *old,
 	for (size_t i = 0; i < snapshot_domain_count(new); i++) {
 		const struct snapshot_domain *sd = domain_at(new, i);
 		const char *name = sd->config->name;
-		const struct snapshot_domain *was = snapshot_find(old, name);
+		const struct snapshot_domain *was = snapshot_find_host(old,
+			sd->host);
 		const char *mode = policy_mode_name(sd->config->policy.mode);
 		if (!was) {
 			say(t, name, "%s (id %s, mode %s)",
@@ -96,8 +97,9 @@ static void lost_and_removed(struct tally *t, const struct snapshot *old,
 				p->reason);
 	}
 	for (size_t i = 0; i < snapshot_domain_count(old); i++) {
-		const char *name = domain_at(old, i)->config->name;
-		if (!snapshot_find(new, name) &&
+		const struct snapshot_domain *sd = domain_at(old, i);
+		const char *name = sd->config->name;
+		if (!snapshot_find_host(new, sd->host) &&
 				!snapshot_find_problem(new, name))
 			say(t, name, "removed");
 	}

@@ -747,15 +747,18 @@ static void reload(struct daemon *dm)
 	dm->last.loaded = dm->last.attempted;
 	metrics_loaded(dm->metrics, snap, true, dm->last.loaded);
 
-	snapshot_unref(dm->snapshot);
+	struct snapshot *old = dm->snapshot;
 	dm->snapshot = snap;
-	/* When no connection held the old snapshot it is gone now. */
-	snapshot_release_memory();
 	record_served(snap);
 	log_loaded(snap, "reloaded");
 	/* Before READY=1: a `status` right after the reload sees it. */
 	publish_status(dm);
 	announce_serving(snap);
+	/* After READY=1: freeing what only the old snapshot held (its SNI
+	 * table, the domains that changed) need not delay it. When no
+	 * connection holds the old snapshot it is gone now. */
+	snapshot_unref(old);
+	snapshot_release_memory();
 	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
 }
 

@@ -1096,6 +1096,12 @@ const struct tls_store *snapshot_tls(const struct snapshot *snapshot)
 	return snapshot->tls;
 }
 
+const struct snapshot_domain *snapshot_find_host(
+	const struct snapshot *snapshot, const char *host)
+{
+	return tls_store_lookup(snapshot->tls, host);
+}
+
 const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 	const char *name)
 {

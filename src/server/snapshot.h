@@ -161,6 +161,14 @@ struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
 	size_t index);
 const struct tls_store *snapshot_tls(const struct snapshot *snapshot);
 
+/*
+ * The served domain whose policy host (sd->host, "mta-sts.<domain>") is
+ * host, or NULL: one lookup in the SNI table, for comparing two snapshots
+ * domain by domain.
+ */
+const struct snapshot_domain *snapshot_find_host(
+	const struct snapshot *snapshot, const char *host);
+
 /* The served domain whose policy domain is name, or NULL. */
 const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 	const char *name);
