@@ -143,9 +143,12 @@ def add_domain(srv, added, k):
     os.rename(srv.config + ".tmp", srv.config)
 
 
-def renew(world, renewed, count):
+def renew(world, renewed, count, tool):
     """Renames count renewed certificates and keys over the served ones,
-    keeping the originals' mtime (the change time still moves)."""
+    keeping the originals' mtime (the change time still moves). Each call
+    makes new ones: the daemon compares digests, so copying the same
+    renewal again would rightly load nothing."""
+    mkcerts(tool, renewed.certs, count, bench.PATTERN)
     for i in range(1, count + 1):
         for src, dst in zip(renewed.cert(i), world.cert(i)):
             st = os.stat(dst)
@@ -155,8 +158,9 @@ def renew(world, renewed, count):
             os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
             os.rename(tmp, dst)
     # A file changed within 2 s of a load cannot be judged by its times,
-    # so the daemon would load it again at the next reload too: let the
-    # renewed files age first, as they would between renewal runs.
+    # so the daemon would read it again at the next reload to compare its
+    # digest: let the renewed files age first, as they would between
+    # renewal runs.
     time.sleep(2.5)
 
 
@@ -206,7 +210,8 @@ def reloads(res, srv, world, args, renewed, added, suffix):
     # configuration unchanged (not read again), as between real changes.
     for kind, change in (
             ("same", lambda: None),
-            ("renew", lambda: renew(world, renewed, args.renew)),
+            ("renew", lambda: renew(world, renewed, args.renew,
+                                    args.mkcerts)),
             ("add", lambda: add_domain(srv, added, k))):
         wall, before, peak = measured_reload(srv, change)
         res.add("reload_%s%s_%d" % (kind, suffix, n), srv.name, wall)

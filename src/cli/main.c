@@ -203,9 +203,7 @@ static void notify(const char *state)
  * Loading
  * --------------------------------------------------------------------- */
 
-/* load is config_load_file, or config_load_settings. */
-static struct config *load_config_with(int (*load)(const char *,
-	struct config *, struct diag *), const char *path, struct diag *d)
+static struct config *load_config(const char *path, struct diag *d)
 {
 	struct config *config = calloc(1, sizeof(*config));
 	if (!config) {
@@ -213,17 +211,12 @@ static struct config *load_config_with(int (*load)(const char *,
 			"out of memory");
 		return NULL;
 	}
-	if (load(path, config, d) < 0) {
+	if (config_load_file(path, config, d) < 0) {
 		config_finish(config);
 		free(config);
 		return NULL;
 	}
 	return config;
-}
-
-static struct config *load_config(const char *path, struct diag *d)
-{
-	return load_config_with(config_load_file, path, d);
 }
 
 static struct snapshot *load_snapshot(const char *path,
@@ -969,13 +962,15 @@ static void daemon_finish(struct daemon *dm)
 
 /*
  * bind_drop_load does steps 2 to 4 for serve and demo: sockets, then
- * privileges, then the snapshot (taking ownership of config), with the
- * configuration file read again first when reread is set (serve). NULL on
- * failure, with every reason logged.
+ * privileges, then the snapshot (taking ownership of config). as_root,
+ * when set, holds the findings of reading config as root (serve): after
+ * the drop, config is used as it is when the service user can open every
+ * file it came from, else read again as that user (the findings then say
+ * what it cannot read). NULL on failure, with every reason logged.
  */
 static struct snapshot *bind_drop_load(struct daemon *dm,
 	struct config *config, const char *user, const char *group,
-	const struct snapshot_options *options, bool reread)
+	const struct snapshot_options *options, struct diag *as_root)
 {
 	dm->fd_count = open_sockets(config, &dm->fds);
 	/* http-01's plain port is bound now too: it may be below 1024. */
@@ -996,6 +991,8 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	}
 	if (dm->fd_count < 0 || drop_privileges(user, group) < 0 ||
 			drop_capabilities() < 0) {
+		if (as_root)
+			diag_finish(as_root);
 		config_finish(config);
 		free(config);
 		return NULL;
@@ -1003,9 +1000,13 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 	struct diag d;
 	diag_init(&d);
 	long long t0_ms = clock_now_ms();
-	/* Read again as the service user, as every reload will: a file
-	 * only root can read fails now, not at the next reload. */
-	if (reread) {
+	/* Every reload reads as the service user: a file only root can read
+	 * fails now, not at the next reload. Read again only then (one
+	 * parse of 100,000 domains is most of a second). */
+	if (as_root && config_sources_readable(config)) {
+		diag_move(&d, as_root);
+	} else if (as_root) {
+		diag_finish(as_root);
 		config_finish(config);
 		free(config);
 		config = load_config(dm->config_path, &d);
@@ -1041,15 +1042,17 @@ static int cmd_serve(const char *config_path)
 	}
 
 	/* 1. The configuration alone, so that errors show before binding.
-	 * As root, only its settings: the whole of it is read as the
-	 * service user (step 4), which logs the findings, or they are
-	 * logged now when it cannot be used at all. */
-	struct diag d;
+	 * As root, its findings are logged in step 4, when the service user
+	 * has been found able to read every file of it (or has read it
+	 * again), or now when it cannot be used at all. */
+	struct diag d, as_root;
 	diag_init(&d);
-	struct config *config = load_config_with(geteuid() == 0 ?
-		config_load_settings : config_load_file, config_path, &d);
-	if (!config || geteuid() != 0)
-		log_diag(&d);
+	diag_init(&as_root);
+	bool root = geteuid() == 0;
+	struct config *config = load_config(config_path, root ? &as_root : &d);
+	if (!config && root)
+		diag_move(&d, &as_root);
+	log_diag(&d);
 	diag_finish(&d);
 	if (!config) {
 		log_error("%s: configuration invalid, not starting",
@@ -1059,6 +1062,7 @@ static int cmd_serve(const char *config_path)
 	apply_log_settings(config);
 	if (tls_init(config->tls_priorities ? config->tls_priorities :
 			TLS_DEFAULT_PRIORITIES) < 0) {
+		diag_finish(&as_root);
 		config_finish(config);
 		free(config);
 		goto out;
@@ -1072,7 +1076,7 @@ static int cmd_serve(const char *config_path)
 	};
 	/* Read once more only when the drop changes who reads. */
 	struct snapshot *snap = bind_drop_load(&dm, config, config->user,
-		config->group, &options, geteuid() == 0);
+		config->group, &options, root ? &as_root : NULL);
 	if (!snap)
 		goto out_tls;
 	/* So that `mta-stsd txt` can tell a running daemon from a stopped
@@ -1136,7 +1140,7 @@ static int cmd_demo(const char *listen)
 		.generate_certificates = true,
 	};
 	struct snapshot *snap = bind_drop_load(&dm, config, "nobody",
-		"nogroup", &options, false);
+		"nogroup", &options, NULL);
 	if (!snap)
 		goto out_tls;
 
@@ -1402,7 +1406,9 @@ static int cmd_check_config(const struct check_request *req)
 	/* Read the configuration, its includes, keys and the state directory
 	 * as the daemon will: as root, check with the service user's rights,
 	 * so that a file only root can read fails here and not at the next
-	 * reload. The first read only finds out who that user is. */
+	 * reload. What root read stands when that user can open every file
+	 * of it (the same bytes give the same findings); else it is read
+	 * again as that user, whose findings say what it cannot read. */
 	struct snapshot *snap = NULL;
 	struct config *config = load_config(config_path, &d);
 	char checked_as[256] = "";
@@ -1411,17 +1417,19 @@ static int cmd_check_config(const struct check_request *req)
 		snprintf(checked_as, sizeof(checked_as), "%s",
 			config->user ? config->user : "");
 		int dropped = drop_privileges(config->user, config->group);
-		config_finish(config);
-		free(config);
-		config = NULL;
-		diag_finish(&d);
-		diag_init(&d);
+		if (dropped < 0 || !config_sources_readable(config)) {
+			config_finish(config);
+			free(config);
+			config = NULL;
+			diag_finish(&d);
+			diag_init(&d);
+		}
 		if (dropped < 0)
 			diag_add(&d, DIAG_ERROR, config_path, 0, "check-user",
 				"cannot check as user %s, as the daemon would "
 				"run — see the error above", checked_as[0] ?
 				checked_as : "(none)");
-		else
+		else if (!config)
 			config = load_config(config_path, &d);
 	}
 

@@ -7,6 +7,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,8 +295,6 @@ static void load(struct loader *ld, const config_t *cfg)
 	ld->main_raw = config_setting_source_file(root);
 	load_root(ld, root, &ld->defaults_layer);
 	check_connections(ld);
-	if (ld->settings_only)
-		return;
 
 	unsigned n = ld->domains ?
 		(unsigned)config_setting_length(ld->domains) : 0;
@@ -343,7 +342,7 @@ static void add_source(struct loader *ld, const char *path,
 	const struct stat *st)
 {
 	struct config *out = ld->out;
-	if (ld->settings_only || !ld->from_file)
+	if (!ld->from_file)
 		return;
 	if (out->source_count == ld->out_source_cap) {
 		/* Doubling: domains_directory may hold 100,000 files. */
@@ -1000,11 +999,11 @@ static void load_domains_directory(struct loader *ld)
 }
 
 static int load_file(const char *path, struct config *out, struct diag *d,
-	bool settings_only, const struct config_reuse *reuse)
+	const struct config_reuse *reuse)
 {
 	struct loader ld = {
 		.out = out, .d = d, .name = path, .from_file = true,
-		.settings_only = settings_only, .reuse = reuse,
+		.reuse = reuse,
 	};
 	size_t errors = d->errors;
 	clock_gettime(CLOCK_REALTIME, &out->loaded_at);
@@ -1029,19 +1028,13 @@ static int load_file(const char *path, struct config *out, struct diag *d,
 
 int config_load_file(const char *path, struct config *out, struct diag *d)
 {
-	return load_file(path, out, d, false, NULL);
+	return load_file(path, out, d, NULL);
 }
 
 int config_load_file_reusing(const char *path, struct config *out,
 	struct diag *d, const struct config_reuse *reuse)
 {
-	return load_file(path, out, d, false, reuse);
-}
-
-int config_load_settings(const char *path, struct config *out,
-	struct diag *d)
-{
-	return load_file(path, out, d, true, NULL);
+	return load_file(path, out, d, reuse);
 }
 
 int config_load_string(const char *text, const char *name, struct config *out,
@@ -1139,6 +1132,27 @@ bool config_sources_unchanged(const struct config *config)
 			return false;
 	}
 	return true;
+}
+
+static bool can_open(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+bool config_sources_readable(const struct config *config)
+{
+	if (config->source_count == 0)
+		return false;
+	for (size_t i = 0; i < config->source_count; i++) {
+		if (!can_open(config->sources[i].path))
+			return false;
+	}
+	/* The one other file the loader itself checks (acme_settings.c). */
+	return !config->acme.ca_file || can_open(config->acme.ca_file);
 }
 
 struct config *config_clone_settings(const struct config *src)

@@ -167,16 +167,6 @@ int config_load_file_reusing(const char *path, struct config *out,
 	struct diag *d, const struct config_reuse *reuse);
 
 /*
- * As config_load_file, but the domains are left out: no domain entry is
- * resolved and domains_directory is not read (out has no domains, and no
- * finding about them is made). For the daemon's first read as root, which
- * only needs the settings: the whole configuration is read again as the
- * service user.
- */
-int config_load_settings(const char *path, struct config *out,
-	struct diag *d);
-
-/*
  * As config_load_file for in-memory text; name is used in diagnostics.
  * @include and relative paths set in text stay relative to the working
  * directory, since text has no directory of its own.
@@ -229,6 +219,15 @@ int config_domain_copy(struct config_domain *dst,
  * recorded at all? Then reading them again gives config again.
  */
 bool config_sources_unchanged(const struct config *config);
+
+/*
+ * config_sources_readable: can the current user open every file and
+ * directory config was read from? After root drops privileges, when they
+ * can, reading them again as the service user would give config again
+ * (the same bytes, the same paths), so the daemon and check-config use
+ * what root read instead of parsing it twice.
+ */
+bool config_sources_readable(const struct config *config);
 
 /*
  * config_clone_settings returns a new configuration with every setting,

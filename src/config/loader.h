@@ -117,7 +117,6 @@ struct loader {
 	const char *name;		/* main file, or the name of the text */
 	bool from_file;
 	bool builtin;			/* applying config_defaults */
-	bool settings_only;		/* config_load_settings: no domains */
 	char *main_dir;			/* directory of the main file */
 	char *abs_prefix;		/* "../../" that read_file put in
 					 * front of absolute @include names */

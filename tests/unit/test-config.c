@@ -1200,34 +1200,6 @@ static char *make_subdir(const char *dir, const char *name)
 	return sub;
 }
 
-START_TEST(test_settings_only)
-{
-	char *dir = test_tmpdir();
-	char *sub = make_subdir(dir, "domains.d");
-	/* A broken domain file: a full read reports it, settings do not. */
-	free(test_write_file(dir, "domains.d/a.conf", "domains = ( x"));
-	char *main = test_write_file(dir, "main.conf",
-		"threads = 3;\ndomains_directory = \"domains.d\";\n"
-		"domains = ( { name = \"bad name\"; } );\n");
-	config_finish(&cfg);
-	ck_assert_int_eq(config_load_settings(main, &cfg, &d), 0);
-	ck_assert_uint_eq(d.errors, 0);
-	ck_assert_uint_eq(cfg.threads, 3);
-	ck_assert_uint_eq(cfg.domain_count, 0);
-	ck_assert_uint_eq(cfg.skipped_count, 0);
-	ck_assert_int_eq(load_file(main), -1);
-	ck_assert_uint_eq(cfg.skipped_count, 2);
-	/* An error of the whole file is one for the settings too. */
-	free(test_write_file(dir, "main.conf", "threads = \"x\";\n"));
-	config_finish(&cfg);
-	ck_assert_int_eq(config_load_settings(main, &cfg, &d), -1);
-	test_rmtree(dir);
-	free(main);
-	free(sub);
-	free(dir);
-}
-END_TEST
-
 START_TEST(test_sources_unchanged)
 {
 	char *dir = test_tmpdir();
@@ -1356,7 +1328,6 @@ static Suite *config_suite(void)
 	add(s, "domain names", test_domain_names);
 	add(s, "types", test_types);
 	add(s, "global ranges", test_global_ranges);
-	add(s, "settings only", test_settings_only);
 	add(s, "domain is same", test_domain_is_same);
 	add(s, "sources unchanged", test_sources_unchanged);
 	add(s, "listen parse", test_listen_parse);
