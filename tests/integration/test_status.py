@@ -41,10 +41,14 @@ class Status(World):
         super().setUp()
         self.port = free_port()
         self.cert = self.leaf(HOST)
-        self.path = self.write("mta-stsd.conf", config_text(
+        self.path = self.write_config()
+
+    def write_config(self, mode="enforce"):
+        """example.com served in mode, broken.example not (no key)."""
+        return self.write("mta-stsd.conf", config_text(
             self.port, [
                 domain_block("example.com", ["mail.example.com"],
-                             *self.cert),
+                             *self.cert, mode=mode),
                 domain_block("broken.example", ["mail.example.com"],
                              self.cert[0], "/nonexistent/key.pem")],
             self.state))
@@ -175,22 +179,10 @@ class Status(World):
     def test_previous_version(self):
         """A domain whose new version does not load is listed as served in
         its previous version, with the reason after its certificate."""
-        self.path = self.write("mta-stsd.conf", config_text(
-            self.port, [
-                domain_block("example.com", ["mail.example.com"],
-                             *self.cert, mode="testing"),
-                domain_block("broken.example", ["mail.example.com"],
-                             self.cert[0], "/nonexistent/key.pem")],
-            self.state))
+        self.write_config(mode="testing")
         daemon = self.start(self.path)
         os.unlink(self.cert[0])
-        self.write("mta-stsd.conf", config_text(
-            self.port, [
-                domain_block("example.com", ["mail.example.com"],
-                             *self.cert, mode="enforce"),
-                domain_block("broken.example", ["mail.example.com"],
-                             self.cert[0], "/nonexistent/key.pem")],
-            self.state))
+        self.write_config(mode="enforce")
         daemon.reload()
         with open(os.path.join(self.state, "status.json"), "rb") as f:
             domains = dict(ordered(f.read()))["domains"]
