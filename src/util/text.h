@@ -61,4 +61,16 @@ const char *text_escape_str(char *buf, size_t size, const char *s);
  */
 const char *text_escape_json(char *buf, size_t size, const char *s);
 
+/*
+ * As text_escape_json, of len bytes of s, except that a valid UTF-8
+ * sequence stays as it is, so UTF-8 text (a file name) comes back unchanged
+ * from a JSON parser. Bytes that are not UTF-8 still become \u00NN, so the
+ * string stays valid JSON. For files the daemon writes, not for hostile
+ * input on its way to a terminal. Returns the length written (without the
+ * NUL); a buf of TEXT_ESCAPE_JSON_SIZE(len) bytes never cuts.
+ */
+size_t text_escape_json_utf8(char *buf, size_t size, const char *s,
+	size_t len);
+#define TEXT_ESCAPE_JSON_SIZE(len) (6 * (len) + 4)
+
 #endif

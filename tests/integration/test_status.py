@@ -6,6 +6,8 @@ exit 3 when no daemon runs."""
 
 import json
 import os
+import re
+import shutil
 import sys
 import unittest
 
@@ -14,6 +16,24 @@ from mtastsd_test import (MTASTSD, World, config_text, domain_block,
                           free_port, run)
 
 HOST = "mta-sts.example.com"
+TOP_KEYS = ["version", "pid", "config", "started", "loaded", "last_reload",
+            "metrics_listen", "domains"]
+SERVED_KEYS = ["domain", "served", "previous_version", "id", "mode",
+               "max_age", "certificate"]
+
+
+def conf_string(text):
+    """text inside a libconfig string: quote, backslash and control bytes
+    escaped as libconfig reads them."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: "\\x%02x" % ord(m.group()),
+                  text)
+
+
+def ordered(raw):
+    """The JSON in raw (bytes, strict UTF-8) with each object as a list of
+    (key, value) pairs, to see the order of the members."""
+    return json.loads(raw.decode("utf-8"), object_pairs_hook=list)
 
 
 class Status(World):
@@ -21,16 +41,20 @@ class Status(World):
         super().setUp()
         self.port = free_port()
         self.cert = self.leaf(HOST)
-        self.path = self.write("mta-stsd.conf", config_text(
+        self.path = self.write_config()
+
+    def write_config(self, mode="enforce"):
+        """example.com served in mode, broken.example not (no key)."""
+        return self.write("mta-stsd.conf", config_text(
             self.port, [
                 domain_block("example.com", ["mail.example.com"],
-                             *self.cert),
+                             *self.cert, mode=mode),
                 domain_block("broken.example", ["mail.example.com"],
                              self.cert[0], "/nonexistent/key.pem")],
             self.state))
 
-    def status(self, *args, as_nobody=False):
-        cmd = [MTASTSD, "status", "-c", self.path] + list(args)
+    def status(self, *args, as_nobody=False, config=None):
+        cmd = [MTASTSD, "status", "-c", config or self.path] + list(args)
         if as_nobody and os.geteuid() == 0:
             # Neither root nor the service user (nobody) that wrote the
             # files: a uid of no account at all.
@@ -78,6 +102,18 @@ class Status(World):
         self.assertEqual(by_name["example.com"]["id"], served_id)
         self.assertEqual(by_name["example.com"]["certificate"]["source"],
                          "file")
+        # The file itself: its members in the order they always had.
+        with open(os.path.join(self.state, "status.json"), "rb") as f:
+            raw = f.read()
+        self.assertTrue(raw.endswith(b"}\n"))
+        top = ordered(raw)
+        self.assertEqual([k for k, _ in top], TOP_KEYS)
+        domains = dict(top)["domains"]
+        self.assertEqual([k for k, _ in domains[0]], SERVED_KEYS)
+        self.assertEqual([k for k, _ in dict(domains[0])["certificate"]],
+                         ["source", "file", "not_after"])
+        self.assertEqual([k for k, _ in domains[1]],
+                         ["domain", "served", "reason", "file", "line"])
         self.assertFalse(by_name["unknown.example"]["served"])
 
         # A failed reload shows, with the time of what is still served.
@@ -93,6 +129,81 @@ class Status(World):
         self.assertEqual(r.returncode, 3, r.stdout + r.stderr)
         self.assertIn("mta-stsd is not running", r.stderr)
         self.assertIn("NOT RUNNING", r.stdout)
+
+    def test_certificate_path_escaping(self):
+        """A certificate path is a file name: any byte but NUL and "/".
+        status.json stays valid JSON for any parser, and `status` gives the
+        path back exactly: quote, backslash and control bytes escaped,
+        UTF-8 as it is. A byte that is not UTF-8 cannot be in valid JSON:
+        it comes back as the character of the same number."""
+        odd = os.path.join(self.dir, 'q"uote b\\ack \x01\x1f\x7f caf\u00e9 '
+                           '\u00fc\U0001f600')
+        latin = os.fsdecode(os.path.join(os.fsencode(self.dir), b"l\xe9"))
+        blocks = []
+        for name, where in (("example.com", odd), ("b.example", latin)):
+            cert, key = self.leaf("mta-sts." + name)
+            os.mkdir(where)
+            for f in (cert, key):
+                shutil.copy(f, where)
+            blocks.append(domain_block(
+                name, ["mail.example.com"],
+                conf_string(os.path.join(where, os.path.basename(cert))),
+                conf_string(os.path.join(where, os.path.basename(key)))))
+        odd_cert = os.path.join(odd, "mta-sts.example.com.pem")
+        latin_cert = os.path.join(latin, "mta-sts.b.example.pem")
+        path = os.path.join(self.dir, "odd.conf")
+        with open(path, "wb") as f:
+            f.write(config_text(self.port, blocks, self.state).encode(
+                "utf-8", "surrogateescape"))
+        daemon = self.start(path)
+
+        with open(os.path.join(self.state, "status.json"), "rb") as f:
+            raw = f.read()
+        # ordered() parses strictly: UTF-8, no raw control byte.
+        by_name = {dict(d)["domain"]: dict(d)
+                   for d in dict(ordered(raw))["domains"]}
+        self.assertEqual(dict(by_name["example.com"]["certificate"])["file"],
+                         odd_cert)
+        self.assertEqual(dict(by_name["b.example"]["certificate"])["file"],
+                         latin_cert.replace("\udce9", "\u00e9"))
+
+        # Through the reader (json-c): as text and as JSON.
+        r = self.status("example.com", config=path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn(", from file %s\n" % odd_cert, r.stdout)
+        r = self.status("--json", "example.com", config=path)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["domains"][0]["certificate"]["file"], odd_cert)
+        daemon.stop()
+
+    def test_previous_version(self):
+        """A domain whose new version does not load is listed as served in
+        its previous version, with the reason after its certificate."""
+        self.write_config(mode="testing")
+        daemon = self.start(self.path)
+        os.unlink(self.cert[0])
+        self.write_config(mode="enforce")
+        daemon.reload()
+        with open(os.path.join(self.state, "status.json"), "rb") as f:
+            domains = dict(ordered(f.read()))["domains"]
+        self.assertEqual([k for k, _ in domains[0]],
+                         SERVED_KEYS + ["reason"])
+        kept = dict(domains[0])
+        self.assertEqual(kept["domain"], "example.com")
+        self.assertTrue(kept["previous_version"])
+        self.assertEqual(kept["mode"], "testing")
+        self.assertIn("cert", kept["reason"])
+        self.assertEqual(dict(domains[1])["domain"], "broken.example")
+        self.assertFalse(dict(domains[1])["served"])
+        self.assertEqual(len(domains), 2)
+
+        r = self.status()
+        self.assertIn("example.com: served (previous version), id ",
+                      r.stdout)
+        self.assertIn("  its new version did not load: %s\n" %
+                      kept["reason"], r.stdout)
+        self.assertIn("broken.example: not served: ", r.stdout)
+        daemon.stop()
 
     def test_never_started(self):
         r = self.status()

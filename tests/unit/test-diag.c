@@ -139,6 +139,59 @@ START_TEST(test_log_escape)
 }
 END_TEST
 
+/* Each input, as JSON with valid UTF-8 kept: RFC 3629 section 4's table
+ * at its edges. */
+static const struct {
+	const char *in, *out;
+} json_utf8_cases[] = {
+	{ "plain /path", "plain /path" },
+	{ "q\"b\\c\x01\x1f\x7f", "q\\u0022b\\u005cc\\u0001\\u001f\\u007f" },
+	{ "caf\xc3\xa9", "caf\xc3\xa9" },			/* U+00E9 */
+	{ "\xc2\x80\xdf\xbf", "\xc2\x80\xdf\xbf" },	/* U+0080, U+07FF */
+	{ "\xe0\xa0\x80\xef\xbf\xbf", "\xe0\xa0\x80\xef\xbf\xbf" },
+	{ "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf",
+		"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf" },	/* U+10000, U+10FFFF */
+	{ "l\xe9", "l\\u00e9" },			/* Latin-1, not UTF-8 */
+	{ "\x80", "\\u0080" },			/* a lone continuation */
+	{ "\xc0\xaf", "\\u00c0\\u00af" },		/* overlong "/" */
+	{ "\xe0\x9f\xbf", "\\u00e0\\u009f\\u00bf" },	/* overlong */
+	{ "\xed\xa0\x80", "\\u00ed\\u00a0\\u0080" },	/* a surrogate */
+	{ "\xf4\x90\x80\x80", "\\u00f4\\u0090\\u0080\\u0080" },	/* > U+10FFFF */
+	{ "\xf5\x80", "\\u00f5\\u0080" },
+	{ "\xc3", "\\u00c3" },			/* cut at the end */
+	{ "\xe2\x82x", "\\u00e2\\u0082x" },		/* cut by an ASCII byte */
+};
+
+START_TEST(test_escape_json_utf8)
+{
+	char buf[64];
+	const char *in = json_utf8_cases[_i].in, *out = json_utf8_cases[_i].out;
+	size_t n = text_escape_json_utf8(buf, sizeof(buf), in, strlen(in));
+	ck_assert_str_eq(buf, out);
+	ck_assert_uint_eq(n, strlen(out));
+}
+END_TEST
+
+START_TEST(test_escape_json_utf8_size)
+{
+	/* The worst case, every byte escaped, fits TEXT_ESCAPE_JSON_SIZE;
+	 * one byte less cuts it with "...". */
+	char in[40], buf[TEXT_ESCAPE_JSON_SIZE(sizeof(in))];
+	memset(in, '\x01', sizeof(in));
+	size_t n = text_escape_json_utf8(buf, sizeof(buf), in, sizeof(in));
+	ck_assert_uint_eq(n, 6 * sizeof(in));
+	ck_assert_str_eq(buf + n - 6, "\\u0001");
+	n = text_escape_json_utf8(buf, sizeof(buf) - 1, in, sizeof(in));
+	ck_assert_str_eq(buf + n - 3, "...");
+	ck_assert_uint_eq(n, strlen(buf));
+	/* A UTF-8 sequence is kept whole or cut before it, never split. */
+	char small[8];
+	n = text_escape_json_utf8(small, sizeof(small), "ab\xe2\x82\xac", 5);
+	ck_assert_str_eq(small, "ab...");
+	ck_assert_uint_eq(n, 5);
+}
+END_TEST
+
 static Suite *diag_suite(void)
 {
 	Suite *s = suite_create("diag");
@@ -152,6 +205,11 @@ static Suite *diag_suite(void)
 	suite_add_tcase(s, tc);
 	tc = tcase_create("log escaping");
 	tcase_add_test(tc, test_log_escape);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("json escaping with utf-8 kept");
+	tcase_add_loop_test(tc, test_escape_json_utf8, 0,
+		sizeof(json_utf8_cases) / sizeof(json_utf8_cases[0]));
+	tcase_add_test(tc, test_escape_json_utf8_size);
 	suite_add_tcase(s, tc);
 	return s;
 }
