@@ -50,6 +50,10 @@ struct snapshot {
 	size_t domain_count;
 	struct snapshot_problem *problems;
 	size_t problem_count;
+	size_t problem_cap;
+	/* problems sorted by name (index_problems), once the snapshot is
+	 * made: a lookup per domain must not scan them all. */
+	struct snapshot_problem **problem_index;
 	struct snapshot_stats stats;
 	/* ACME domains not served yet (no usable certificate), rendered,
 	 * one reference each: snapshot_renew serves them when one comes. */
@@ -137,6 +141,7 @@ static void destroy(struct snapshot *snap)
 		free(snap->problems[i].file);
 	}
 	free(snap->problems);
+	free(snap->problem_index);
 	state_destroy(snap->state);
 	if (snap->config_owner) {
 		snapshot_unref(snap->config_owner);
@@ -217,15 +222,22 @@ static const char *first_error(const struct diag *d, size_t mark)
 static int push_problem(struct snapshot *snap, struct snapshot_problem p,
 	bool ok)
 {
-	struct snapshot_problem *grown = ok ? realloc(snap->problems,
-		(snap->problem_count + 1) * sizeof(*grown)) : NULL;
-	if (!grown) {
+	if (ok && snap->problem_count == snap->problem_cap) {
+		size_t cap = snap->problem_cap ? snap->problem_cap * 2 : 8;
+		struct snapshot_problem *grown = realloc(snap->problems,
+			cap * sizeof(*grown));
+		if (grown) {
+			snap->problems = grown;
+			snap->problem_cap = cap;
+		}
+		ok = grown != NULL;
+	}
+	if (!ok) {
 		free(p.name);
 		free(p.reason);
 		free(p.file);
 		return -1;
 	}
-	snap->problems = grown;
 	snap->problems[snap->problem_count++] = p;
 	return 0;
 }
@@ -783,6 +795,49 @@ static void drop_domains(struct config *config, struct slot *slots)
 	config->domain_count = 0;
 }
 
+/* Orders names as dnsname_equal compares them: ASCII case and one
+ * trailing dot do not count. */
+static int name_cmp(const char *a, const char *b)
+{
+	size_t na = strlen(a), nb = strlen(b);
+	if (na > 1 && a[na - 1] == '.')
+		na--;
+	if (nb > 1 && b[nb - 1] == '.')
+		nb--;
+	for (size_t i = 0; i < na && i < nb; i++) {
+		int ca = text_lower(a[i]), cb = text_lower(b[i]);
+		if (ca != cb)
+			return ca - cb;
+	}
+	return na < nb ? -1 : na > nb;
+}
+
+static int problem_cmp(const void *a, const void *b)
+{
+	const struct snapshot_problem *const *pa = a, *const *pb = b;
+	int c = name_cmp((*pa)->name, (*pb)->name);
+	/* The first of one name wins, as a scan in order would find it. */
+	return c ? c : (*pa < *pb ? -1 : *pa > *pb);
+}
+
+/*
+ * index_problems sorts pointers to the problems of a finished snapshot
+ * by name. Without memory the lookups scan, as during making.
+ */
+static void index_problems(struct snapshot *snap)
+{
+	if (snap->problem_count < 2)
+		return;
+	snap->problem_index = malloc(snap->problem_count *
+		sizeof(*snap->problem_index));
+	if (!snap->problem_index)
+		return;
+	for (size_t i = 0; i < snap->problem_count; i++)
+		snap->problem_index[i] = &snap->problems[i];
+	qsort(snap->problem_index, snap->problem_count,
+		sizeof(*snap->problem_index), problem_cmp);
+}
+
 struct snapshot *snapshot_create(struct config *config,
 	const struct snapshot_options *options, struct diag *d)
 {
@@ -886,8 +941,10 @@ err:
 	destroy(snap);
 	snap = NULL;
 out:
-	if (snap)
+	if (snap) {
 		drop_domains(config, slots);
+		index_problems(snap);
+	}
 	/* The served credentials are referenced by snap's store now. */
 	for (unsigned w = 1; w < workers; w++)
 		tls_store_destroy(job.stores[w]);
@@ -1137,6 +1194,20 @@ const struct snapshot_problem *snapshot_problem_at(
 const struct snapshot_problem *snapshot_find_problem(
 	const struct snapshot *snapshot, const char *name)
 {
+	if (snapshot->problem_index) {
+		size_t lo = 0, hi = snapshot->problem_count;
+		while (lo < hi) {	/* the first of the name */
+			size_t mid = lo + (hi - lo) / 2;
+			if (name_cmp(snapshot->problem_index[mid]->name,
+					name) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		return lo < snapshot->problem_count && !name_cmp(
+			snapshot->problem_index[lo]->name, name) ?
+			snapshot->problem_index[lo] : NULL;
+	}
 	for (size_t i = 0; i < snapshot->problem_count; i++) {
 		if (dnsname_equal(snapshot->problems[i].name, name))
 			return &snapshot->problems[i];
@@ -1314,6 +1385,7 @@ struct snapshot *snapshot_renew(struct snapshot *current,
 			goto err_nomem;
 		snap->acme_pending += p->pending;
 	}
+	index_problems(snap);
 	return snap;
 err_nomem:
 	diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory", "out of memory");

@@ -202,6 +202,48 @@ START_TEST(test_snapshot_isolates_domains)
 }
 END_TEST
 
+START_TEST(test_snapshot_finds_problems_by_name)
+{
+	/* 40 broken domains among 80: each found by its name, in any case
+	 * and with a trailing dot, and none found for a served name. */
+	char text[40000] = "domains = (";
+	for (int i = 0; i < 80; i++) {
+		char entry[256];
+		snprintf(entry, sizeof(entry), "%s{ name = \"d%02d.example\"; "
+			"mode = \"%s\"; mx = \"mx.example\"; cert = \"c\"; "
+			"key = \"k\"; }", i ? ", " : "", (i * 37) % 80,
+			i % 2 ? "bogus" : "enforce");
+		strcat(text, entry);
+	}
+	strcat(text, " );\n");
+	struct diag d;
+	diag_init(&d);
+	struct snapshot *snap = load_text(text, NULL, &d);
+	ck_assert_ptr_nonnull(snap);
+	ck_assert_uint_eq(snapshot_problem_count(snap), 40);
+	for (int i = 0; i < 80; i++) {
+		char name[64], upper[64];
+		int n = (i * 37) % 80;
+		snprintf(name, sizeof(name), "d%02d.example", n);
+		snprintf(upper, sizeof(upper), "D%02d.EXAMPLE.", n);
+		const struct snapshot_problem *p = snapshot_find_problem(snap,
+			name);
+		if (i % 2) {
+			ck_assert_ptr_nonnull(p);
+			ck_assert_str_eq(p->name, name);
+			ck_assert_ptr_eq(snapshot_find_problem(snap, upper), p);
+		} else {
+			ck_assert_ptr_null(p);
+			ck_assert_ptr_null(snapshot_find_problem(snap, upper));
+		}
+	}
+	ck_assert_ptr_null(snapshot_find_problem(snap, "d99.example"));
+	ck_assert_ptr_null(snapshot_find_problem(snap, "a"));
+	snapshot_unref(snap);
+	diag_finish(&d);
+}
+END_TEST
+
 START_TEST(test_snapshot_keeps_previous_version)
 {
 	struct diag d;
@@ -317,6 +359,7 @@ static Suite *snapshot_suite(void)
 	tc = tcase_create("isolation");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_snapshot_isolates_domains);
+	tcase_add_test(tc, test_snapshot_finds_problems_by_name);
 	tcase_add_test(tc, test_snapshot_keeps_previous_version);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("memory release");
