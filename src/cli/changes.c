@@ -56,8 +56,9 @@ static void served_changes(struct tally *t, const struct snapshot *old,
 	for (size_t i = 0; i < snapshot_domain_count(new); i++) {
 		const struct snapshot_domain *sd = domain_at(new, i);
 		const char *name = sd->config->name;
-		const struct snapshot_domain *was = snapshot_find_host(old,
-			sd->host);
+		const struct snapshot_domain *was =
+			snapshot_domain_was_served_before(new, sd) ? sd :
+			snapshot_find_host(old, sd->host);
 		const char *mode = policy_mode_name(sd->config->policy.mode);
 		if (!was) {
 			say(t, name, "%s (id %s, mode %s)",
@@ -99,7 +100,8 @@ static void lost_and_removed(struct tally *t, const struct snapshot *old,
 	for (size_t i = 0; i < snapshot_domain_count(old); i++) {
 		const struct snapshot_domain *sd = domain_at(old, i);
 		const char *name = sd->config->name;
-		if (!snapshot_find_host(new, sd->host) &&
+		if (!snapshot_domain_is_served_by(new, sd) &&
+				!snapshot_find_host(new, sd->host) &&
 				!snapshot_find_problem(new, name))
 			say(t, name, "removed");
 	}

@@ -31,6 +31,9 @@ struct entry {
 	atomic_uint refs;
 	struct snapshot_domain pub;
 	struct config_domain config;	/* moved out of the configuration */
+	/* The generation of the first and of the newest snapshot serving
+	 * it (see serve_entry): two snapshots compare in O(changed). */
+	unsigned long born, newest;
 	/*
 	 * Can the identity of its files (pub.cert.cert_file and key_file)
 	 * alone tell a reload they did not change? Not when one was changed
@@ -43,6 +46,7 @@ struct entry {
 
 struct snapshot {
 	atomic_uint refs;
+	unsigned long generation;	/* one more than its predecessor's */
 	struct config *config;
 	struct tls_store *tls;
 	struct state *state;		/* NULL unless options.use_state */
@@ -269,13 +273,28 @@ static int add_waiting(struct snapshot *snap, struct entry *e)
  * share_entry serves old, a domain of previous, in snap too: the same
  * entry and the same credentials, by reference. 0 or -1 (no memory).
  */
+/*
+ * Snapshots are made one at a time, on the main thread; each has the next
+ * generation. The stamps in an entry are read and written only there.
+ */
+static atomic_ulong last_generation;
+
+/* Serves e in snap (taking the caller's reference) and stamps it. */
+static void serve_entry(struct snapshot *snap, struct entry *e)
+{
+	if (!e->born)
+		e->born = snap->generation;
+	e->newest = snap->generation;
+	snap->domains[snap->domain_count++] = e;
+}
+
 static int share_entry(struct snapshot *snap, const struct snapshot *previous,
 	struct entry *old)
 {
 	if (tls_store_add_shared(snap->tls, old->pub.host, previous->tls,
 			&old->pub) < 0)
 		return -1;
-	snap->domains[snap->domain_count++] = entry_ref(old);
+	serve_entry(snap, entry_ref(old));
 	return 0;
 }
 
@@ -749,7 +768,7 @@ static int place_domains(struct snapshot *snap, struct slot *slots,
 					tls_store_add_shared(snap->tls, e->pub.host,
 						from, &e->pub) < 0)
 				return -1;
-			snap->domains[snap->domain_count++] = e;
+			serve_entry(snap, e);
 			slot->entry = NULL;
 			snap->stats.loaded++;
 			continue;
@@ -850,6 +869,7 @@ struct snapshot *snapshot_create(struct config *config,
 		return NULL;
 	}
 	atomic_init(&snap->refs, 1);
+	snap->generation = atomic_fetch_add(&last_generation, 1) + 1;
 	snap->config = config;
 	snap->use_state = options->use_state;
 	size_t errors = d->errors;
@@ -1153,6 +1173,18 @@ const struct tls_store *snapshot_tls(const struct snapshot *snapshot)
 	return snapshot->tls;
 }
 
+bool snapshot_domain_was_served_before(const struct snapshot *snapshot,
+	const struct snapshot_domain *domain)
+{
+	return entry_of(domain)->born < snapshot->generation;
+}
+
+bool snapshot_domain_is_served_by(const struct snapshot *snapshot,
+	const struct snapshot_domain *domain)
+{
+	return entry_of(domain)->newest == snapshot->generation;
+}
+
 const struct snapshot_domain *snapshot_find_host(
 	const struct snapshot *snapshot, const char *host)
 {
@@ -1315,7 +1347,7 @@ static int renew_entry(struct snapshot *snap, const struct entry *old,
 		entry_unref(e);
 		return -1;
 	}
-	snap->domains[snap->domain_count++] = e;
+	serve_entry(snap, e);
 	snap->stats.loaded++;
 	return 0;
 err_memory:
@@ -1332,6 +1364,7 @@ struct snapshot *snapshot_renew(struct snapshot *current,
 	if (!snap)
 		goto err_nomem;
 	atomic_init(&snap->refs, 1);
+	snap->generation = atomic_fetch_add(&last_generation, 1) + 1;
 	snap->config_owner = snapshot_ref(current->config_owner ?
 		current->config_owner : current);
 	snap->config = current->config;

@@ -162,6 +162,19 @@ struct snapshot_domain *snapshot_domain_at(struct snapshot *snapshot,
 const struct tls_store *snapshot_tls(const struct snapshot *snapshot);
 
 /*
+ * For comparing a snapshot with the one it was made from, right after it
+ * was made (it is the newest): was domain, served by snapshot, the very
+ * entry its previous snapshot served (shared unchanged, or kept)? And is
+ * domain, served by the previous one, served by snapshot as it is? Each
+ * answers from a stamp in the entry, so that a comparison costs what
+ * changed, not a lookup per domain.
+ */
+bool snapshot_domain_was_served_before(const struct snapshot *snapshot,
+	const struct snapshot_domain *domain);
+bool snapshot_domain_is_served_by(const struct snapshot *snapshot,
+	const struct snapshot_domain *domain);
+
+/*
  * The served domain whose policy host (sd->host, "mta-sts.<domain>") is
  * host, or NULL: one lookup in the SNI table, for comparing two snapshots
  * domain by domain.

@@ -270,6 +270,13 @@ START_TEST(test_snapshot_keeps_previous_version)
 	ck_assert_ptr_null(snapshot_find_problem(next, "a.example"));
 	ck_assert_ptr_ne(snapshot_find(next, "a.example"),
 		snapshot_find(old, "a.example"));
+	/* The stamps that let two snapshots compare without lookups. */
+	ck_assert(snapshot_domain_was_served_before(next, b));
+	ck_assert(!snapshot_domain_was_served_before(next,
+		snapshot_find(next, "a.example")));
+	ck_assert(snapshot_domain_is_served_by(next, old_b));
+	ck_assert(!snapshot_domain_is_served_by(next,
+		snapshot_find(old, "a.example")));
 	ck_assert_uint_eq(snapshot_problem_count(next), 1);
 	ck_assert(snapshot_problem_at(next, 0)->kept);
 	ck_assert_uint_eq(snapshot_not_served_count(next), 0);
