@@ -19,6 +19,7 @@
 #include "util/diag.h"
 #include "testcert.h"
 #include "testsupport.h"
+#include "tls/certder.h"
 #include "tls/client.h"
 #include "tls/digest.h"
 #include "tls/filefacts.h"
@@ -323,6 +324,232 @@ START_TEST(test_chain)
 		tls_store_destroy(store);
 		free(cert);
 		free(key);
+	}
+}
+END_TEST
+
+/*
+ * The order check confirms "issued by" from the DER when the issuer name
+ * bytes and key ids agree, and asks GnuTLS otherwise: an issuer with the
+ * same name but another key (so another key id) must still be refused,
+ * and the right one, first seen or shared from an earlier chain, taken.
+ */
+START_TEST(test_chain_same_name)
+{
+	char *sub = NULL;
+	if (asprintf(&sub, "%s/other", dir) < 0 || mkdir(sub, 0700) < 0)
+		abort();
+	struct testcert_ca *impostor = testcert_ca_create(sub, "ca",
+		TESTCERT_KEY_ECDSA);
+	ck_assert_ptr_nonnull(impostor);
+	struct testcert_leaf leaf = {.dns = names_example, .issuer = ca,
+		.chain = TESTCERT_CHAIN_LEAF};
+	char *cert, *key;
+	make_leaf(&leaf, &cert, &key);
+	char *leaf_pem = test_read_file(cert, NULL);
+	char *good_pem = test_read_file(testcert_ca_cert_file(ca), NULL);
+	char *bad_pem = test_read_file(testcert_ca_cert_file(impostor), NULL);
+	char *good = NULL, *bad = NULL;
+	if (asprintf(&good, "%s%s", leaf_pem, good_pem) < 0 ||
+	    asprintf(&bad, "%s%s", leaf_pem, bad_pem) < 0)
+		abort();
+	char *good_file = test_write_file(dir, "same-name-good.pem", good);
+	char *bad_file = test_write_file(dir, "same-name-bad.pem", bad);
+
+	struct tls_store *store = tls_store_create();
+	struct diag d;
+	diag_init(&d);
+	int user;
+	ck_assert_int_eq(add(store, "mta-sts.example.com", bad_file, key,
+		&user, &d, 17), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 17, "certificate 1 of ") &&
+		test_diag_has(&d, DIAG_ERROR, 17, "(CN=mta-sts.example.com) is "
+			"not issued by the next one (CN=ca)"), "%s",
+		test_diag_dump(&d));
+	diag_finish(&d);
+	/* The same leaf with its real issuer, in a store that has seen the
+	 * impostor, then a second chain sharing the issuer parsed by the
+	 * first. */
+	diag_init(&d);
+	ck_assert_int_eq(add(store, "mta-sts.a.test", good_file, key, &user,
+		&d, 18), -1);	/* only the name is wrong */
+	ck_assert_msg(d.len == 1 && test_diag_has(&d, DIAG_ERROR, 18,
+		"does not cover mta-sts.a.test"), "%s", test_diag_dump(&d));
+	diag_finish(&d);
+	char *cert2, *key2;
+	make_simple("mta-sts.example.com", &cert2, &key2);
+	diag_init(&d);
+	ck_assert_int_eq(add(store, "mta-sts.example.com", cert2, key2, &user,
+		&d, 19), 0);
+	ck_assert_msg(d.len == 0, "%s", test_diag_dump(&d));
+	diag_finish(&d);
+	tls_store_destroy(store);
+
+	testcert_ca_destroy(impostor);
+	free(sub);
+	free(cert);
+	free(key);
+	free(cert2);
+	free(key2);
+	free(leaf_pem);
+	free(good_pem);
+	free(bad_pem);
+	free(good);
+	free(bad);
+	free(good_file);
+	free(bad_file);
+}
+END_TEST
+
+/*
+ * A key matches its leaf whatever its file format: PKCS #8 takes the
+ * direct import, the older SEC 1 / PKCS #1 blocks GnuTLS's general one.
+ * A PKCS #8 block that does not decode is reported as before.
+ */
+START_TEST(test_key_formats)
+{
+	static const struct {
+		enum testcert_key key;
+		bool traditional;
+		bool corrupt;
+		bool mismatched;
+		const char *text;
+	} cases[] = {
+		{TESTCERT_KEY_ECDSA, false, false, false, NULL},
+		{TESTCERT_KEY_ECDSA, true, false, false, NULL},
+		{TESTCERT_KEY_RSA, true, false, false, NULL},
+		{TESTCERT_KEY_RSA, false, false, true,
+			"does not belong to certificate"},
+		{TESTCERT_KEY_ECDSA, false, true, false, "cannot parse key "},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct testcert_leaf leaf = {.dns = names_example,
+			.issuer = ca, .key = cases[i].key,
+			.mismatched_key = cases[i].mismatched};
+		char *cert, *key;
+		make_leaf(&leaf, &cert, &key);
+		char *pem = test_read_file(key, NULL);
+		char *body = strchr(pem, '\n');
+		ck_assert_ptr_nonnull(body);
+		if (cases[i].corrupt)
+			body[5] = '!';	/* not base64 */
+		if (cases[i].traditional) {
+			gnutls_x509_privkey_t x;
+			gnutls_datum_t in = {(unsigned char *)pem,
+				(unsigned)strlen(pem)}, out = {0};
+			ck_assert_int_eq(gnutls_x509_privkey_init(&x), 0);
+			ck_assert_int_eq(gnutls_x509_privkey_import(x, &in,
+				GNUTLS_X509_FMT_PEM), 0);
+			ck_assert_int_eq(gnutls_x509_privkey_export2(x,
+				GNUTLS_X509_FMT_PEM, &out), 0);
+			gnutls_x509_privkey_deinit(x);
+			free(pem);
+			pem = strndup((const char *)out.data, out.size);
+			gnutls_free(out.data);
+			ck_assert_ptr_null(strstr(pem, "BEGIN PRIVATE KEY"));
+		}
+		FILE *f = fopen(key, "w");
+		ck_assert_ptr_nonnull(f);
+		fputs(pem, f);
+		fclose(f);
+
+		struct tls_store *store = tls_store_create();
+		struct diag d;
+		diag_init(&d);
+		int user;
+		int rc = add(store, "mta-sts.example.com", cert, key, &user,
+			&d, 20);
+		if (!cases[i].text)
+			ck_assert_msg(rc == 0 && d.len == 0, "case %zu:%s", i,
+				test_diag_dump(&d));
+		else
+			ck_assert_msg(rc == -1 && test_diag_has(&d, DIAG_ERROR,
+				20, cases[i].text), "case %zu:%s", i,
+				test_diag_dump(&d));
+		diag_finish(&d);
+		tls_store_destroy(store);
+		free(pem);
+		free(cert);
+		free(key);
+	}
+}
+END_TEST
+
+/* The DER reader behind the fast paths, on a real chain. */
+START_TEST(test_certder)
+{
+	char *cert, *key;
+	make_simple("mta-sts.example.com", &cert, &key);
+	gnutls_x509_crt_t crts[2];
+	gnutls_datum_t der[2] = {{0}};
+	struct certder c[2];
+	const char *files[] = {cert, testcert_ca_cert_file(ca)};
+	for (int i = 0; i < 2; i++) {
+		size_t len;
+		char *pem = test_read_file(files[i], &len);
+		gnutls_datum_t in = {(unsigned char *)pem, (unsigned)len};
+		ck_assert_int_eq(gnutls_x509_crt_init(&crts[i]), 0);
+		ck_assert_int_eq(gnutls_x509_crt_import(crts[i], &in,
+			GNUTLS_X509_FMT_PEM), 0);
+		ck_assert_int_eq(gnutls_x509_crt_export2(crts[i],
+			GNUTLS_X509_FMT_DER, &der[i]), 0);
+		ck_assert(certder_parse(der[i].data, der[i].size, &c[i]));
+		free(pem);
+	}
+	/* The leaf names the CA as issuer, and its key id; the CA itself. */
+	ck_assert_uint_eq(c[0].issuer.len, c[1].subject.len);
+	ck_assert(memcmp(c[0].issuer.p, c[1].subject.p, c[0].issuer.len) == 0);
+	ck_assert(c[0].subject.len != c[1].subject.len ||
+		memcmp(c[0].subject.p, c[1].subject.p, c[1].subject.len) != 0);
+	ck_assert(memcmp(c[1].issuer.p, c[1].subject.p, c[1].issuer.len) == 0);
+	struct certder_span aki, ski;
+	ck_assert(certder_authority_key_id(&c[0], &aki));
+	ck_assert(certder_subject_key_id(&c[1], &ski));
+	unsigned char id[64];
+	size_t id_len = sizeof(id);
+	ck_assert_int_eq(gnutls_x509_crt_get_subject_key_id(crts[1], id,
+		&id_len, NULL), 0);
+	ck_assert_uint_eq(ski.len, id_len);
+	ck_assert(memcmp(ski.p, id, id_len) == 0);
+	ck_assert_uint_eq(aki.len, ski.len);
+	ck_assert(memcmp(aki.p, ski.p, ski.len) == 0);
+	ck_assert(certder_oid_is(&c[0].key_alg, "1.2.840.10045.2.1"));
+	/* Cut short, the DER is refused rather than half read. */
+	struct certder cut;
+	ck_assert(!certder_parse(der[0].data, der[0].size - 1, &cut));
+	ck_assert(!certder_parse(der[0].data, 1, &cut));
+	for (int i = 0; i < 2; i++) {
+		gnutls_free(der[i].data);
+		gnutls_x509_crt_deinit(crts[i]);
+	}
+	free(cert);
+	free(key);
+
+	static const unsigned char p256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d,
+		0x03, 0x01, 0x07};
+	static const unsigned char big_first[] = {0x88, 0x37, 0x03};
+	static const unsigned char padded[] = {0x2a, 0x80, 0x86, 0x48};
+	static const unsigned char open_end[] = {0x2a, 0x86};
+	const struct {
+		const unsigned char *der;
+		size_t len;
+		const char *text;
+		bool is;
+	} oids[] = {
+		{p256, sizeof(p256), "1.2.840.10045.3.1.7", true},
+		{p256, sizeof(p256), "1.2.840.10045.3.1", false},
+		{p256, sizeof(p256), "1.2.840.10045.3.1.7.1", false},
+		{p256, sizeof(p256), "1.2.840.10045.3.1.8", false},
+		{p256, sizeof(p256), "1.2.840.10045.3.1.07x", false},
+		{p256, sizeof(p256), "", false},
+		{big_first, sizeof(big_first), "2.999.3", true},
+		{padded, sizeof(padded), "1.2.840", false},
+		{open_end, sizeof(open_end), "1.2", false},
+	};
+	for (size_t i = 0; i < sizeof(oids) / sizeof(oids[0]); i++) {
+		struct certder_span oid = {oids[i].der, oids[i].len};
+		ck_assert_msg(certder_oid_is(&oid, oids[i].text) == oids[i].is,
+			"oid %zu", i);
 	}
 }
 END_TEST
@@ -1243,6 +1470,9 @@ static Suite *tls_suite(void)
 		{"wildcard", test_wildcard},
 		{"validity period", test_validity},
 		{"chain order", test_chain},
+		{"chain order, issuer of the same name", test_chain_same_name},
+		{"key file formats", test_key_formats},
+		{"certificate DER fields", test_certder},
 		{"unreadable files", test_unreadable},
 		{"duplicate host", test_duplicate_host},
 		{"shared credentials", test_shared_credentials},
