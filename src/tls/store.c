@@ -111,6 +111,16 @@ struct table {
 	size_t len;
 };
 
+/*
+ * The text of one PEM block, from "-----BEGIN" to "-----END " (len), in a
+ * buffer that goes on for tail bytes from p.
+ */
+struct pem_text {
+	const unsigned char *p;
+	size_t len;
+	size_t tail;
+};
+
 struct tls_store {
 	struct table hosts;	/* struct tls_host */
 	struct table by_paths;	/* struct cred with paths */
@@ -127,6 +137,14 @@ struct tls_store {
 	 */
 	const struct cred *leaf_of;
 	gnutls_x509_crt_t leaf;
+	/*
+	 * The PEM block of the issuer found last and that issuer: chains
+	 * nearly always end in the same intermediate, and a block equal to
+	 * this one byte for byte is that issuer without decoding its base64
+	 * again (a twentieth of the load time).
+	 */
+	struct pem_text last_issuer_pem;
+	const struct issuer *last_issuer;
 };
 
 /* ------------------------------------------------------------------ */
@@ -368,6 +386,7 @@ void tls_store_destroy(struct tls_store *store)
 	free(store->hosts.slots);
 	free(store->by_paths.slots);
 	set_leaf(store, NULL, NULL);
+	free((void *)store->last_issuer_pem.p);
 	for (size_t i = 0; i < store->ncreds; i++)
 		cred_unref(store->creds[i]);
 	free(store->creds);
@@ -479,75 +498,132 @@ static void chain_finish(struct chain *c, unsigned from)
 	*c = (struct chain){0};
 }
 
-/* The next PEM certificate at or after *pos: its DER (caller frees). */
-static int next_pem_cert(const struct certcheck_file *buf, size_t *pos,
-	gnutls_datum_t *der)
+static const char *const pem_headers[] = {"CERTIFICATE", "X509 CERTIFICATE"};
+
+/*
+ * next_pem_block finds the next PEM certificate block at or after *pos:
+ * its text (to the end of the buffer when it has no "-----END ") and
+ * which of pem_headers it has. *pos moves past it. false when none.
+ */
+static bool next_pem_block(const struct certcheck_file *buf, size_t *pos,
+	struct pem_text *text, unsigned *which)
 {
-	static const char *const headers[] = {"CERTIFICATE",
-		"X509 CERTIFICATE"};
+	static const char *const begins[] = {"-----BEGIN CERTIFICATE",
+		"-----BEGIN X509 CERTIFICATE"};
 	const unsigned char *best = NULL;
-	unsigned which = 0;
 	for (unsigned h = 0; h < 2; h++) {
-		char begin[40];
-		snprintf(begin, sizeof(begin), "-----BEGIN %s", headers[h]);
 		const unsigned char *at = memmem(buf->data + *pos,
-			buf->len - *pos, begin, strlen(begin));
+			buf->len - *pos, begins[h], strlen(begins[h]));
 		if (at && (!best || at < best)) {
 			best = at;
-			which = h;
+			*which = h;
 		}
 	}
 	if (!best)
-		return 0;
-	gnutls_datum_t rest = {(unsigned char *)best,
-		(unsigned)(buf->len - (size_t)(best - buf->data))};
-	int rc = gnutls_pem_base64_decode2(headers[which], &rest, der);
-	if (rc < 0)
-		return rc;
-	const unsigned char *end = memmem(best, rest.size, "-----END ", 9);
+		return false;
+	size_t rest = buf->len - (size_t)(best - buf->data);
+	const unsigned char *end = memmem(best, rest, "-----END ", 9);
 	*pos = end ? (size_t)(end - buf->data) + 9 : buf->len;
-	return 1;
+	*text = (struct pem_text){best, (size_t)(buf->data + *pos - best),
+		rest};
+	return true;
 }
 
 /*
- * add_to_chain appends the certificate in der to c: the store's parsed
- * issuer when it holds this DER already (never for the leaf), or a new
- * parse. A GnuTLS error code or 0.
+ * Is the block text the store's last issuer? Only a block whose first
+ * line is the bare BEGIN line is remembered (remember_issuer), so that
+ * its bytes are all GnuTLS's decoder reads of it: equal bytes, same DER.
+ */
+static const struct issuer *known_block(const struct tls_store *store,
+	const struct pem_text *text)
+{
+	const struct pem_text *last = &store->last_issuer_pem;
+	if (!store->last_issuer || last->len != text->len ||
+	    memcmp(last->p, text->p, text->len) != 0)
+		return NULL;
+	return store->last_issuer;
+}
+
+static void remember_issuer(struct tls_store *store,
+	const struct pem_text *text, unsigned which, const struct issuer *is)
+{
+	size_t line = strlen("-----BEGIN ") + strlen(pem_headers[which]) + 5;
+	if (text->len <= line || memcmp(text->p + line - 5, "-----", 5) ||
+	    (text->p[line] != '\n' && text->p[line] != '\r') ||
+	    memcmp(text->p + text->len - 9, "-----END ", 9) != 0)
+		return;
+	unsigned char *copy = malloc(text->len);
+	if (!copy)
+		return;		/* no harm: the next chain decodes it */
+	memcpy(copy, text->p, text->len);
+	free((void *)store->last_issuer_pem.p);
+	store->last_issuer_pem = (struct pem_text){copy, text->len,
+		text->len};
+	store->last_issuer = is;
+}
+
+/* Grows c by one slot. A GnuTLS error code or 0. */
+static int chain_grow(struct chain *c)
+{
+	if (c->n < c->cap)
+		return 0;
+	unsigned cap = c->cap ? c->cap * 2 : 4;
+	gnutls_x509_crt_t *crts = realloc(c->crts, cap * sizeof(*crts));
+	if (!crts)
+		return GNUTLS_E_MEMORY_ERROR;
+	c->crts = crts;
+	bool *owned = realloc(c->owned, cap * sizeof(*owned));
+	if (!owned)
+		return GNUTLS_E_MEMORY_ERROR;
+	c->owned = owned;
+	c->cap = cap;
+	return 0;
+}
+
+/*
+ * add_to_chain appends the certificate in the PEM block text to c: the
+ * store's parsed issuer when it holds this certificate already (never for
+ * the leaf), or a new parse. A GnuTLS error code or 0.
  */
 static int add_to_chain(struct tls_store *store, struct chain *c,
-	const gnutls_datum_t *der)
+	const struct pem_text *text, unsigned which)
 {
-	if (c->n == c->cap) {
-		unsigned cap = c->cap ? c->cap * 2 : 4;
-		gnutls_x509_crt_t *crts = realloc(c->crts,
-			cap * sizeof(*crts));
-		if (!crts)
-			return GNUTLS_E_MEMORY_ERROR;
-		c->crts = crts;
-		bool *owned = realloc(c->owned, cap * sizeof(*owned));
-		if (!owned)
-			return GNUTLS_E_MEMORY_ERROR;
-		c->owned = owned;
-		c->cap = cap;
+	int rc = chain_grow(c);
+	if (rc < 0)
+		return rc;
+	const struct issuer *is = c->n > 0 ? known_block(store, text) : NULL;
+	if (is) {
+		c->crts[c->n] = is->crt;
+		c->owned[c->n++] = false;
+		return 0;
 	}
+	/* Decoded as gnutls_x509_crt_list_import2 would: to the buffer end. */
+	gnutls_datum_t pem = {(unsigned char *)text->p, (unsigned)text->tail};
+	gnutls_datum_t der = {0};
+	rc = gnutls_pem_base64_decode2(pem_headers[which], &pem, &der);
+	if (rc < 0)
+		return rc;
 	if (c->n > 0) {
-		const struct issuer *is = table_find(&store->issuers,
-			hash_der(der), issuer_eq, der);
+		is = table_find(&store->issuers, hash_der(&der), issuer_eq,
+			&der);
 		if (is && is->crt) {
+			gnutls_free(der.data);
+			remember_issuer(store, text, which, is);
 			c->crts[c->n] = is->crt;
 			c->owned[c->n++] = false;
 			return 0;
 		}
 	}
 	gnutls_x509_crt_t crt;
-	int rc = gnutls_x509_crt_init(&crt);
+	rc = gnutls_x509_crt_init(&crt);
+	if (rc == 0) {
+		rc = gnutls_x509_crt_import(crt, &der, GNUTLS_X509_FMT_DER);
+		if (rc < 0)
+			gnutls_x509_crt_deinit(crt);
+	}
+	gnutls_free(der.data);
 	if (rc < 0)
 		return rc;
-	rc = gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER);
-	if (rc < 0) {
-		gnutls_x509_crt_deinit(crt);
-		return rc;
-	}
 	c->crts[c->n] = crt;
 	c->owned[c->n++] = true;
 	return 0;
@@ -565,17 +641,11 @@ static bool parse_chain(struct tls_store *store, const struct certcheck_file *bu
 	if (!certcheck_cert_pem(buf, path, d, file, line))
 		return false;
 	size_t pos = 0;
-	int rc;
-	for (;;) {
-		gnutls_datum_t der = {0};
-		rc = next_pem_cert(buf, &pos, &der);
-		if (rc <= 0)
-			break;
-		rc = add_to_chain(store, c, &der);
-		gnutls_free(der.data);
-		if (rc < 0)
-			break;
-	}
+	int rc = 0;
+	struct pem_text text;
+	unsigned which = 0;
+	while (rc == 0 && next_pem_block(buf, &pos, &text, &which))
+		rc = add_to_chain(store, c, &text, which);
 	if (rc < 0 || c->n == 0) {
 		diag_add(d, DIAG_ERROR, file, line, "tls-cert-invalid",
 			"cannot parse certificate %s: %s — give an intact PEM "

@@ -356,31 +356,39 @@ START_TEST(test_chain_same_name)
 	char *good_file = test_write_file(dir, "same-name-good.pem", good);
 	char *bad_file = test_write_file(dir, "same-name-bad.pem", bad);
 
+	/*
+	 * One store, as in a load: the real issuer first seen, then shared
+	 * (and its PEM block remembered), then the impostor, then the real
+	 * one again.
+	 */
 	struct tls_store *store = tls_store_create();
 	struct diag d;
-	diag_init(&d);
 	int user;
-	ck_assert_int_eq(add(store, "mta-sts.example.com", bad_file, key,
-		&user, &d, 17), -1);
-	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 17, "certificate 1 of ") &&
-		test_diag_has(&d, DIAG_ERROR, 17, "(CN=mta-sts.example.com) is "
+	diag_init(&d);
+	ck_assert_int_eq(add(store, "mta-sts.a.test", good_file, key, &user,
+		&d, 17), -1);	/* only the name is wrong */
+	ck_assert_msg(d.len == 1 && test_diag_has(&d, DIAG_ERROR, 17,
+		"does not cover mta-sts.a.test"), "%s", test_diag_dump(&d));
+	diag_finish(&d);
+	char *cert2, *key2, *cert3, *key3;
+	make_simple("mta-sts.example.com", &cert2, &key2);
+	make_simple("mta-sts.c.test", &cert3, &key3);
+	diag_init(&d);
+	ck_assert_int_eq(add(store, "mta-sts.example.com", cert2, key2, &user,
+		&d, 18), 0);
+	ck_assert_msg(d.len == 0, "%s", test_diag_dump(&d));
+	diag_finish(&d);
+	diag_init(&d);
+	ck_assert_int_eq(add(store, "mta-sts.b.test", bad_file, key, &user,
+		&d, 19), -1);
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 19, "certificate 1 of ") &&
+		test_diag_has(&d, DIAG_ERROR, 19, "(CN=mta-sts.example.com) is "
 			"not issued by the next one (CN=ca)"), "%s",
 		test_diag_dump(&d));
 	diag_finish(&d);
-	/* The same leaf with its real issuer, in a store that has seen the
-	 * impostor, then a second chain sharing the issuer parsed by the
-	 * first. */
 	diag_init(&d);
-	ck_assert_int_eq(add(store, "mta-sts.a.test", good_file, key, &user,
-		&d, 18), -1);	/* only the name is wrong */
-	ck_assert_msg(d.len == 1 && test_diag_has(&d, DIAG_ERROR, 18,
-		"does not cover mta-sts.a.test"), "%s", test_diag_dump(&d));
-	diag_finish(&d);
-	char *cert2, *key2;
-	make_simple("mta-sts.example.com", &cert2, &key2);
-	diag_init(&d);
-	ck_assert_int_eq(add(store, "mta-sts.example.com", cert2, key2, &user,
-		&d, 19), 0);
+	ck_assert_int_eq(add(store, "mta-sts.c.test", cert3, key3, &user,
+		&d, 20), 0);
 	ck_assert_msg(d.len == 0, "%s", test_diag_dump(&d));
 	diag_finish(&d);
 	tls_store_destroy(store);
@@ -391,6 +399,8 @@ START_TEST(test_chain_same_name)
 	free(key);
 	free(cert2);
 	free(key2);
+	free(cert3);
+	free(key3);
 	free(leaf_pem);
 	free(good_pem);
 	free(bad_pem);
