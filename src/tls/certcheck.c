@@ -329,7 +329,8 @@ static bool read_der(gnutls_x509_crt_t crt, gnutls_datum_t *der,
 static bool same_bits(const struct certder_span *bits,
 	const gnutls_datum_t *raw)
 {
-	return bits->len == (size_t)raw->size + 1 && bits->p[0] == 0 &&
+	return raw->size > 0 && bits->len == (size_t)raw->size + 1 &&
+		bits->p[0] == 0 &&
 		memcmp(bits->p + 1, raw->data, raw->size) == 0;
 }
 
