@@ -495,7 +495,8 @@ static bool issued_by(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer)
 }
 
 bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
-	time_t now, struct diag *d, const char *file, unsigned line)
+	time_t now, struct certcheck_validity *leaf, struct diag *d,
+	const char *file, unsigned line)
 {
 	char when[64], dn[256], dn2[256];
 	bool ok = true;
@@ -515,6 +516,7 @@ bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
 
 	time_t not_before = gnutls_x509_crt_get_activation_time(crts[0]);
 	time_t not_after = gnutls_x509_crt_get_expiration_time(crts[0]);
+	*leaf = (struct certcheck_validity){not_before, not_after};
 	if (not_before == (time_t)-1 || not_after == (time_t)-1) {
 		diag_add(d, DIAG_ERROR, file, line, "tls-cert-invalid",
 			"certificate %s has no readable validity period — "

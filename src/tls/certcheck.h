@@ -38,6 +38,12 @@ struct certcheck_file {
 bool certcheck_read(const char *path, bool is_key, struct certcheck_file *buf,
 	struct diag *d, const char *file, unsigned line);
 
+/* A certificate's validity period. */
+struct certcheck_validity {
+	time_t not_before;
+	time_t not_after;
+};
+
 /* Wipes and frees a buffer that may have held a private key. */
 void certcheck_file_wipe(struct certcheck_file *buf);
 
@@ -64,10 +70,12 @@ bool certcheck_key(gnutls_x509_crt_t *crts, unsigned n, gnutls_privkey_t key,
  * certcheck_chain checks the order of the chain (each certificate issued
  * by the next), the validity period of the leaf at now (errors) and of the
  * others (warnings: a sender may build another path), and warns about a
- * lone self-signed or incomplete leaf.
+ * lone self-signed or incomplete leaf. The leaf's period, as read (-1 when
+ * unreadable), goes to *leaf.
  */
 bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
-	time_t now, struct diag *d, const char *file, unsigned line);
+	time_t now, struct certcheck_validity *leaf, struct diag *d,
+	const char *file, unsigned line);
 
 /*
  * Is leaf valid for host under RFC 6125 (DNS-ID; a wildcard only as the

@@ -961,10 +961,12 @@ static struct cred *load_cred(struct tls_store *store, const char *cert_file,
 	if (n == 0) {
 		ok = false;	/* reported above: unreadable or unparsable */
 	} else {
-		cred->not_before = gnutls_x509_crt_get_activation_time(crts[0]);
-		cred->not_after = gnutls_x509_crt_get_expiration_time(crts[0]);
-		if (!certcheck_chain(crts, n, cert_file, now, d, file, line))
+		struct certcheck_validity period;
+		if (!certcheck_chain(crts, n, cert_file, now, &period, d, file,
+			line))
 			ok = false;
+		cred->not_before = period.not_before;
+		cred->not_after = period.not_after;
 		if (key && !certcheck_key(crts, n, key, cert_file, key_file, d,
 			file, line))
 			ok = false;
