@@ -197,7 +197,8 @@ bool certcheck_cert_pem(const struct certcheck_file *buf, const char *path,
  * import_pkcs8 imports the key in buf into *key when it is the common
  * case, an unencrypted PKCS #8 PEM block first: GnuTLS's own route for a
  * PEM key tries each key type's header, decodes the base64 twice and
- * fixes the key up twice, a fifth of a key's load time. false, with *key
+ * fixes the key up twice: an eighth of the import of a P-256 key, a third
+ * of an RSA key's (the fix-up checks its primes). false, with *key
  * untouched, for anything else (certcheck_parse_key then takes that
  * route, and reports the failure the way it always has).
  */
@@ -495,7 +496,7 @@ static bool issued_by(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer)
 }
 
 bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
-	time_t now, struct certcheck_validity *leaf, struct diag *d,
+	time_t now, struct certcheck_validity *leaf_period, struct diag *d,
 	const char *file, unsigned line)
 {
 	char when[64], dn[256], dn2[256];
@@ -516,7 +517,7 @@ bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
 
 	time_t not_before = gnutls_x509_crt_get_activation_time(crts[0]);
 	time_t not_after = gnutls_x509_crt_get_expiration_time(crts[0]);
-	*leaf = (struct certcheck_validity){not_before, not_after};
+	*leaf_period = (struct certcheck_validity){not_before, not_after};
 	if (not_before == (time_t)-1 || not_after == (time_t)-1) {
 		diag_add(d, DIAG_ERROR, file, line, "tls-cert-invalid",
 			"certificate %s has no readable validity period — "

@@ -71,10 +71,10 @@ bool certcheck_key(gnutls_x509_crt_t *crts, unsigned n, gnutls_privkey_t key,
  * by the next), the validity period of the leaf at now (errors) and of the
  * others (warnings: a sender may build another path), and warns about a
  * lone self-signed or incomplete leaf. The leaf's period, as read (-1 when
- * unreadable), goes to *leaf.
+ * unreadable), goes to *leaf_period.
  */
 bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
-	time_t now, struct certcheck_validity *leaf, struct diag *d,
+	time_t now, struct certcheck_validity *leaf_period, struct diag *d,
 	const char *file, unsigned line);
 
 /*
