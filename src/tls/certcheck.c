@@ -22,7 +22,6 @@
 #include "util/diag.h"
 #include "util/text.h"
 #include "tls/certcheck.h"
-#include "tls/certder.h"
 #include "tls/filefacts.h"
 #include "tls/store.h"
 
@@ -316,114 +315,49 @@ static bool same_number(const gnutls_datum_t *a, const gnutls_datum_t *b)
 	return m == n && (m == 0 || memcmp(p, q, m) == 0);
 }
 
-/* The DER of crt, located (der.data: caller gnutls_frees). */
-static bool read_der(gnutls_x509_crt_t crt, gnutls_datum_t *der,
-	struct certder *c)
-{
-	*der = (gnutls_datum_t){0};
-	if (gnutls_x509_crt_export2(crt, GNUTLS_X509_FMT_DER, der) < 0)
-		return false;
-	return certder_parse(der->data, der->size, c);
-}
-
-/* Is bits (a BIT STRING's content) 0 unused bits, then exactly raw? */
-static bool same_bits(const struct certder_span *bits,
-	const gnutls_datum_t *raw)
-{
-	return raw->size > 0 && bits->len == (size_t)raw->size + 1 &&
-		bits->p[0] == 0 &&
-		memcmp(bits->p + 1, raw->data, raw->size) == 0;
-}
-
-/* Is the EC point in bits (uncompressed: 04 || x || y) the point x, y? */
-static bool same_point(const struct certder_span *bits,
-	const gnutls_datum_t *x, const gnutls_datum_t *y)
-{
-	if (bits->len < 2 || bits->p[0] != 0 || bits->p[1] != 0x04 ||
-	    (bits->len - 2) % 2 != 0)
-		return false;
-	size_t half = (bits->len - 2) / 2;
-	gnutls_datum_t bx = {(unsigned char *)bits->p + 2, (unsigned)half};
-	gnutls_datum_t by = {(unsigned char *)bits->p + 2 + half,
-		(unsigned)half};
-	return same_number(&bx, x) && same_number(&by, y);
-}
-
-/* Is the RSAPublicKey in bits the modulus m and exponent e? */
-static bool same_rsa(const struct certder_span *bits, const gnutls_datum_t *m,
-	const gnutls_datum_t *e)
-{
-	if (bits->len < 1 || bits->p[0] != 0)
-		return false;
-	struct certder_span in = {bits->p + 1, bits->len - 1}, seq, cm, ce;
-	unsigned char t1, t2, t3;
-	if (!certder_next(&in, &t1, &seq, NULL) || t1 != 0x30 || in.len ||
-	    !certder_next(&seq, &t2, &cm, NULL) || t2 != 0x02 ||
-	    !certder_next(&seq, &t3, &ce, NULL) || t3 != 0x02 || seq.len)
-		return false;
-	gnutls_datum_t a = {(unsigned char *)cm.p, (unsigned)cm.len};
-	gnutls_datum_t b = {(unsigned char *)ce.p, (unsigned)ce.len};
-	return same_number(&a, m) && same_number(&b, e);
-}
-
 /*
- * same_public_key: is the public key of crt, read from its DER, the
- * public half of key? true only when it is certainly the same key (same
- * algorithm, curve and numbers); false also when it cannot tell (another
- * algorithm, an unusual encoding), and certcheck_key then compares key
- * ids.
- * GnuTLS's own getters for the certificate's key decode its extensions
- * and key again; this reads the bytes the import already accepted.
+ * same_public_key compares the public key of crt with the public half of
+ * key by their numbers: 1 equal, 0 different, -1 cannot tell (another
+ * algorithm, or an export failed), when check_key falls back to key ids.
+ * It reads the parameters both objects already hold, where key ids
+ * encode a SubjectPublicKeyInfo twice and hash it (a fifth of the load
+ * time of a small certificate).
  */
-static bool same_public_key(gnutls_x509_crt_t crt, gnutls_privkey_t key)
+static int same_public_key(gnutls_x509_crt_t crt, gnutls_privkey_t key)
 {
-	gnutls_datum_t der, a = {0}, b = {0};
-	struct certder c;
-	gnutls_ecc_curve_t curve;
-	struct certder_span params, oid;
-	unsigned char tag;
-	bool same = false;
-	int alg = gnutls_privkey_get_pk_algorithm(key, NULL);
-	if (!read_der(crt, &der, &c))
-		goto out;
+	gnutls_datum_t a[2] = {{0}}, b[2] = {{0}};
+	gnutls_ecc_curve_t ca, cb;
+	int rc = -1, ra, rb;
+	int alg = gnutls_x509_crt_get_pk_algorithm(crt, NULL);
+	if (alg != gnutls_privkey_get_pk_algorithm(key, NULL))
+		return -1;	/* e.g. RSA and RSA-PSS: let key ids decide */
 	switch (alg) {
 	case GNUTLS_PK_ECDSA:
-		params = c.key_params;
-		if (!certder_oid_is(&c.key_alg, "1.2.840.10045.2.1") ||
-		    !certder_next(&params, &tag, &oid, NULL) || tag != 0x06 ||
-		    params.len != 0 ||
-		    gnutls_privkey_export_ecc_raw2(key, &curve, &a, &b, NULL,
-			0) < 0)
-			break;
-		same = gnutls_ecc_curve_get_oid(curve) &&
-			certder_oid_is(&oid, gnutls_ecc_curve_get_oid(curve)) &&
-			same_point(&c.key_bits, &a, &b);
-		break;
 	case GNUTLS_PK_EDDSA_ED25519:
 	case GNUTLS_PK_EDDSA_ED448:
-		if (c.key_params.len != 0 ||
-		    !certder_oid_is(&c.key_alg, alg == GNUTLS_PK_EDDSA_ED25519
-			? "1.3.101.112" : "1.3.101.113") ||
-		    gnutls_privkey_export_ecc_raw2(key, &curve, &a, &b, NULL,
-			0) < 0)
-			break;
-		same = same_bits(&c.key_bits, &a);
+		ra = gnutls_x509_crt_get_pk_ecc_raw(crt, &ca, &a[0], &a[1]);
+		rb = gnutls_privkey_export_ecc_raw2(key, &cb, &b[0], &b[1],
+			NULL, 0);
+		if (ra == 0 && rb == 0)
+			rc = ca == cb && same_number(&a[0], &b[0]) &&
+				same_number(&a[1], &b[1]);
 		break;
 	case GNUTLS_PK_RSA:
-		if (!certder_oid_is(&c.key_alg, "1.2.840.113549.1.1.1") ||
-		    gnutls_privkey_export_rsa_raw2(key, &a, &b, NULL, NULL,
-			NULL, NULL, NULL, NULL, 0) < 0)
-			break;
-		same = same_rsa(&c.key_bits, &a, &b);
+		ra = gnutls_x509_crt_get_pk_rsa_raw(crt, &a[0], &a[1]);
+		rb = gnutls_privkey_export_rsa_raw2(key, &b[0], &b[1], NULL,
+			NULL, NULL, NULL, NULL, NULL, 0);
+		if (ra == 0 && rb == 0)
+			rc = same_number(&a[0], &b[0]) &&
+				same_number(&a[1], &b[1]);
 		break;
 	default:
 		break;
 	}
-out:
-	gnutls_free(a.data);
-	gnutls_free(b.data);
-	gnutls_free(der.data);
-	return same;
+	for (int i = 0; i < 2; i++) {
+		gnutls_free(a[i].data);
+		gnutls_free(b[i].data);
+	}
+	return rc;
 }
 
 bool certcheck_key(gnutls_x509_crt_t *crts, unsigned n,
@@ -431,7 +365,7 @@ bool certcheck_key(gnutls_x509_crt_t *crts, unsigned n,
 	struct diag *d, const char *file, unsigned line)
 {
 	/* The common case, a key that matches its leaf, the cheap way. */
-	if (same_public_key(crts[0], key))
+	if (same_public_key(crts[0], key) == 1)
 		return true;
 
 	unsigned char id[KEY_ID_MAX];
@@ -469,32 +403,6 @@ bool certcheck_key(gnutls_x509_crt_t *crts, unsigned n,
 	return false;
 }
 
-/*
- * issued_by: is crt issued by issuer, as gnutls_x509_crt_check_issuer
- * says? That compares crt's issuer name with issuer's subject, then, when
- * both carry them, crt's authority key id with issuer's subject key id,
- * decoding the extensions again for each (a tenth of the load time). The
- * common case, the same name bytes and the same key id, is confirmed here
- * from the DER; anything else (names that differ or are encoded another
- * way, a missing or different key id) goes to GnuTLS, so the verdict is
- * always the one it gives.
- */
-static bool issued_by(gnutls_x509_crt_t crt, gnutls_x509_crt_t issuer)
-{
-	gnutls_datum_t a, b = {0};
-	struct certder ca, cb;
-	struct certder_span aki, ski;
-	bool same = read_der(crt, &a, &ca) && read_der(issuer, &b, &cb) &&
-		ca.issuer.len == cb.subject.len &&
-		memcmp(ca.issuer.p, cb.subject.p, ca.issuer.len) == 0 &&
-		certder_authority_key_id(&ca, &aki) &&
-		certder_subject_key_id(&cb, &ski) && aki.len == ski.len &&
-		memcmp(aki.p, ski.p, aki.len) == 0;
-	gnutls_free(a.data);
-	gnutls_free(b.data);
-	return same || gnutls_x509_crt_check_issuer(crt, issuer);
-}
-
 bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
 	time_t now, struct certcheck_validity *leaf_period, struct diag *d,
 	const char *file, unsigned line)
@@ -503,7 +411,7 @@ bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
 	bool ok = true;
 
 	for (unsigned i = 0; i + 1 < n; i++) {
-		if (issued_by(crts[i], crts[i + 1]))
+		if (gnutls_x509_crt_check_issuer(crts[i], crts[i + 1]))
 			continue;
 		diag_add(d, DIAG_ERROR, file, line, "tls-chain-order",
 			"certificate %u of %s (%s) is not issued by the next "
@@ -568,7 +476,7 @@ bool certcheck_chain(gnutls_x509_crt_t *crts, unsigned n, const char *path,
 				fmt_time(na, when, sizeof(when)));
 	}
 
-	if (n == 1 && issued_by(crts[0], crts[0]))
+	if (n == 1 && gnutls_x509_crt_check_issuer(crts[0], crts[0]))
 		diag_add(d, DIAG_WARNING, file, line, "tls-self-signed",
 			"certificate %s is self-signed: senders will reject it "
 			"— use a certificate from a public CA (e.g. Let's "

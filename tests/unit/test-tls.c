@@ -19,7 +19,6 @@
 #include "util/diag.h"
 #include "testcert.h"
 #include "testsupport.h"
-#include "tls/certder.h"
 #include "tls/client.h"
 #include "tls/digest.h"
 #include "tls/filefacts.h"
@@ -486,84 +485,6 @@ START_TEST(test_key_formats)
 END_TEST
 
 /* The DER reader behind the fast paths, on a real chain. */
-START_TEST(test_certder)
-{
-	char *cert, *key;
-	make_simple("mta-sts.example.com", &cert, &key);
-	gnutls_x509_crt_t crts[2];
-	gnutls_datum_t der[2] = {{0}};
-	struct certder c[2];
-	const char *files[] = {cert, testcert_ca_cert_file(ca)};
-	for (int i = 0; i < 2; i++) {
-		size_t len;
-		char *pem = test_read_file(files[i], &len);
-		gnutls_datum_t in = {(unsigned char *)pem, (unsigned)len};
-		ck_assert_int_eq(gnutls_x509_crt_init(&crts[i]), 0);
-		ck_assert_int_eq(gnutls_x509_crt_import(crts[i], &in,
-			GNUTLS_X509_FMT_PEM), 0);
-		ck_assert_int_eq(gnutls_x509_crt_export2(crts[i],
-			GNUTLS_X509_FMT_DER, &der[i]), 0);
-		ck_assert(certder_parse(der[i].data, der[i].size, &c[i]));
-		free(pem);
-	}
-	/* The leaf names the CA as issuer, and its key id; the CA itself. */
-	ck_assert_uint_eq(c[0].issuer.len, c[1].subject.len);
-	ck_assert(memcmp(c[0].issuer.p, c[1].subject.p, c[0].issuer.len) == 0);
-	ck_assert(c[0].subject.len != c[1].subject.len ||
-		memcmp(c[0].subject.p, c[1].subject.p, c[1].subject.len) != 0);
-	ck_assert(memcmp(c[1].issuer.p, c[1].subject.p, c[1].issuer.len) == 0);
-	struct certder_span aki, ski;
-	ck_assert(certder_authority_key_id(&c[0], &aki));
-	ck_assert(certder_subject_key_id(&c[1], &ski));
-	unsigned char id[64];
-	size_t id_len = sizeof(id);
-	ck_assert_int_eq(gnutls_x509_crt_get_subject_key_id(crts[1], id,
-		&id_len, NULL), 0);
-	ck_assert_uint_eq(ski.len, id_len);
-	ck_assert(memcmp(ski.p, id, id_len) == 0);
-	ck_assert_uint_eq(aki.len, ski.len);
-	ck_assert(memcmp(aki.p, ski.p, ski.len) == 0);
-	ck_assert(certder_oid_is(&c[0].key_alg, "1.2.840.10045.2.1"));
-	/* Cut short, the DER is refused rather than half read. */
-	struct certder cut;
-	ck_assert(!certder_parse(der[0].data, der[0].size - 1, &cut));
-	ck_assert(!certder_parse(der[0].data, 1, &cut));
-	for (int i = 0; i < 2; i++) {
-		gnutls_free(der[i].data);
-		gnutls_x509_crt_deinit(crts[i]);
-	}
-	free(cert);
-	free(key);
-
-	static const unsigned char p256[] = {0x2a, 0x86, 0x48, 0xce, 0x3d,
-		0x03, 0x01, 0x07};
-	static const unsigned char big_first[] = {0x88, 0x37, 0x03};
-	static const unsigned char padded[] = {0x2a, 0x80, 0x86, 0x48};
-	static const unsigned char open_end[] = {0x2a, 0x86};
-	const struct {
-		const unsigned char *der;
-		size_t len;
-		const char *text;
-		bool is;
-	} oids[] = {
-		{p256, sizeof(p256), "1.2.840.10045.3.1.7", true},
-		{p256, sizeof(p256), "1.2.840.10045.3.1", false},
-		{p256, sizeof(p256), "1.2.840.10045.3.1.7.1", false},
-		{p256, sizeof(p256), "1.2.840.10045.3.1.8", false},
-		{p256, sizeof(p256), "1.2.840.10045.3.1.07x", false},
-		{p256, sizeof(p256), "", false},
-		{big_first, sizeof(big_first), "2.999.3", true},
-		{padded, sizeof(padded), "1.2.840", false},
-		{open_end, sizeof(open_end), "1.2", false},
-	};
-	for (size_t i = 0; i < sizeof(oids) / sizeof(oids[0]); i++) {
-		struct certder_span oid = {oids[i].der, oids[i].len};
-		ck_assert_msg(certder_oid_is(&oid, oids[i].text) == oids[i].is,
-			"oid %zu", i);
-	}
-}
-END_TEST
-
 /*
  * Unreadable and unusable files. A permission test only bites when not
  * root (root reads a mode 0000 file), so as root that case is skipped and
@@ -1482,7 +1403,6 @@ static Suite *tls_suite(void)
 		{"chain order", test_chain},
 		{"chain order, issuer of the same name", test_chain_same_name},
 		{"key file formats", test_key_formats},
-		{"certificate DER fields", test_certder},
 		{"unreadable files", test_unreadable},
 		{"duplicate host", test_duplicate_host},
 		{"shared credentials", test_shared_credentials},
