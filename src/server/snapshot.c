@@ -883,6 +883,8 @@ struct snapshot *snapshot_create(struct config *config,
 	size_t room = config->domain_count + 1 +
 		(options->previous ? options->previous->domain_count : 0);
 	snap->tls = tls_store_create();
+	if (snap->tls)
+		tls_store_reserve(snap->tls, room);	/* else grown as used */
 	snap->domains = calloc(room, sizeof(*snap->domains));
 	struct slot *slots = calloc(config->domain_count + 1, sizeof(*slots));
 	job.slots = slots;

@@ -243,13 +243,16 @@ static void *table_find(const struct table *t, uint64_t h, table_eq_fn *eq,
 	return *table_slot(t, h, eq, key);
 }
 
-/* Makes room for one more item, keeping the table at most half full. */
-static int table_reserve(struct table *t, table_hash_fn *hash_of)
+/* Makes room for more items in all, keeping the table at most half full. */
+static int table_reserve_for(struct table *t, size_t more,
+	table_hash_fn *hash_of)
 {
 	size_t cap = t->slots ? t->mask + 1 : 0;
-	if ((t->len + 1) * 2 <= cap)
+	if ((t->len + more) * 2 <= cap)
 		return 0;
 	size_t ncap = cap ? cap * 2 : 16;
+	while ((t->len + more) * 2 > ncap)
+		ncap *= 2;
 	void **slots = calloc(ncap, sizeof(*slots));
 	if (!slots)
 		return -1;
@@ -266,6 +269,12 @@ static int table_reserve(struct table *t, table_hash_fn *hash_of)
 	t->slots = slots;
 	t->mask = ncap - 1;
 	return 0;
+}
+
+/* Makes room for one more item. */
+static int table_reserve(struct table *t, table_hash_fn *hash_of)
+{
+	return table_reserve_for(t, 1, hash_of);
 }
 
 struct name_key {
@@ -1084,17 +1093,39 @@ int tls_store_add(struct tls_store *store, const char *host,
 			cred->not_after, cred->cert_facts, cred->key_facts};
 	return 0;
 }
+int tls_store_reserve(struct tls_store *store, size_t hosts)
+{
+	if (table_reserve_for(&store->hosts, hosts, entry_hash) < 0)
+		return -1;
+	size_t want = store->ncreds + hosts;
+	if (want <= store->creds_cap)
+		return 0;
+	struct cred **creds = realloc(store->creds, want * sizeof(*creds));
+	if (!creds)
+		return -1;
+	store->creds = creds;
+	store->creds_cap = want;
+	return 0;
+}
+
 int tls_store_add_shared(struct tls_store *store, const char *host,
 	const struct tls_store *from, void *user)
 {
 	char name[HOST_BUF];
 	size_t len = norm_name(host, name);
 	const struct tls_host *src = len ? find_entry(from, name, len) : NULL;
-	if (!src || find_entry(store, name, len))
+	if (!src)
 		return -1;
+	/* Room first, then one probe finds a duplicate or the free slot. */
 	struct tls_host *e = new_entry(store, name, len, user);
 	if (!e)
 		return -1;
+	struct name_key key = {e->name, len, e->hash};
+	void **slot = table_slot(&store->hosts, e->hash, entry_eq, &key);
+	if (*slot) {
+		free(e);
+		return -1;
+	}
 	/* A reference, not a copy: from may go first. The pair is not put in
 	 * by_paths, so a host of this store that names the same files loads
 	 * them again, with every check. */
@@ -1103,7 +1134,9 @@ int tls_store_add_shared(struct tls_store *store, const char *host,
 		free(e);
 		return -1;
 	}
-	insert_entry(store, e, src->cred);
+	e->cred = src->cred;
+	*slot = e;	/* push_cred left the hosts table alone */
+	store->hosts.len++;
 	return 0;
 }
 

@@ -49,6 +49,13 @@ int tls_store_add(struct tls_store *store, const char *host,
 	const char *file, unsigned line);
 
 /*
+ * tls_store_reserve makes room for hosts more hosts, so that adding them
+ * does not grow the tables one doubling at a time (a reload shares
+ * 100,000). 0, or -1 when out of memory (adding still works then).
+ */
+int tls_store_reserve(struct tls_store *store, size_t hosts);
+
+/*
  * tls_store_add_shared serves for host in store the chain and key that
  * from serves for host, without loading or checking anything: a reload
  * reuses the credentials of an unchanged domain, or keeps the last good

@@ -1247,6 +1247,40 @@ START_TEST(test_hello_screen)
 }
 END_TEST
 
+START_TEST(test_shared_into_reserved_store)
+{
+	/* A reload's store: room made first, then hosts shared from the
+	 * running store by reference; a name twice is refused. */
+	struct tls_store *from = tls_store_create(), *to = tls_store_create();
+	int users[3];
+	const char *hosts[] = {"mta-sts.a.test", "mta-sts.b.test",
+		"mta-sts.c.test"};
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(tls_store_add_generated(from, hosts[i],
+			&users[i], NULL), 0);
+	ck_assert_int_eq(tls_store_reserve(to, 1000), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(tls_store_add_shared(to, hosts[i], from,
+			&users[i]), 0);
+	ck_assert_int_eq(tls_store_add_shared(to, "MTA-STS.B.TEST.", from,
+		&users[1]), -1);
+	ck_assert_int_eq(tls_store_add_shared(to, "mta-sts.none.test", from,
+		&users[1]), -1);
+	ck_assert_int_eq(tls_store_reserve(to, 5), 0);	/* room already */
+	tls_store_destroy(from);	/* to holds its own references */
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_eq(tls_store_lookup(to, hosts[i]), &users[i]);
+	ck_assert_ptr_null(tls_store_lookup(to, "mta-sts.none.test"));
+	struct client c = {.sni = "mta-sts.c.test", .priorities = TLS13};
+	struct server srv;
+	handshake(to, TLS_DEFAULT_PRIORITIES, &c, &srv, BOUND);
+	ck_assert_int_eq(c.rc, 0);
+	ck_assert_ptr_eq(srv.selected, &users[2]);
+	client_finish(&c);
+	tls_store_destroy(to);
+}
+END_TEST
+
 START_TEST(test_generated)
 {
 	struct tls_store *store = tls_store_create();
@@ -1415,6 +1449,7 @@ static Suite *tls_suite(void)
 		{"handshake resumption", test_handshake_resumption},
 		{"ClientHello screen", test_hello_screen},
 		{"generated", test_generated},
+		{"shared into a reserved store", test_shared_into_reserved_store},
 		{"digest", test_digest},
 		{"file facts", test_file_facts},
 		{"priorities", test_priorities},
