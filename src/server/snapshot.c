@@ -416,11 +416,11 @@ err_memory:
  * now in the file. A file found the same by its digest gets its new
  * identity noted, so the next reload needs only stat() again.
  */
-static bool file_unchanged(const char *path, struct tls_file_facts *was,
-	bool *trusted)
+static bool file_unchanged(struct tls_dir_cache *dirs, const char *path,
+	struct tls_file_facts *was, bool *trusted)
 {
 	struct tls_file_facts now;
-	if (*trusted && tls_file_stat(path, &now) &&
+	if (*trusted && tls_file_stat_cached(dirs, path, &now) &&
 			tls_file_same_identity(&now, was))
 		return true;
 	struct timespec at;
@@ -441,7 +441,7 @@ static bool file_unchanged(const char *path, struct tls_file_facts *was,
  * again, so the reload warns or fails as a full load would.
  */
 static struct entry *reusable_entry(const struct snapshot_options *options,
-	const struct config_domain *cd)
+	const struct config_domain *cd, struct tls_dir_cache *dirs)
 {
 	if (!options->previous || !options->load_certificates ||
 			options->generate_certificates)
@@ -456,10 +456,10 @@ static struct entry *reusable_entry(const struct snapshot_options *options,
 		return NULL;
 	/* Both files are judged on their own; each may update its facts. */
 	bool trusted = old->identity_trusted, key_trusted = trusted;
-	bool same = file_unchanged(cd->cert, &old->pub.cert.cert_file,
+	bool same = file_unchanged(dirs, cd->cert, &old->pub.cert.cert_file,
 		&trusted);
-	same = same && file_unchanged(cd->key, &old->pub.cert.key_file,
-		&key_trusted);
+	same = same && file_unchanged(dirs, cd->key,
+		&old->pub.cert.key_file, &key_trusted);
 	if (same)
 		old->identity_trusted = trusted && key_trusted;
 	return same ? old : NULL;
@@ -647,12 +647,14 @@ static void find_slice(void *ctx, unsigned worker, size_t begin, size_t end)
 {
 	(void)worker;
 	struct find_job *job = ctx;
+	struct tls_dir_cache dirs = {0};
 	for (size_t i = begin; i < end; i++) {
 		const struct config_domain *cd = &job->config->domains[i];
 		if (!cd->problem)
 			job->slots[i].unchanged = reusable_entry(job->options,
-				cd);
+				cd, &dirs);
 	}
+	tls_dir_cache_finish(&dirs);
 }
 
 /*

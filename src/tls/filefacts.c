@@ -108,6 +108,40 @@ bool tls_file_stat(const char *path, struct tls_file_facts *facts)
 	return true;
 }
 
+bool tls_file_stat_cached(struct tls_dir_cache *cache, const char *path,
+	struct tls_file_facts *facts)
+{
+	const char *slash = path ? strrchr(path, '/') : NULL;
+	if (!slash || slash == path || !slash[1])
+		return tls_file_stat(path, facts);
+	size_t len = (size_t)(slash - path);
+	if (!cache->dir || strlen(cache->dir) != len ||
+			memcmp(cache->dir, path, len)) {
+		tls_dir_cache_finish(cache);
+		char *dir = strndup(path, len);
+		int fd = dir ? open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC) : -1;
+		if (fd < 0) {
+			free(dir);
+			return tls_file_stat(path, facts);
+		}
+		cache->dir = dir;
+		cache->fd = fd;
+	}
+	struct stat st;
+	if (fstatat(cache->fd, slash + 1, &st, 0) < 0)
+		return false;
+	set_identity(facts, &st);
+	return true;
+}
+
+void tls_dir_cache_finish(struct tls_dir_cache *cache)
+{
+	if (cache->dir)
+		close(cache->fd);
+	free(cache->dir);
+	*cache = (struct tls_dir_cache){0};
+}
+
 static bool same_time(const struct timespec *a, const struct timespec *b)
 {
 	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;

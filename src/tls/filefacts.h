@@ -44,6 +44,23 @@ bool tls_file_facts_read(const char *path, struct tls_file_facts *facts);
 /* tls_file_stat fills the identity of facts for path (no digest). */
 bool tls_file_stat(const char *path, struct tls_file_facts *facts);
 
+/*
+ * One open directory, for stat()ing many files in it: a reload looks at
+ * 200,000 certificate and key files, most often in a few directories, and
+ * the kernel's walk of a path's leading directories is a quarter of each
+ * stat(). Zeroed, it holds none; one per thread.
+ */
+struct tls_dir_cache {
+	char *dir;		/* NULL: none open */
+	int fd;
+};
+
+/* As tls_file_stat, through the directory of path held open in cache. */
+bool tls_file_stat_cached(struct tls_dir_cache *cache, const char *path,
+	struct tls_file_facts *facts);
+
+void tls_dir_cache_finish(struct tls_dir_cache *cache);
+
 /* Same device, inode, size, mtime and ctime? */
 bool tls_file_same_identity(const struct tls_file_facts *a,
 	const struct tls_file_facts *b);

@@ -1374,6 +1374,25 @@ START_TEST(test_file_facts)
 	ck_assert(!tls_file_same_identity(&a, &c));
 	ck_assert_mem_eq(a.digest, c.digest, sizeof(abc));
 
+	/* Through an open directory: the same identity as stat(); another
+	 * directory, a missing file and a bare name work too. */
+	struct tls_dir_cache dirs = {0};
+	struct tls_file_facts d1, d2;
+	ck_assert(tls_file_stat_cached(&dirs, path, &d1));
+	ck_assert(tls_file_same_identity(&d1, &c));
+	char *other = test_write_file(dir, "other.pem", "xyz");
+	ck_assert(tls_file_stat_cached(&dirs, other, &d2));
+	ck_assert(!tls_file_same_identity(&d1, &d2));
+	ck_assert(tls_file_stat_cached(&dirs, "/", &d2));
+	ck_assert(tls_file_stat_cached(&dirs, "/etc/passwd", &d2));
+	ck_assert(tls_file_stat("/etc/passwd", &d1));
+	ck_assert(tls_file_same_identity(&d1, &d2));
+	ck_assert(!tls_file_stat_cached(&dirs, "/nonexistent/x.pem", &d2));
+	ck_assert(tls_file_stat_cached(&dirs, path, &d2));
+	ck_assert(tls_file_same_identity(&c, &d2));
+	tls_dir_cache_finish(&dirs);
+	free(other);
+
 	/* Not a regular file, missing: errors, and nothing known. */
 	unsigned char *data;
 	size_t len;
