@@ -775,6 +775,23 @@ static void load_domain_file(struct loader *ld, const char *path)
 	ld->from_file = saved.from_file;
 }
 
+/*
+ * forget_loaded empties (without freeing) what loading collects in c: the
+ * domains, skipped entries and sources, in a shallow copy of a
+ * configuration whose settings are shared.
+ */
+static void forget_loaded(struct config *c)
+{
+	c->domains = NULL;
+	c->domain_count = 0;
+	c->skipped = NULL;
+	c->skipped_count = 0;
+	c->sources = NULL;
+	c->source_count = 0;
+	c->directory_files_read = 0;
+	c->directory_files_taken = 0;
+}
+
 /* Below this many files of domains_directory one thread reads them all. */
 #define PARALLEL_MIN_FILES 16
 #define PARALLEL_MAX_LOADERS 16
@@ -802,14 +819,7 @@ static void worker_loader(struct files_job *job, unsigned w)
 	struct loader *ld = &job->loaders[w], *main = job->main;
 	struct config *out = &job->outs[w];
 	*out = *main->out;	/* the settings, read only */
-	out->domains = NULL;
-	out->domain_count = 0;
-	out->skipped = NULL;
-	out->skipped_count = 0;
-	out->sources = NULL;
-	out->source_count = 0;
-	out->directory_files_read = 0;
-	out->directory_files_taken = 0;
+	forget_loaded(out);
 	diag_init(&job->diags[w]);
 	*ld = *main;
 	ld->out = out;
@@ -1161,16 +1171,9 @@ struct config *config_clone_settings(const struct config *src)
 	if (!dst)
 		return NULL;
 	*dst = *src;
-	dst->domains = NULL;
-	dst->domain_count = 0;
+	forget_loaded(dst);
 	dst->listen = NULL;
 	dst->listen_count = 0;
-	dst->skipped = NULL;
-	dst->skipped_count = 0;
-	dst->sources = NULL;
-	dst->directory_files_read = 0;
-	dst->directory_files_taken = 0;
-	dst->source_count = 0;
 	bool ok = text_dup_into(&dst->file, src->file) &
 		text_dup_into(&dst->user, src->user) &
 		text_dup_into(&dst->group, src->group) &
