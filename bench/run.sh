@@ -5,7 +5,7 @@
 #              [--metrics]
 # bench/run.sh --scale [--sizes 10000,30000,100000] [--renew 1000] [--reps R]
 #                      [--per-file N] [--load-rate R]
-#                      [--certs DIR] [--keep] [--no-nginx]
+#                      [--certs DIR] [--keep] [--no-nginx] [--no-caddy]
 #
 # The benchmark of issue 6: mta-stsd against nginx on 127.0.0.1, one run,
 # servers alternated, server pinned to CPU 0 and load to CPU 1. Builds a
@@ -14,7 +14,8 @@
 # to nobody, nginx's workers too) on a machine with nothing else to do.
 #
 # --scale runs bench/scale.py instead (issue 17): check-config, start and
-# reloads at 10,000 to 100,000 domains; see "Scale" in docs/PERFORMANCE.md.
+# reloads at 10,000 to 100,000 domains, nginx and Caddy at the smallest;
+# see "Scale" in docs/PERFORMANCE.md.
 set -eu
 src=$(cd "$(dirname "$0")/.." && pwd)
 build=${MTASTSD_BUILD:-$src/build-bench}

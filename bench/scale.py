@@ -7,13 +7,15 @@ domain count (default 10,000, 30,000 and 100,000) it measures mta-stsd's
 check-config, start to the first verified response, idle PSS, and three
 reloads under a full-handshake load: nothing changed, one domain added, and
 RENEW certificates renewed (new files renamed over the old ones, as certbot
-and lego do). nginx is measured the same way at the smallest count, in the
-same run. Talks to 127.0.0.1 only, bounds every wait and stops every
-process it starts by its PID. See docs/PERFORMANCE.md ("Scale").
+and lego do). nginx and Caddy are measured the same way at the smallest
+count, in the same run. Talks to 127.0.0.1 only, bounds every wait and
+stops every process it starts by its PID. See docs/PERFORMANCE.md ("Scale").
 
 Certificates are made once, for the largest count, in one directory (each
 with its own key file: no hard links, so no 65,000-link limit), and every
-count uses the first N of them.
+count uses the first N of them. That directory is only read: the first
+RENEW are served from copies made afresh for each server, which the
+renewal replaces.
 """
 
 import argparse
@@ -22,6 +24,8 @@ import os
 import re
 import shutil
 import signal
+import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -53,27 +57,42 @@ def mkcerts(tool, directory, n, pattern):
 
 
 class World:
-    """The first n domains of a certificate directory made for the most."""
+    """The first n domains of a certificate directory made for the most;
+    the first `renewable` of them served from copies in root."""
 
-    def __init__(self, root, certs, n):
+    def __init__(self, root, certs, n, renewable=0):
         self.root = root
         self.certs = certs
         self.n = n
         self.ca = os.path.join(certs, "ca.pem")
         self.www = os.path.join(root, "www")
+        self.renewable = renewable
+        self.copies = os.path.join(root, "renewable")
 
     def cert(self, i):
         host = bench.PATTERN.replace("%u", str(i))
-        return (os.path.join(self.certs, host + ".pem"),
-                os.path.join(self.certs, host + ".key"))
+        d = self.copies if i <= self.renewable else self.certs
+        return (os.path.join(d, host + ".pem"), os.path.join(d, host + ".key"))
+
+    def copy_renewable(self):
+        """The renewable certificates as made, before a server starts, so
+        that every server renews the same ones and certs stays unwritten.
+        They keep their mtime; their change time must age (see renew)."""
+        os.makedirs(self.copies, exist_ok=True)
+        os.chmod(self.copies, 0o755)
+        for i in range(1, self.renewable + 1):
+            host = bench.PATTERN.replace("%u", str(i))
+            for ext in (".pem", ".key"):
+                dst = os.path.join(self.copies, host + ext)
+                shutil.copy2(os.path.join(self.certs, host + ext),
+                             dst + ".tmp")
+                os.rename(dst + ".tmp", dst)
+        time.sleep(2.5)
 
     def make_www(self):
-        """The policy files nginx serves."""
+        """The policy files nginx and Caddy serve."""
         for i in range(1, self.n + 1):
-            d = os.path.join(self.www, "d%d" % i, ".well-known")
-            os.makedirs(d, exist_ok=True)
-            with open(os.path.join(d, "mta-sts.txt"), "w", newline="") as f:
-                f.write(bench.policy_body(i))
+            bench.write_policy(self.www, "d%d" % i)
 
 
 def timed(args, timeout):
@@ -121,26 +140,68 @@ def use_directory(srv, per_file):
     srv.directory = directory
 
 
-def add_domain(srv, added, k):
-    """Adds domain newK.test, with a certificate of its own, to the
-    configuration: a file of its own in domains_directory, or appended."""
+def add_domain(srv, world, added, k):
+    """Adds domain newK.test, with a certificate of its own: a site in
+    nginx's or Caddy's configuration; for mta-stsd a file of its own in
+    domains_directory, or an entry appended to the configuration."""
     host = NEW_PATTERN.replace("%u", str(k))
     cert, key = (os.path.join(added, host + ext) for ext in (".pem", ".key"))
+    if hasattr(srv, "add_site"):
+        bench.write_policy(world.www, "new%d" % k)
+        srv.add_site(host, cert, key, os.path.join(world.www, "new%d" % k))
+        return
     entry = ('{ name = "new%d.test"; mode = "enforce"; max_age = 604800; '
              'mx = [ "mail.new%d.test" ]; cert = "%s"; key = "%s"; }'
              % (k, k, cert, key))
     if getattr(srv, "directory", None):
-        path = os.path.join(srv.directory, "new%d.conf" % k)
-        with open(path + ".tmp", "w") as f:
-            f.write("domains = (\n%s\n);\n" % entry)
-        os.rename(path + ".tmp", path)
+        bench.replace_file(os.path.join(srv.directory, "new%d.conf" % k),
+                           "domains = (\n%s\n);\n" % entry)
         return
     with open(srv.config) as f:
         text = f.read()
     end = text.rindex("\n);")
-    with open(srv.config + ".tmp", "w") as f:
-        f.write(text[:end] + ",\n" + entry + text[end:])
-    os.rename(srv.config + ".tmp", srv.config)
+    bench.replace_file(srv.config, text[:end] + ",\n" + entry + text[end:])
+
+
+def fetch(srv, ca, host):
+    """A verified GET of host's policy: (status line, the DER of the
+    certificate served)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    req = ("GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" %
+           (bench.POLICY_PATH, host)).encode()
+    got = b""
+    with socket.create_connection(("127.0.0.1", srv.port), 10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            der = s.getpeercert(binary_form=True)
+            s.sendall(req)
+            for _ in range(100):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                got += chunk
+    return got.split(b"\r\n", 1)[0].decode(errors="replace"), der
+
+
+def first_der(path):
+    """The DER of the first certificate of a PEM file (leaf, then CA)."""
+    with open(path) as f:
+        text = f.read()
+    end = text.index(ssl.PEM_FOOTER) + len(ssl.PEM_FOOTER)
+    return ssl.PEM_cert_to_DER_cert(text[:end])
+
+
+def reloads_took(srv, world, renewed, k):
+    """1 if srv now serves the renewed certificate of domain 1 and the
+    added domain newK, 0 if not: a reload that did not load them."""
+    _, der = fetch(srv, world.ca, bench.PATTERN.replace("%u", "1"))
+    status, _ = fetch(srv, world.ca, NEW_PATTERN.replace("%u", str(k)))
+    ok = der == first_der(renewed.cert(1)[0]) and \
+        status.startswith("HTTP/1.1 200")
+    if not ok:
+        log("%s: after the reloads: renewed certificate %s, added domain "
+            "%s" % (srv.name, "served" if der == first_der(
+                renewed.cert(1)[0]) else "NOT served", status))
+    return int(ok)
 
 
 def renew(world, renewed, count, tool):
@@ -200,10 +261,14 @@ def stop_client(res, name, n, client):
     d = bench.kv(out)
     res.add("reload_ok_%d" % n, name, int(d.get("ok", 0)))
     res.add("reload_failed_%d" % n, name, int(d.get("failed", -1)))
+    if d.get("failed") != "0":
+        res.notes.append("%s %d: failed requests during the reloads, the "
+                         "last: %s" % (name, n, d.get("last_error", out)))
 
 
 def reloads(res, srv, world, args, renewed, added, suffix):
-    """The three reloads; figures go under keys ending in suffix."""
+    """The three reloads; figures go under keys ending in suffix. Returns
+    whether they took (reloads_took)."""
     n = world.n
     k = 1 if suffix == "" else 2
     # Renewals before the added domain: a renewal's reload finds the
@@ -212,78 +277,70 @@ def reloads(res, srv, world, args, renewed, added, suffix):
             ("same", lambda: None),
             ("renew", lambda: renew(world, renewed, args.renew,
                                     args.mkcerts)),
-            ("add", lambda: add_domain(srv, added, k))):
+            ("add", lambda: add_domain(srv, world, added, k))):
         wall, before, peak = measured_reload(srv, change)
         res.add("reload_%s%s_%d" % (kind, suffix, n), srv.name, wall)
         res.add("reload_%s%s_extra_%d" % (kind, suffix, n), srv.name,
                 (peak - before) / before * 100 if before else 0)
         time.sleep(0.5)
+    return reloads_took(srv, world, renewed, k)
 
 
-def run_mtastsd(res, world, args, renewed, added):
-    n = world.n
-    name = "mta-stsd"
+def make_server(name, world, args):
     wd = os.path.join(world.root, name)
+    if name == "nginx":
+        return bench.Nginx(world, wd)
+    if name == "caddy":
+        return bench.Caddy(world, wd)
     srv = bench.MtaStsd(world, wd, args.binary, 0)
     if args.per_file:
         use_directory(srv, args.per_file)
+    return srv
 
+
+def run_server(res, name, world, args, renewed, added):
+    """One server at world.n domains: its configuration check, start, idle
+    PSS, and the three reloads quiet, then under load."""
+    n = world.n
+    world.copy_renewable()
+    srv = make_server(name, world, args)
     secs = []
     for _ in range(args.reps):
-        wall, r = timed([args.binary, "check-config", "-q", "-c",
-                         srv.config], 600)
+        wall, r = timed(srv.check_args(), 600)
         if r.returncode != 0:
-            raise RuntimeError("check-config failed: " + r.stdout + r.stderr)
+            raise RuntimeError("%s: %s" % (" ".join(srv.check_args()),
+                                           r.stdout + r.stderr))
         secs.append(wall)
     res.add("check_%d" % n, name, statistics.median(secs))
 
     start_and_idle(res, srv, args, n)
     try:
-        since = log_size(srv)
+        if name == "caddy":
+            # What an admin's plain `caddy reload` costs when the file is
+            # unchanged: nothing is loaded again.
+            res.notes.append("caddy %d: reload without --force, file "
+                             "unchanged: %.2f s (nothing loaded again)" %
+                             (n, srv.reload(300, force=False)))
+        since = log_size(srv) if name == "mta-stsd" else 0
         # Quiet: wall time and the memory a reload adds, alone.
-        reloads(res, srv, world, args, renewed, added, "")
+        took = reloads(res, srv, world, args, renewed, added, "")
         # Under load: the same reloads, and not one failed request.
         client = load_client(args, srv, n)
         try:
             time.sleep(0.5)
-            reloads(res, srv, world, args, renewed, added, "_load")
-            res.costs[n] = reload_costs(srv, since)
+            took = min(took, reloads(res, srv, world, args, renewed, added,
+                                     "_load"))
+            if name == "mta-stsd":
+                res.costs[n] = reload_costs(srv, since)
         finally:
             stop_client(res, name, n, client)
-    finally:
-        srv.stop()
-
-
-def run_nginx(res, world, args):
-    n = world.n
-    name = "nginx"
-    world.make_www()
-    srv = bench.Nginx(world, os.path.join(world.root, name))
-    wall, r = timed(["nginx", "-t", "-p", srv.dir + "/", "-c", srv.config],
-                    600)
-    res.add("check_%d" % n, name, wall)
-    start_and_idle(res, srv, args, n)
-    try:
-        wall, before, peak = measured_reload(srv, lambda: None)
-        time.sleep(1.0)
-        res.add("reload_same_%d" % n, name, wall)
-        res.add("reload_same_extra_%d" % n, name,
-                (max(peak, srv.peak_pss) - before) / before * 100)
-        client = load_client(args, srv, n)
-        try:
-            time.sleep(0.5)
-            wall, before, peak = measured_reload(srv, lambda: None)
-            # old workers finish in the background: wait for them.
-            time.sleep(1.0)
-            res.add("reload_same_load_%d" % n, name, wall)
-        finally:
-            stop_client(res, name, n, client)
+        res.add("took_%d" % n, name, took)
     finally:
         srv.stop()
 
 
 def table(res, args):
-    servers = ["mta-stsd"] + (["nginx"] if args.nginx else [])
+    servers = ["mta-stsd"] + args.others
     rows = [("check-config s", "check"),
             ("start to first verified response s", "first"),
             ("idle PSS MiB", "idle_pss"),
@@ -299,7 +356,9 @@ def table(res, args):
             ("under load: reload, %d renewed: s" % args.renew,
              "reload_renew_load"),
             ("requests during the reloads under load", "reload_ok"),
-            ("failed requests during the reloads", "reload_failed")]
+            ("failed requests during the reloads", "reload_failed"),
+            ("renewed and added served after the reloads (1 = yes)",
+             "took")]
     cols = []
     for n in args.sizes:
         for s in servers:
@@ -322,7 +381,7 @@ def table(res, args):
         out.append("mta-stsd %d, reloads as logged (loaded, reused): %s" %
                    (n, ", ".join("(%s, %s)" % c for c in res.costs.get(n,
                                                                      []))))
-    return "\n".join(out)
+    return "\n".join(out + res.notes)
 
 
 def main():
@@ -342,6 +401,7 @@ def main():
     ap.add_argument("--certs", help="a directory made by an earlier run "
                     "(--keep) to use again")
     ap.add_argument("--no-nginx", dest="nginx", action="store_false")
+    ap.add_argument("--no-caddy", dest="caddy", action="store_false")
     ap.add_argument("--keep", action="store_true",
                     help="keep the temporary directory")
     ap.add_argument("--build", required=True)
@@ -361,9 +421,13 @@ def main():
     for p in (args.mkcerts, args.binary, args.tool):
         if not os.access(p, os.X_OK):
             ap.error("%s: not built" % p)
-    if args.nginx and not shutil.which("nginx"):
-        log("nginx is not installed: measuring mta-stsd alone")
-        args.nginx = False
+    # nginx and Caddy, when installed, at the smallest count only.
+    args.others = []
+    for name, wanted in (("nginx", args.nginx), ("caddy", args.caddy)):
+        if wanted and not shutil.which(name):
+            log("%s is not installed: not measured" % name)
+        elif wanted:
+            args.others.append(name)
     bench.SERVER_CPU = ALL_CPUS
 
     for s in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -395,15 +459,17 @@ def main():
 
     res = bench.Results()
     res.costs = {}
+    res.notes = []
     for n in args.sizes:
-        world = World(os.path.join(root, "n%d" % n), certs, n)
+        world = World(os.path.join(root, "n%d" % n), certs, n, args.renew)
         os.makedirs(world.root, exist_ok=True)
         os.chmod(world.root, 0o755)
-        log("n=%d: mta-stsd" % n)
-        run_mtastsd(res, world, args, renewed, extra)
-        if args.nginx and n == args.sizes[0]:
-            log("n=%d: nginx" % n)
-            run_nginx(res, world, args)
+        others = args.others if n == args.sizes[0] else []
+        if others:
+            world.make_www()
+        for name in ["mta-stsd"] + others:
+            log("n=%d: %s" % (n, name))
+            run_server(res, name, world, args, renewed, extra)
     print(table(res, args))
     print("load average at end: %.2f" % os.getloadavg()[0])
     return 0
