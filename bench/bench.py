@@ -224,6 +224,9 @@ class Server:
     def pids(self):
         return all_pids(self.proc.pid) if self.proc else []
 
+    def settle(self, timeout):
+        """Waits until what the last reload replaced is gone."""
+
     def stop(self):
         if not self.proc:
             return
@@ -410,7 +413,7 @@ class Nginx(Server):
 
     def reload(self, timeout):
         """HUP; the time until the new workers run, in seconds."""
-        old = self.workers()
+        old = self.old = self.workers()
         t = time.monotonic()
         self.proc.send_signal(signal.SIGHUP)
         deadline = t + timeout
@@ -420,6 +423,15 @@ class Nginx(Server):
                 return time.monotonic() - t
             time.sleep(0.005)
         raise RuntimeError("nginx: no new workers within %ss" % timeout)
+
+    def settle(self, timeout):
+        """Waits until the workers the last reload replaced have exited."""
+        deadline = time.monotonic() + timeout
+        while self.workers() & getattr(self, "old", set()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx: old workers still run after %ss"
+                                   % timeout)
+            time.sleep(0.05)
 
     def access_counts(self):
         """(requests, resumed) from the access log, flushed by USR1."""

@@ -113,7 +113,10 @@ def log_size(srv):
 
 
 def measured_reload(srv, change):
-    """Runs change(), HUPs, and returns (wall s, PSS before, peak PSS)."""
+    """Runs change(), reloads, and returns (wall s, PSS before, peak PSS);
+    before is measured once the previous reload's leftovers are gone (old
+    nginx workers)."""
+    srv.settle(120)
     before = bench.pss_mib(srv.pids())
     change()
     with bench.Sampler(srv) as s:
