@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "config/loader.h"
 #include "core/dnsname.h"
+#include "tls/digest.h"
 #include "util/clock.h"
 #include "util/diag.h"
 #include "util/parallel.h"
@@ -512,6 +513,7 @@ static int read_file(struct loader *ld, config_t *cfg, const char *path,
 			sizeof(fix)));
 		return -1;
 	}
+	size_t source = ld->out->source_count;
 	add_source(ld, path, &st);
 	const char *real = real_dir(ld);
 	if (real)
@@ -529,8 +531,12 @@ static int read_file(struct loader *ld, config_t *cfg, const char *path,
 	}
 	bool includes_ok = true;
 	unsigned number = 0;
-	while (getline(&line, &cap, in) >= 0) {
+	struct tls_digest_stream digest;
+	tls_digest_begin(&digest);
+	ssize_t got;
+	while ((got = getline(&line, &cap, in)) >= 0) {
 		number++;
+		tls_digest_update(&digest, line, (size_t)got);
 		if (!check_include(ld, path, number, line, ld->main_dir, 0))
 			includes_ok = false;
 		char *p = line + strspn(line, " \t");
@@ -547,6 +553,13 @@ static int read_file(struct loader *ld, config_t *cfg, const char *path,
 	}
 	free(line);
 	fclose(in);
+	unsigned char bytes[TLS_DIGEST_LEN];
+	if (tls_digest_end(&digest, bytes) &&
+			ld->out->source_count == source + 1) {
+		struct config_source *src = &ld->out->sources[source];
+		memcpy(src->digest, bytes, sizeof(bytes));
+		src->has_digest = true;
+	}
 	int rc = -1;
 	if (fclose(out) != 0 || !text) {
 		loader_nomem(ld);
@@ -591,6 +604,23 @@ static bool source_is(const struct config_source *src, const struct stat *st,
 		!clock_is_racy(&src->mtime, &src->ctime, at, RACY_SECONDS);
 }
 
+/*
+ * Does src, as read at `at`, still describe the file st describes now?
+ * Its identity decides when it can; else (changed within two seconds of
+ * the read, or another identity) the digest of the bytes now in the file.
+ */
+static bool source_unchanged(const struct config_source *src,
+	const struct stat *st, const struct timespec *at)
+{
+	if (source_is(src, st, at))
+		return true;
+	unsigned char now[TLS_DIGEST_LEN];
+	return src->has_digest && S_ISREG(st->st_mode) &&
+		tls_digest_file(src->path, now) &&
+		!memcmp(now, src->digest, sizeof(now));
+}
+
+/* Is was (of the running configuration) the source now just read? */
 static bool same_source(const struct config_source *was,
 	const struct config_source *now, const struct timespec *at)
 {
@@ -598,7 +628,11 @@ static bool same_source(const struct config_source *was,
 		.st_dev = now->dev, .st_ino = now->ino, .st_size = now->size,
 		.st_mtim = now->mtime, .st_ctim = now->ctime,
 	};
-	return !strcmp(was->path, now->path) && source_is(was, &st, at);
+	if (strcmp(was->path, now->path))
+		return false;
+	return source_is(was, &st, at) || (was->has_digest &&
+		now->has_digest && !memcmp(was->digest, now->digest,
+			sizeof(was->digest)));
 }
 
 /* Is path a file directly in dir whose name ends in ".conf"? */
@@ -669,7 +703,8 @@ static bool reuse_file(struct loader *ld, const char *path)
 	struct stat st;
 	if (lo >= ld->reuse_hi || strcmp(prev->sources[lo].path, path) ||
 			stat(path, &st) < 0 || !S_ISREG(st.st_mode) ||
-			!source_is(&prev->sources[lo], &st, &prev->loaded_at))
+			!source_unchanged(&prev->sources[lo], &st,
+				&prev->loaded_at))
 		return false;
 	const struct config_domain *const *domains = NULL;
 	size_t count = ld->reuse->domains_of(ld->reuse->ctx, path, &domains);
@@ -677,7 +712,14 @@ static bool reuse_file(struct loader *ld, const char *path)
 		return false;
 	for (size_t i = 0; i < count; i++)
 		domains_add_borrowed(ld, domains[i]);
+	size_t source = ld->out->source_count;
 	add_source(ld, path, &st);
+	if (ld->out->source_count == source + 1) {
+		ld->out->sources[source].has_digest =
+			prev->sources[lo].has_digest;
+		memcpy(ld->out->sources[source].digest,
+			prev->sources[lo].digest, TLS_DIGEST_LEN);
+	}
 	return true;
 }
 
@@ -1138,7 +1180,7 @@ bool config_sources_unchanged(const struct config *config)
 		const struct config_source *src = &config->sources[i];
 		struct stat st;
 		if (stat(src->path, &st) < 0 ||
-				!source_is(src, &st, &config->loaded_at))
+				!source_unchanged(src, &st, &config->loaded_at))
 			return false;
 	}
 	return true;

@@ -67,6 +67,10 @@ struct config_source {
 	off_t size;
 	struct timespec mtime;
 	struct timespec ctime;
+	/* SHA-256 of its bytes (files, not directories): decides when the
+	 * times cannot, e.g. for a file written just before a reload. */
+	unsigned char digest[32];
+	bool has_digest;
 };
 
 /* config_clone_settings copies every field: keep it in step. */

@@ -97,8 +97,14 @@ class Incremental(World):
         # Not even the configuration file is read again.
         self.assertIn("are unchanged: not read again", self.last_log)
         self.assertIn("mode: enforce", self.fetch(COUNT))
-        # Touched, it is read again (and the domains still reused).
+        # Touched, and just now: its times cannot tell, the digest of
+        # its bytes does: still not read again.
         os.utime(self.path)
+        self.assertEqual(self.reload_cost(), (0, COUNT, 0))
+        self.assertIn("are unchanged: not read again", self.last_log)
+        # Changed (a comment added): read again, domains still reused.
+        with open(self.path, "a") as f:
+            f.write("# changed\n")
         self.assertEqual(self.reload_cost(), (0, COUNT, 0))
         self.assertNotIn("not read again", self.last_log)
 
@@ -290,9 +296,17 @@ class DirectoryIncremental(World):
         self.assertEqual(self.reload_files(), (0, self.FILES, 0))
         r = self.curl(PATTERN.replace("%u", str(last)), self.port)
         self.assertNotEqual(r.returncode, 0)
-        # The main file changed (it may hold defaults the files use):
-        # every file is read again, no certificate loaded again.
+        # Touched only, the main file has the same bytes: nothing more
+        # is read. Changed (it may hold defaults the files use): every
+        # file is read again, no certificate loaded again.
         os.utime(self.path)
+        time.sleep(RACY_SECONDS)
+        before = len(self.daemon.output())
+        self.daemon.reload()
+        self.assertIn("are unchanged: not read again",
+                      self.daemon.output()[before:])
+        with open(self.path, "a") as f:
+            f.write("# changed\n")
         self.assertEqual(self.reload_files(), (self.FILES, 0, 0))
 
     def test_a_file_with_a_domain_not_served_is_read_again(self):

@@ -1342,6 +1342,24 @@ START_TEST(test_digest)
 			strlen(cases[i].in), out), 0);
 		ck_assert_str_eq(out, cases[i].hex);
 	}
+	/* In pieces, and of a file: the same SHA-256 of "abc". */
+	static const unsigned char abc[TLS_DIGEST_LEN] = {
+		0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41,
+		0x40, 0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3,
+		0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00,
+		0x15, 0xad};
+	unsigned char got[TLS_DIGEST_LEN];
+	struct tls_digest_stream st;
+	tls_digest_begin(&st);
+	tls_digest_update(&st, "a", 1);
+	tls_digest_update(&st, "bc", 2);
+	ck_assert(tls_digest_end(&st, got));
+	ck_assert_mem_eq(got, abc, sizeof(abc));
+	char *path = test_write_file(dir, "digest.txt", "abc");
+	ck_assert(tls_digest_file(path, got));
+	ck_assert_mem_eq(got, abc, sizeof(abc));
+	ck_assert(!tls_digest_file("/nonexistent/digest.txt", got));
+	free(path);
 }
 END_TEST
 
