@@ -1,7 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/clock.h"
 #include "util/diag.h"
 #include "config/loader.h"
 #include "config/state.h"
@@ -24,17 +24,52 @@
  * linearly and merged in once it is longer than about the square root of
  * the table: inserting each of 100,000 new domains in its place would
  * move 20 GB of pointers (quadratic), the tail costs O(n^1.5) at worst.
+ *
+ * A file is read whole into one buffer and parsed in place: its records
+ * are one array whose domains point into that text, so a table of 100,000
+ * domains is a few allocations rather than 200,000, and freeing it a few
+ * free() calls. Only records added later (a domain new to the file) are
+ * allocated one by one, and a reload adds few.
  */
 
 #define STATE_HEADER "# mta-stsd state, do not edit\n"
 #define DIGEST_LEN 64
+#define DOMAIN_MAX 253
+/* The longest line: domain, id, digest, a signed 64-bit time, 3 spaces. */
+#define LINE_MAX_LEN (DOMAIN_MAX + TXT_ID_MAX + DIGEST_LEN + 20 + 4)
+/* A file changed within this many seconds of being read is racy. */
+#define RACY_SECONDS 2
 
 struct table {
-	struct state_record **items;	/* each owned */
+	struct state_record **items;	/* into block or added */
 	size_t len;
 	size_t cap;
 	size_t sorted;			/* items[0, sorted) are in order */
 	size_t tail_max;		/* merge the tail when it grows past */
+	char *text;			/* holds the domains of block */
+	struct state_record *block;	/* the records read, one allocation */
+	struct state_record **added;	/* records added since, each owned */
+	size_t added_len;
+	size_t added_cap;
+};
+
+/*
+ * What the ids file was when the table was read from it or written to it,
+ * so that state_reopen_for_serving can tell whether the table still is the
+ * file. A rename gives a new inode and a rewrite in place moves the change
+ * time; only a change within the timestamp granularity of the last one
+ * hides behind the same identity, so a racy identity is trusted only once
+ * the bytes have been compared.
+ */
+struct file_seen {
+	bool known;		/* the table is the file described here */
+	bool exists;
+	bool trusted;		/* the identity alone tells a change */
+	dev_t dev;
+	ino_t ino;
+	off_t size;
+	struct timespec mtime;
+	struct timespec ctime;
 };
 
 struct state {
@@ -43,22 +78,19 @@ struct state {
 	char *served_path;
 	struct table ids;
 	struct table served;
+	struct file_seen ids_seen;
+	bool keeps_served;	/* state_open: served is read and kept */
 	bool dirty;
 };
 
-static void record_free(struct state_record *r)
-{
-	if (!r)
-		return;
-	free(r->domain);
-	free(r);
-}
-
 static void table_finish(struct table *t)
 {
-	for (size_t i = 0; i < t->len; i++)
-		record_free(t->items[i]);
+	for (size_t i = 0; i < t->added_len; i++)
+		free(t->added[i]);
+	free(t->added);
 	free(t->items);
+	free(t->block);
+	free(t->text);
 	*t = (struct table){0};
 }
 
@@ -125,12 +157,18 @@ static bool search(const struct table *t, const char *domain, size_t *pos)
 	return false;
 }
 
+/* Does domain sort after every record, with no tail to search? */
+static bool goes_last(const struct table *t, const char *domain)
+{
+	return t->sorted == t->len && (t->len == 0 ||
+		strcmp(t->items[t->len - 1]->domain, domain) < 0);
+}
+
 /*
  * append adds r (not in the table) to the tail, merging it in when it is
- * long, unless batch is set: the caller searches nothing until it settles
- * the table itself. 0 or -1 (no memory).
+ * long. 0 or -1 (no memory).
  */
-static int append(struct table *t, struct state_record *r, bool batch)
+static int append(struct table *t, struct state_record *r)
 {
 	if (t->len == t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
@@ -142,63 +180,93 @@ static int append(struct table *t, struct state_record *r, bool batch)
 		t->cap = cap;
 	}
 	/* In order already (a file written sorted): no tail to search. */
-	bool ordered = t->sorted == t->len && (t->len == 0 ||
-		strcmp(t->items[t->len - 1]->domain, r->domain) < 0);
+	bool ordered = goes_last(t, r->domain);
 	t->items[t->len++] = r;
 	if (ordered)
 		t->sorted = t->len;
-	else if (!batch && t->len - t->sorted >
-			(t->tail_max ? t->tail_max : 64))
+	else if (t->len - t->sorted > (t->tail_max ? t->tail_max : 64))
 		(void)settle(t);	/* if not now, later: a long tail works */
 	return 0;
 }
 
-static struct state_record *record_new(const char *domain, const char *id,
+/* record_set gives r its id, digest (in lower case) and time. */
+static void record_set(struct state_record *r, const char *id,
 	const char *digest, int64_t time)
 {
-	struct state_record *r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->domain = strdup(domain);
-	if (!r->domain) {
-		free(r);
-		return NULL;
-	}
-	snprintf(r->id, sizeof(r->id), "%s", id);
+	size_t n = strnlen(id, TXT_ID_MAX);
+	memcpy(r->id, id, n);
+	r->id[n] = '\0';
 	/* Lower-case so digests compare as strings. */
 	for (size_t i = 0; i < DIGEST_LEN; i++)
 		r->digest[i] = (char)(digest[i] | (digest[i] >= 'A' ? 0x20 : 0));
 	r->digest[DIGEST_LEN] = '\0';
 	r->time = time;
-	return r;
 }
 
+/* added_new allocates a record for domain (with its name) that t owns. */
+static struct state_record *added_new(struct table *t, const char *domain)
+{
+	if (t->added_len == t->added_cap) {
+		size_t cap = t->added_cap ? t->added_cap * 2 : 16;
+		struct state_record **added =
+			realloc(t->added, cap * sizeof(*added));
+		if (!added)
+			return NULL;
+		t->added = added;
+		t->added_cap = cap;
+	}
+	size_t n = strlen(domain) + 1;
+	struct state_record *r = malloc(sizeof(*r) + n);
+	if (!r)
+		return NULL;
+	*r = (struct state_record){ .domain = (char *)(r + 1) };
+	memcpy(r->domain, domain, n);
+	t->added[t->added_len++] = r;
+	return r;
+}
 /*
  * A domain goes into a space-separated line, so it must hold no space or
  * control byte; anything stricter is dnsname's job in config.
+ *
+ * This and digest_is_valid test every byte of 100,000 records at each
+ * reload, so their loops have no branch per byte (which mispredicts on
+ * random hex digits) and the compiler can vectorize them.
  */
 static bool domain_is_storable(const char *domain)
 {
-	size_t n = 0;
-	for (; domain[n]; n++) {
-		unsigned char c = (unsigned char)domain[n];
-		if (c <= 0x20 || c >= 0x7f || n >= 253)
-			return false;
+	size_t n = strnlen(domain, DOMAIN_MAX + 1);
+	unsigned bad = n == 0 || n > DOMAIN_MAX;
+	for (size_t i = 0; i < n; i++) {
+		unsigned c = (unsigned char)domain[i];
+		bad |= (c <= 0x20) | (c >= 0x7f);
 	}
-	return n > 0;
+	return !bad;
 }
 
 static bool digest_is_valid(const char *digest)
 {
-	size_t n = 0;
-	for (; digest[n]; n++) {
-		char c = digest[n];
-		bool hex = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
-			(c >= 'A' && c <= 'F');
-		if (!hex || n >= DIGEST_LEN)
-			return false;
+	if (strnlen(digest, DIGEST_LEN + 1) != DIGEST_LEN)
+		return false;
+	unsigned bad = 0;
+	for (size_t i = 0; i < DIGEST_LEN; i++) {
+		unsigned c = (unsigned char)digest[i];
+		bad |= (c - '0' >= 10u) & ((c | 0x20) - 'a' >= 6u);
 	}
-	return n == DIGEST_LEN;
+	return !bad;
+}
+
+/*
+ * id_is_valid is txt_id_is_valid(id) for the id stored with digest
+ * (digest_ok: whether that is valid). A managed id, the first 32 digits of
+ * a valid digest, is letters and digits: that common case is told without
+ * a test per byte, whose branches mispredict on random hex digits.
+ */
+static bool id_is_valid(const char *id, const char *digest, bool digest_ok)
+{
+	if (digest_ok && strnlen(id, TXT_ID_MAX + 1) == TXT_ID_MAX &&
+			memcmp(id, digest, TXT_ID_MAX) == 0)
+		return true;
+	return txt_id_is_valid(id);
 }
 
 static bool digest_equal(const char *a, const char *b)
@@ -277,16 +345,16 @@ static const char *fix_for(int err, const char *dir, char *buf, size_t size)
 }
 
 /*
- * parse_line reads "domain id digest time" into a new record, or reports
- * why it cannot at path:lineno.
+ * parse_line reads "domain id digest time" into r, its domain left in
+ * line, or reports why it cannot at path:lineno.
  */
-static struct state_record *parse_line(char *line, size_t len,
+static int parse_line(char *line, size_t len, struct state_record *r,
 	const char *path, unsigned lineno, const char *fix, struct diag *d)
 {
 	const char *why = NULL;
 	char *field[4] = {0};
 	size_t nf = 0;
-	if (strlen(line) != len) {
+	if (memchr(line, '\0', len)) {
 		why = "it contains a NUL byte";
 		goto bad;
 	}
@@ -308,11 +376,12 @@ static struct state_record *parse_line(char *line, size_t len,
 		why = "the domain is empty or holds control bytes";
 		goto bad;
 	}
-	if (!txt_id_is_valid(field[1])) {
+	bool digest_ok = digest_is_valid(field[2]);
+	if (!id_is_valid(field[1], field[2], digest_ok)) {
 		why = "the id is not 1 to 32 letters and digits";
 		goto bad;
 	}
-	if (!digest_is_valid(field[2])) {
+	if (!digest_ok) {
 		why = "the digest is not 64 hex digits";
 		goto bad;
 	}
@@ -324,98 +393,347 @@ static struct state_record *parse_line(char *line, size_t len,
 		why = "the time is not a non-negative number of seconds";
 		goto bad;
 	}
-	struct state_record *r = record_new(field[0], field[1], field[2], t);
-	if (!r)
-		diag_add(d, DIAG_ERROR, path, lineno, "state-memory",
-			"out of memory reading the state — free memory and "
-			"start again");
-	return r;
+	r->domain = field[0];
+	record_set(r, field[1], field[2], t);
+	return 0;
 bad:
 	diag_add(d, DIAG_ERROR, path, lineno, "state-malformed",
 		"malformed line: %s — %s", why, fix);
-	return NULL;
+	return -1;
 }
 
 /*
- * read_table loads path into t. A missing file (or directory) is an empty
- * table; every bad line is reported before giving up, so one run shows
- * them all.
+ * keep_domains_only copies the domains of the records read (count) into a
+ * text of their own and frees the one read: the ids, digests and times
+ * are in the records already, and the table of a daemon may live from one
+ * reload to the next (state_reopen_for_serving). Without memory for the
+ * copy the text read is kept as it is.
+ */
+static void keep_domains_only(struct table *t, size_t count)
+{
+	size_t size = 1;
+	for (size_t i = 0; i < count; i++)
+		size += strlen(t->block[i].domain) + 1;
+	char *text = malloc(size), *at = text;
+	if (!text)
+		return;
+	for (size_t i = 0; i < count; i++) {
+		size_t n = strlen(t->block[i].domain) + 1;
+		t->block[i].domain = memcpy(at, t->block[i].domain, n);
+		at += n;
+	}
+	free(t->text);
+	t->text = text;
+}
+
+/*
+ * parse_text fills t, empty, from text (len bytes and one spare, which t
+ * takes over). Every bad line is reported before giving up, so one run
+ * shows them all.
+ */
+static int parse_text(struct table *t, char *text, size_t len,
+	const char *path, const char *fix, struct diag *d)
+{
+	t->text = text;
+	size_t lines = 1;
+	for (const char *p = text; (p = memchr(p, '\n',
+			(size_t)(text + len - p))); p++)
+		lines++;
+	t->block = malloc(lines * sizeof(*t->block));
+	t->items = malloc(lines * sizeof(*t->items));
+	if (!t->block || !t->items) {
+		diag_add(d, DIAG_ERROR, path, 0, "state-memory",
+			"out of memory reading the state — free memory and "
+			"start again");
+		return -1;
+	}
+	t->cap = lines;
+	int rc = 0;
+	unsigned lineno = 0;
+	size_t used = 0;
+	for (char *p = text, *end = text + len; p < end;) {
+		char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		char *line = p;
+		line[n] = '\0';		/* the spare byte after the last */
+		p += n + 1;
+		lineno++;
+		if (n == 0 || line[0] == '#')
+			continue;
+		struct state_record *r = &t->block[used];
+		if (parse_line(line, n, r, path, lineno, fix, d) < 0) {
+			rc = -1;
+			continue;
+		}
+		size_t pos;
+		/* A file this daemon wrote is in order: no search needed. */
+		if (!goes_last(t, r->domain) && search(t, r->domain, &pos)) {
+			diag_add(d, DIAG_ERROR, path, lineno, "state-malformed",
+				"malformed line: %s is listed twice — %s",
+				r->domain, fix);
+			rc = -1;
+			continue;
+		}
+		used++;
+		(void)append(t, r);	/* cannot fail: there is room */
+	}
+	if (rc == 0)
+		keep_domains_only(t, used);
+	return rc;
+}
+
+/*
+ * read_all reads fd to its end into *text (malloc'd, one spare byte after
+ * the *len read), size being a guess of its length. 0 or an errno value.
+ */
+static int read_all(int fd, off_t size, char **text, size_t *len)
+{
+	size_t cap = size > 0 ? (size_t)size + 1 : 4096, n = 0;
+	char *buf = malloc(cap);
+	if (!buf)
+		return ENOMEM;
+	for (;;) {
+		if (n + 1 >= cap) {
+			char *grown = cap > SIZE_MAX / 2 ? NULL :
+				realloc(buf, cap * 2);
+			if (!grown) {
+				free(buf);
+				return ENOMEM;
+			}
+			buf = grown;
+			cap *= 2;
+		}
+		ssize_t got = read(fd, buf + n, cap - n - 1);
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			int err = errno;
+			free(buf);
+			return err;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+	}
+	buf[n] = '\0';
+	*text = buf;
+	*len = n;
+	return 0;
+}
+
+/* seen_set notes st as what the table holds, judged at time at. */
+static void seen_set(struct file_seen *seen, const struct stat *st,
+	const struct timespec *at)
+{
+	*seen = (struct file_seen){
+		.known = true, .exists = true,
+		.trusted = !clock_is_racy(&st->st_mtim, &st->st_ctim, at,
+			RACY_SECONDS),
+		.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
+		.mtime = st->st_mtim, .ctime = st->st_ctim,
+	};
+}
+
+static bool same_time(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
+}
+
+static bool seen_is(const struct file_seen *seen, const struct stat *st)
+{
+	return seen->known && seen->exists && seen->dev == st->st_dev &&
+		seen->ino == st->st_ino && seen->size == st->st_size &&
+		same_time(&seen->mtime, &st->st_mtim) &&
+		same_time(&seen->ctime, &st->st_ctim);
+}
+
+/*
+ * read_table loads path into t, empty, and notes in seen (when not NULL)
+ * what the file was. A missing file (or directory) is an empty table.
  */
 static int read_table(const char *path, const char *dir, struct table *t,
-	const char *fix, struct diag *d)
+	const char *fix, struct diag *d, struct file_seen *seen)
 {
 	char buf[512];
-	FILE *f = fopen(path, "re");
-	if (!f) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return 0;
-		int err = errno;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
+		if (seen)
+			*seen = (struct file_seen){ .known = true };
+		return 0;
+	}
+	int err = fd < 0 ? errno : 0;
+	struct stat st;
+	struct timespec at;
+	char *text = NULL;
+	size_t len = 0;
+	/* The identity before the bytes: a change while reading shows. */
+	clock_gettime(CLOCK_REALTIME, &at);
+	if (!err && fstat(fd, &st) < 0)
+		err = errno;
+	if (!err)
+		err = read_all(fd, st.st_size, &text, &len);
+	if (fd >= 0)
+		close(fd);
+	if (err) {
 		diag_add(d, DIAG_ERROR, NULL, 0, "state-read",
 			"%s: cannot read: %s — %s", path, strerror(err),
 			fix_for(err, dir, buf, sizeof(buf)));
 		return -1;
 	}
-	int rc = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	unsigned lineno = 0;
-	while ((n = getline(&line, &cap, f)) != -1) {
-		lineno++;
-		size_t len = (size_t)n;
-		if (len > 0 && line[len - 1] == '\n')
-			line[--len] = '\0';
-		if (len == 0 || line[0] == '#')
-			continue;
-		struct state_record *r = parse_line(line, len, path, lineno,
-			fix, d);
-		if (!r) {
-			rc = -1;
-			continue;
-		}
-		size_t pos;
-		if (search(t, r->domain, &pos)) {
-			diag_add(d, DIAG_ERROR, path, lineno, "state-malformed",
-				"malformed line: %s is listed twice — %s",
-				r->domain, fix);
-			record_free(r);
-			rc = -1;
-			continue;
-		}
-		if (append(t, r, false) < 0) {
-			diag_add(d, DIAG_ERROR, path, lineno, "state-memory",
-				"out of memory reading the state — free memory "
-				"and start again");
-			rc = -1;
-			break;
-		}
-	}
-	if (ferror(f)) {
-		int err = errno;
-		diag_add(d, DIAG_ERROR, NULL, 0, "state-read",
-			"%s: cannot read: %s — %s", path, strerror(err),
-			fix_for(err, dir, buf, sizeof(buf)));
-		rc = -1;
-	}
-	free(line);
-	fclose(f);
-	return rc;
+	if (parse_text(t, text, len, path, fix, d) < 0)
+		return -1;
+	if (seen)
+		seen_set(seen, &st, &at);
+	return 0;
+}
+
+/* put_int64 writes v in decimal at out; returns the length. */
+static size_t put_int64(char *out, int64_t v)
+{
+	char digits[20];
+	size_t n = 0, len = 0;
+	uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	do {
+		digits[n++] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		out[len++] = '-';
+	while (n)
+		out[len++] = digits[--n];
+	return len;
+}
+
+/* format_line writes r's line (LINE_MAX_LEN bytes at most) at out. */
+static size_t format_line(const struct state_record *r, char *out)
+{
+	size_t n = strlen(r->domain), len = 0;
+	memcpy(out, r->domain, n);
+	len += n;
+	out[len++] = ' ';
+	n = strlen(r->id);
+	memcpy(out + len, r->id, n);
+	len += n;
+	out[len++] = ' ';
+	memcpy(out + len, r->digest, DIGEST_LEN);
+	len += DIGEST_LEN;
+	out[len++] = ' ';
+	len += put_int64(out + len, r->time);
+	out[len++] = '\n';
+	return len;
 }
 
 /*
- * write_table replaces path atomically: a temporary file in the same
- * directory (so rename cannot cross file systems), flushed to disk before
- * the rename, then the directory synced so the new name survives a crash.
- * On failure the temporary file is removed and the old file is untouched.
+ * render writes the header and the lines of records (count, in order) into
+ * one new buffer (caller frees), *len bytes; NULL when out of memory.
+ */
+static char *render(const struct state_record *const *records, size_t count,
+	size_t *len)
+{
+	size_t size = sizeof(STATE_HEADER);
+	for (size_t i = 0; i < count; i++)
+		size += strlen(records[i]->domain) + strlen(records[i]->id) +
+			DIGEST_LEN + 20 + 4;
+	char *buf = malloc(size);
+	if (!buf)
+		return NULL;
+	size_t n = sizeof(STATE_HEADER) - 1;
+	memcpy(buf, STATE_HEADER, n);
+	for (size_t i = 0; i < count; i++)
+		n += format_line(records[i], buf + n);
+	*len = n;
+	return buf;
+}
+
+/* read_full reads exactly len bytes of fd into buf; false on a short read. */
+static bool read_full(int fd, char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = read(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return false;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/*
+ * table_is_file: does fd hold exactly what write_table makes of t? It is
+ * read and compared a piece at a time, so nothing of its size is
+ * allocated.
+ */
+static bool table_is_file(const struct table *t, int fd)
+{
+	enum { PIECE = 64 * 1024 };
+	char *want = malloc(PIECE + LINE_MAX_LEN);
+	char *got = malloc(PIECE + LINE_MAX_LEN);
+	bool same = want && got && t->sorted == t->len;
+	size_t i = 0, n = sizeof(STATE_HEADER) - 1;
+	if (same)
+		memcpy(want, STATE_HEADER, n);
+	while (same) {
+		while (i < t->len && n < PIECE)
+			n += format_line(t->items[i++], want + n);
+		same = read_full(fd, got, n) && memcmp(want, got, n) == 0;
+		if (i == t->len)
+			break;
+		n = 0;
+	}
+	/* And nothing after. */
+	if (same)
+		same = !read_full(fd, got, 1);
+	free(want);
+	free(got);
+	return same;
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0)
+				errno = EIO;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * write_table replaces path atomically with the records (count, in
+ * order): a temporary file in the same directory (so rename cannot cross
+ * file systems), written in one go and flushed to disk before the rename,
+ * then the directory synced so the new name survives a crash. On failure
+ * the temporary file is removed and the old file is untouched. When seen
+ * is not NULL it notes the file written (or that it is unknown).
  */
 static int write_table(const struct state *state, const char *path,
-	const struct table *t, struct diag *d)
+	const struct state_record *const *records, size_t count,
+	struct diag *d, struct file_seen *seen)
 {
 	char buf[512];
 	const char *what = "cannot create a temporary file";
 	int err;
 	char *tmp = NULL;
+	size_t len = 0;
+	if (seen)
+		*seen = (struct file_seen){0};
+	char *text = render(records, count, &len);
+	if (!text) {
+		diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
+			"%s: out of memory — free memory and reload", path);
+		return -1;
+	}
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
+		tmp = NULL;
 		err = ENOMEM;
 		goto err_report;
 	}
@@ -425,33 +743,30 @@ static int write_table(const struct state *state, const char *path,
 		goto err_report;
 	}
 	what = "cannot write";
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
+	/* mkstemp makes 0600; the files hold nothing secret and admins
+	 * want to read them. Done before fsync so the mode is durable too. */
+	if (fchmod(fd, 0644) < 0 || write_all(fd, text, len) < 0 ||
+			fsync(fd) < 0) {
 		err = errno;
 		close(fd);
 		goto err_unlink;
 	}
-	/* mkstemp makes 0600; the files hold nothing secret and admins
-	 * want to read them. Done before fsync so the mode is durable too. */
-	if (fchmod(fd, 0644) < 0 || fputs(STATE_HEADER, f) == EOF)
-		goto err_file;
-	for (size_t i = 0; i < t->len; i++) {
-		const struct state_record *r = t->items[i];
-		if (fprintf(f, "%s %s %s %" PRId64 "\n", r->domain, r->id,
-			r->digest, r->time) < 0)
-			goto err_file;
-	}
-	if (fflush(f) == EOF || fsync(fd) < 0)
-		goto err_file;
-	if (fclose(f) == EOF) {
-		err = errno;
-		goto err_unlink;
-	}
-	if (rename(tmp, path) < 0) {
+	free(text);
+	text = NULL;
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
 		err = errno;
 		goto err_unlink;
 	}
 	free(tmp);
+
+	/* Just written, so racy: the next reopen compares the bytes. */
+	struct stat st;
+	struct timespec at;
+	clock_gettime(CLOCK_REALTIME, &at);
+	if (seen && stat(path, &st) == 0) {
+		seen_set(seen, &st, &at);
+		seen->trusted = false;
+	}
 
 	/* EINVAL: the file system cannot sync directories; nothing to do. */
 	int dfd = open(state->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -468,13 +783,11 @@ static int write_table(const struct state *state, const char *path,
 	close(dfd);
 	return 0;
 
-err_file:
-	err = errno;
-	fclose(f);
 err_unlink:
 	unlink(tmp);
 err_report:
 	free(tmp);
+	free(text);
 	diag_add(d, DIAG_ERROR, NULL, 0, "state-write",
 		"%s: %s: %s — %s", path, what, strerror(err),
 		fix_for(err, state->dir, buf, sizeof(buf)));
@@ -505,6 +818,7 @@ static struct state *open_state(const char *dir, bool read_served,
 	struct state *state = calloc(1, sizeof(*state));
 	if (!state)
 		goto err_memory;
+	state->keeps_served = read_served;
 	state->dir = strdup(dir);
 	state->ids_path = text_path_join(dir, "ids");
 	state->served_path = text_path_join(dir, "served");
@@ -512,10 +826,12 @@ static struct state *open_state(const char *dir, bool read_served,
 		goto err_memory;
 
 	int rc = read_table(state->ids_path, dir, &state->ids,
-		"delete the file; mta-stsd will assign new ids", d);
+		"delete the file; mta-stsd will assign new ids", d,
+		&state->ids_seen);
 	if (read_served && read_table(state->served_path, dir,
 			&state->served, "delete the file; mta-stsd writes it "
-			"again when it next loads its configuration", d) < 0)
+			"again when it next loads its configuration", d,
+			NULL) < 0)
 		rc = -1;
 	if (rc < 0) {
 		state_destroy(state);
@@ -529,6 +845,48 @@ err_memory:
 		"again", dir);
 	state_destroy(state);
 	return NULL;
+}
+
+/*
+ * ids_are_current: does the ids table of state still hold what the ids
+ * file of dir holds? The daemon is the only writer, so after its first
+ * read this is nearly always so, and a stat() tells. A file written or
+ * read within RACY_SECONDS of its last change is compared byte for byte
+ * with the table (as it would be written) once, so that no change, even
+ * one that keeps size and timestamps, is missed.
+ */
+static bool ids_are_current(struct state *state, const char *dir)
+{
+	struct file_seen *seen = &state->ids_seen;
+	if (state->keeps_served || state->dirty || !seen->known ||
+			strcmp(state->dir, dir))
+		return false;
+	struct stat st;
+	if (stat(state->ids_path, &st) < 0)
+		return !seen->exists && (errno == ENOENT || errno == ENOTDIR);
+	if (!seen_is(seen, &st))
+		return false;
+	if (seen->trusted)
+		return true;
+	struct timespec at;
+	clock_gettime(CLOCK_REALTIME, &at);
+	int fd = open(state->ids_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	bool same = fd >= 0 && fstat(fd, &st) == 0 && seen_is(seen, &st) &&
+		table_is_file(&state->ids, fd);
+	if (fd >= 0)
+		close(fd);
+	if (same)
+		seen_set(seen, &st, &at);
+	return same;
+}
+
+struct state *state_reopen_for_serving(struct state *previous,
+	const char *dir, struct diag *d)
+{
+	if (previous && dir && ids_are_current(previous, dir))
+		return previous;
+	state_destroy(previous);
+	return state_open_for_serving(dir, d);
 }
 
 void state_destroy(struct state *state)
@@ -570,25 +928,23 @@ const struct state_record *state_find_served(const struct state *state,
 }
 
 /*
- * put stores (domain, id, digest, now) in the ids table, replacing the
- * record at pos when found.
+ * put stores (domain, id, digest, now) in the ids table: in the record at
+ * pos when found, else in a new one.
  */
 static int put(struct state *state, size_t pos, bool found,
 	const char *domain, const char *id, const char *digest, time_t now)
 {
-	struct state_record *r = record_new(domain, id, digest, (int64_t)now);
+	struct state_record *r = found ? state->ids.items[pos] :
+		added_new(&state->ids, domain);
 	if (!r)
 		return -1;
-	if (found) {
-		record_free(state->ids.items[pos]);
-		state->ids.items[pos] = r;
-	} else if (append(&state->ids, r, false) < 0) {
+	record_set(r, id, digest, (int64_t)now);
+	/* A record not appended stays in added, freed with the table. */
+	if (!found && append(&state->ids, r) < 0)
 		return -1;
-	}
 	state->dirty = true;
 	return 0;
 }
-
 void state_managed_id(const char *digest, char out[TXT_ID_MAX + 1])
 {
 	/* 32 hex digits are 128 bits of SHA-256: no two policies of one
@@ -689,65 +1045,106 @@ int state_save_ids(struct state *state, struct diag *d)
 			state->ids_path);
 		return -1;
 	}
-	if (write_table(state, state->ids_path, &state->ids, d) < 0)
+	if (write_table(state, state->ids_path,
+			(const struct state_record *const *)state->ids.items,
+			state->ids.len, d, &state->ids_seen) < 0)
 		return -1;
 	state->dirty = false;
 	return 0;
 }
 
 /*
+ * table_copy fills t, empty, with copies of records (count, in order):
+ * three allocations. 0 or -1 (no memory; t is then for table_finish).
+ */
+static int table_copy(struct table *t,
+	const struct state_record *const *records, size_t count)
+{
+	size_t size = 1;
+	for (size_t i = 0; i < count; i++)
+		size += strlen(records[i]->domain) + 1;
+	t->block = malloc((count ? count : 1) * sizeof(*t->block));
+	t->items = malloc((count ? count : 1) * sizeof(*t->items));
+	t->text = malloc(size);
+	if (!t->block || !t->items || !t->text)
+		return -1;
+	char *text = t->text;
+	for (size_t i = 0; i < count; i++) {
+		size_t n = strlen(records[i]->domain) + 1;
+		t->block[i] = *records[i];
+		t->block[i].domain = memcpy(text, records[i]->domain, n);
+		text += n;
+		t->items[i] = &t->block[i];
+	}
+	t->len = t->cap = t->sorted = count;
+	return 0;
+}
+
+/*
  * state_save_served checks every record before writing, since one bad
- * domain or id would make the file unreadable at the next start.
+ * domain or id would make the file unreadable at the next start. The
+ * records are sorted through an array of pointers to them, so nothing is
+ * copied unless the state keeps what it wrote (state_open).
  */
 int state_save_served(struct state *state, const struct state_record *records,
 	size_t count, struct diag *d)
 {
-	struct table t = {0};
+	struct table kept = {0};
 	for (size_t i = 0; i < count; i++) {
 		const struct state_record *in = &records[i];
+		bool digest_ok = digest_is_valid(in->digest);
 		if (!in->domain || !domain_is_storable(in->domain) ||
-			!txt_id_is_valid(in->id) ||
-			!digest_is_valid(in->digest) || in->time < 0) {
+			!id_is_valid(in->id, in->digest, digest_ok) ||
+			!digest_ok || in->time < 0) {
 			diag_add(d, DIAG_ERROR, NULL, 0, "state-served",
 				"%s: served record %zu for \"%s\" is invalid — "
 				"this is a bug in mta-stsd: please report it",
 				state->served_path, i,
 				in->domain ? in->domain : "(null)");
-			goto err_table;
-		}
-		struct state_record *r = record_new(in->domain, in->id,
-			in->digest, in->time);
-		if (!r || append(&t, r, true) < 0) {
-			record_free(r);
-			diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
-				"%s: out of memory — free memory and reload",
-				state->served_path);
-			goto err_table;
+			return -1;
 		}
 	}
-	if (settle(&t) < 0) {
-		diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
-			"%s: out of memory — free memory and reload",
-			state->served_path);
-		goto err_table;
+	const struct state_record **order = malloc((count ? count : 1) *
+		sizeof(*order));
+	if (!order)
+		goto err_memory;
+	/* The configuration's order is often sorted already. */
+	bool sorted = true;
+	for (size_t i = 0; i < count; i++) {
+		order[i] = &records[i];
+		if (sorted && i > 0 && strcmp(records[i - 1].domain,
+				records[i].domain) >= 0)
+			sorted = false;
 	}
-	for (size_t i = 1; i < t.len; i++) {
-		if (!strcmp(t.items[i - 1]->domain, t.items[i]->domain)) {
-			diag_add(d, DIAG_ERROR, NULL, 0, "state-served",
-				"%s: %s is served twice — this is a bug in "
-				"mta-stsd: please report it",
-				state->served_path, t.items[i]->domain);
-			goto err_table;
+	if (!sorted) {
+		qsort(order, count, sizeof(*order), record_cmp);
+		for (size_t i = 1; i < count; i++) {
+			if (!strcmp(order[i - 1]->domain, order[i]->domain)) {
+				diag_add(d, DIAG_ERROR, NULL, 0, "state-served",
+					"%s: %s is served twice — this is a bug "
+					"in mta-stsd: please report it",
+					state->served_path, order[i]->domain);
+				goto err_order;
+			}
 		}
 	}
-	if (write_table(state, state->served_path, &t, d) < 0)
-		goto err_table;
+	if (state->keeps_served && table_copy(&kept, order, count) < 0)
+		goto err_memory;
+	if (write_table(state, state->served_path, order, count, d,
+			NULL) < 0)
+		goto err_order;
 	table_finish(&state->served);
-	state->served = t;
+	state->served = kept;
+	free(order);
 	return 0;
 
-err_table:
-	table_finish(&t);
+err_memory:
+	diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
+		"%s: out of memory — free memory and reload",
+		state->served_path);
+err_order:
+	table_finish(&kept);
+	free(order);
 	return -1;
 }
 

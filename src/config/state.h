@@ -37,10 +37,24 @@ struct state *state_open(const char *dir, struct diag *d);
 
 /*
  * As state_open, for the daemon: the served file is not read (the daemon
- * only replaces it, with state_save_served), so state_find_served finds
- * nothing. Half the reading at every start and reload.
+ * only replaces it, with state_save_served, and keeps no copy), so
+ * state_find_served finds nothing. Half the reading at every start and
+ * reload.
  */
 struct state *state_open_for_serving(const char *dir, struct diag *d);
+
+/*
+ * state_reopen_for_serving is state_open_for_serving for the next reload,
+ * keeping the ids table of previous (a state of the daemon's last load,
+ * or NULL) when dir is its directory, it has nothing unsaved and its ids
+ * file is still the one it read or wrote: the identity (device, inode,
+ * size, modification and change times) is the same, and once after a
+ * change within 2 seconds of being read or written, so are the bytes.
+ * Otherwise the file is read again. Takes ownership of previous: returns
+ * it, or destroys it and returns a new state or NULL (d explains).
+ */
+struct state *state_reopen_for_serving(struct state *previous,
+	const char *dir, struct diag *d);
 void state_destroy(struct state *state);
 
 const char *state_directory(const struct state *state);
@@ -84,7 +98,8 @@ int state_save_ids(struct state *state, struct diag *d);
 
 /*
  * state_save_served replaces the served file with records (count entries,
- * time set by the caller). Errors go to d. 0 or -1.
+ * time set by the caller; borrowed, in any order). A state of state_open
+ * keeps a copy for state_find_served. Errors go to d. 0 or -1.
  */
 int state_save_served(struct state *state, const struct state_record *records,
 	size_t count, struct diag *d);

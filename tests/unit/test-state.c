@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <check.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -352,6 +353,9 @@ START_TEST(test_unwritable_directory)
 }
 END_TEST
 
+/* 63 letters: four and a letter make a 254-byte name, one too long. */
+#define LONG_LABEL "abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyzabcdefghijk"
+
 static const struct {
 	const char *line;
 	const char *why;
@@ -367,6 +371,15 @@ static const struct {
 	{ "example.org 1 " DIGEST_A " 99999999999999999999", "time is not" },
 	{ "example.org 1 " DIGEST_A " 1\r", "time is not" },
 	{ "example.com 1 " DIGEST_A " 1", "example.com is listed twice" },
+	/* An id like a managed one does not make a bad digest good. */
+	{ "example.org gggggggggggggggggggggggggggggggg "
+		"gggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggggg 1",
+		"digest is not 64 hex" },
+	{ "example.org aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa " DIGEST_A " 1",
+		"the id is not" },
+	{ "exam\x7fple.org 1 " DIGEST_A " 1", "the domain is empty" },
+	{ "a" LONG_LABEL "." LONG_LABEL "." LONG_LABEL "." LONG_LABEL
+		"x 1 " DIGEST_A " 1", "the domain is empty" },
 };
 
 START_TEST(test_serving_does_not_read_served)
@@ -382,7 +395,202 @@ START_TEST(test_serving_does_not_read_served)
 	ck_assert_ptr_nonnull(st);
 	ck_assert_ptr_nonnull(state_find_id(st, "example.com"));
 	ck_assert_ptr_null(state_find_served(st, "example.com"));
+	/* It writes served, and keeps no copy of it. */
+	struct state_record rec = {
+		.domain = "example.com", .id = "1", .digest = DIGEST_A,
+		.time = NOW,
+	};
+	ck_assert_int_eq(state_save_served(st, &rec, 1, &d), 0);
+	ck_assert_ptr_null(state_find_served(st, "example.com"));
 	state_destroy(st);
+	char *served = path_in(tmp, "served");
+	char *text = test_read_file(served, NULL);
+	ck_assert_str_eq(text, HEADER "example.com 1 " DIGEST_A
+		" 1781222400\n");
+	free(text);
+	free(served);
+}
+END_TEST
+
+/* A file edited by hand may be out of order: still read, written sorted. */
+START_TEST(test_unsorted_file)
+{
+	free(test_write_file(tmp, "ids", HEADER
+		"c.example 3 " DIGEST_A " 3\n"
+		"a.example 1 " DIGEST_A " 1\n"
+		"B.example 2 " DIGEST_B " 2\n"
+		"b.example " ID_C " " "0123456789ABCDEF0123456789abcdef"
+			"0123456789abcdef0123456789abcdef 4\n"));
+	struct state *st = open_ok(tmp);
+	ck_assert_str_eq(state_find_id(st, "a.example")->id, "1");
+	ck_assert_str_eq(state_find_id(st, "B.example")->id, "2");
+	ck_assert_str_eq(state_find_id(st, "c.example")->id, "3");
+	/* Digests are kept in lower case. */
+	ck_assert_str_eq(state_find_id(st, "b.example")->digest, DIGEST_C);
+	assign(st, "0.example", NULL, DIGEST_B, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	char *ids = path_in(tmp, "ids");
+	char *text = test_read_file(ids, NULL);
+	ck_assert_str_eq(text, HEADER
+		"0.example " ID_B " " DIGEST_B " 1781222400\n"
+		"B.example 2 " DIGEST_B " 2\n"
+		"a.example 1 " DIGEST_A " 1\n"
+		"b.example " ID_C " " DIGEST_C " 4\n"
+		"c.example 3 " DIGEST_A " 3\n");
+	free(text);
+
+	/* A name twice, apart: reported at its second line. */
+	free(test_write_file(tmp, "ids", HEADER
+		"b.example 1 " DIGEST_A " 1\n"
+		"a.example 1 " DIGEST_A " 1\n"
+		"c.example 1 " DIGEST_A " 1\n"
+		"a.example 2 " DIGEST_A " 1\n"));
+	ck_assert_ptr_null(state_open(tmp, &d));
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 5, "a.example is listed "
+		"twice"), "%s", test_diag_dump(&d));
+	ck_assert_int_eq(d.errors, 1);
+	free(ids);
+}
+END_TEST
+
+/* reopen_ok calls state_reopen_for_serving and insists that it succeeds. */
+static struct state *reopen_ok(struct state *previous, const char *dir)
+{
+	struct state *st = state_reopen_for_serving(previous, dir, &d);
+	ck_assert_msg(st != NULL, "reopen(%s):%s", dir, test_diag_dump(&d));
+	return st;
+}
+
+/*
+ * The daemon's next reload keeps the table it read or wrote while the
+ * file is the same, also right after writing it (then the bytes are
+ * compared).
+ */
+START_TEST(test_reopen_keeps_unchanged_file)
+{
+	struct state *st = reopen_ok(NULL, tmp);
+	ck_assert_ptr_null(state_find_id(st, "example.org"));
+	/* No file, and still none: nothing to read. */
+	ck_assert_ptr_eq(reopen_ok(st, tmp), st);
+	assign(st, "example.com", NULL, DIGEST_A, NOW);
+	assign(st, "example.org", "v1", DIGEST_B, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	const struct state_record *r = state_find_id(st, "example.org");
+	for (int i = 0; i < 3; i++) {
+		ck_assert_ptr_eq(reopen_ok(st, tmp), st);
+		ck_assert_ptr_eq(state_find_id(st, "example.org"), r);
+	}
+	/* The kept table works as a new one would. */
+	ck_assert(!state_ids_dirty(st));
+	assign(st, "example.org", "v1", DIGEST_A, NOW + DAY);
+	ck_assert(test_diag_has(&d, DIAG_WARNING, 12, UNCHANGED));
+	assign(st, "example.net", NULL, DIGEST_C, NOW + DAY);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	ck_assert_ptr_eq(reopen_ok(st, tmp), st);
+	ck_assert_str_eq(state_find_id(st, "example.net")->id, ID_C);
+	state_destroy(st);
+	st = open_ok(tmp);
+	ck_assert_str_eq(state_find_id(st, "example.net")->id, ID_C);
+	ck_assert_str_eq(state_find_id(st, "example.org")->digest, DIGEST_B);
+	/* A state of state_open is not the daemon's: read afresh. */
+	st = reopen_ok(st, tmp);
+	ck_assert_str_eq(state_find_id(st, "example.com")->id, STAMP);
+	state_destroy(st);
+}
+END_TEST
+
+/* Ways to change the ids file behind the daemon's back. */
+enum change {
+	CHANGE_IN_PLACE,	/* same size, same inode, old mtime put back */
+	CHANGE_RENAME,
+	CHANGE_DELETE,
+	CHANGE_MALFORMED,
+	CHANGE_OTHER_DIRECTORY,
+};
+
+/* The new line of example.org after each change (NULL: none). */
+static const char *const changed_line[] = {
+	[CHANGE_IN_PLACE] = "example.org " ID_B " " DIGEST_B " 1781222400\n",
+	[CHANGE_RENAME] = "example.org " ID_B " " DIGEST_B " 1781222400\n",
+	[CHANGE_DELETE] = NULL,
+	[CHANGE_MALFORMED] = NULL,
+	[CHANGE_OTHER_DIRECTORY] = "example.org " ID_B " " DIGEST_B
+		" 1781222400\n",
+};
+
+/* A table in memory never wins over a changed file. */
+START_TEST(test_reopen_sees_changed_file)
+{
+	enum change change = (enum change)_i;
+	struct state *st = reopen_ok(NULL, tmp);
+	assign(st, "example.org", NULL, DIGEST_A, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	ck_assert_ptr_eq(reopen_ok(st, tmp), st);	/* compared: kept */
+	ck_assert_str_eq(state_find_id(st, "example.org")->id, STAMP);
+
+	char *ids = path_in(tmp, "ids");
+	char *other = path_in(tmp, "other");
+	const char *dir = tmp;
+	struct stat before;
+	ck_assert_int_eq(stat(ids, &before), 0);
+	switch (change) {
+	case CHANGE_IN_PLACE: {
+		/* Within the timestamp granularity only the bytes tell. */
+		FILE *f = fopen(ids, "r+");
+		ck_assert_ptr_nonnull(f);
+		ck_assert_int_ge(fputs(HEADER, f), 0);
+		ck_assert_int_ge(fputs(changed_line[change], f), 0);
+		ck_assert_int_eq(fclose(f), 0);
+		struct timespec times[2] = { before.st_atim, before.st_mtim };
+		ck_assert_int_eq(utimensat(AT_FDCWD, ids, times, 0), 0);
+		struct stat after;
+		ck_assert_int_eq(stat(ids, &after), 0);
+		ck_assert_int_eq(after.st_size, before.st_size);
+		ck_assert_int_eq(after.st_ino, before.st_ino);
+		break;
+	}
+	case CHANGE_RENAME: {
+		char *from = test_write_file(tmp, "ids.new", HEADER
+			"example.org " ID_B " " DIGEST_B " 1781222400\n");
+		ck_assert_int_eq(rename(from, ids), 0);
+		free(from);
+		break;
+	}
+	case CHANGE_DELETE:
+		ck_assert_int_eq(unlink(ids), 0);
+		break;
+	case CHANGE_MALFORMED:
+		free(test_write_file(tmp, "ids", HEADER "example.org\n"));
+		break;
+	case CHANGE_OTHER_DIRECTORY:
+		ck_assert_int_eq(mkdir(other, 0700), 0);
+		free(test_write_file(other, "ids", HEADER
+			"example.org " ID_B " " DIGEST_B " 1781222400\n"));
+		dir = other;
+		break;
+	}
+
+	st = state_reopen_for_serving(st, dir, &d);
+	if (change == CHANGE_MALFORMED) {
+		ck_assert_ptr_null(st);
+		ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 2, "expected 4 "
+			"fields"), "%s", test_diag_dump(&d));
+	} else if (!changed_line[change]) {
+		ck_assert_ptr_nonnull(st);
+		ck_assert_ptr_null(state_find_id(st, "example.org"));
+	} else {
+		ck_assert_ptr_nonnull(st);
+		ck_assert_str_eq(state_directory(st), dir);
+		const struct state_record *r = state_find_id(st,
+			"example.org");
+		ck_assert_ptr_nonnull(r);
+		ck_assert_str_eq(r->id, ID_B);
+		ck_assert_str_eq(r->digest, DIGEST_B);
+	}
+	state_destroy(st);
+	free(other);
+	free(ids);
 }
 END_TEST
 
@@ -594,6 +802,14 @@ static Suite *state_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_persistence);
 	tcase_add_test(tc, test_serving_does_not_read_served);
+	tcase_add_test(tc, test_unsorted_file);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reopen for the next reload");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_reopen_keeps_unchanged_file);
+	tcase_add_loop_test(tc, test_reopen_sees_changed_file, 0,
+		CHANGE_OTHER_DIRECTORY + 1);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("managed ids");
