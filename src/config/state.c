@@ -189,6 +189,12 @@ static int append(struct table *t, struct state_record *r)
 	return 0;
 }
 
+/* A hex digit in lower case (digits and 'a' to 'f' unchanged). */
+static char lower_hex(char c)
+{
+	return (char)(c | (c >= 'A' ? 0x20 : 0));
+}
+
 /* record_set gives r its id, digest (in lower case) and time. */
 static void record_set(struct state_record *r, const char *id,
 	const char *digest, int64_t time)
@@ -198,7 +204,7 @@ static void record_set(struct state_record *r, const char *id,
 	r->id[n] = '\0';
 	/* Lower-case so digests compare as strings. */
 	for (size_t i = 0; i < DIGEST_LEN; i++)
-		r->digest[i] = (char)(digest[i] | (digest[i] >= 'A' ? 0x20 : 0));
+		r->digest[i] = lower_hex(digest[i]);
 	r->digest[DIGEST_LEN] = '\0';
 	r->time = time;
 }
@@ -615,7 +621,9 @@ static size_t format_line(const struct state_record *r, char *out)
 	memcpy(out + len, r->id, n);
 	len += n;
 	out[len++] = ' ';
-	memcpy(out + len, r->digest, DIGEST_LEN);
+	/* In lower case, as stored (a caller's served record may not be). */
+	for (size_t i = 0; i < DIGEST_LEN; i++)
+		out[len + i] = lower_hex(r->digest[i]);
 	len += DIGEST_LEN;
 	out[len++] = ' ';
 	len += put_int64(out + len, r->time);
@@ -945,12 +953,13 @@ static int put(struct state *state, size_t pos, bool found,
 	state->dirty = true;
 	return 0;
 }
+
 void state_managed_id(const char *digest, char out[TXT_ID_MAX + 1])
 {
 	/* 32 hex digits are 128 bits of SHA-256: no two policies of one
 	 * domain meet, and 32 is the most RFC 8461 §3.1 allows. */
 	for (size_t i = 0; i < TXT_ID_MAX; i++)
-		out[i] = (char)(digest[i] | (digest[i] >= 'A' ? 0x20 : 0));
+		out[i] = lower_hex(digest[i]);
 	out[TXT_ID_MAX] = '\0';
 }
 
@@ -1071,8 +1080,9 @@ static int table_copy(struct table *t,
 	char *text = t->text;
 	for (size_t i = 0; i < count; i++) {
 		size_t n = strlen(records[i]->domain) + 1;
-		t->block[i] = *records[i];
 		t->block[i].domain = memcpy(text, records[i]->domain, n);
+		record_set(&t->block[i], records[i]->id, records[i]->digest,
+			records[i]->time);
 		text += n;
 		t->items[i] = &t->block[i];
 	}

@@ -395,17 +395,18 @@ START_TEST(test_serving_does_not_read_served)
 	ck_assert_ptr_nonnull(st);
 	ck_assert_ptr_nonnull(state_find_id(st, "example.com"));
 	ck_assert_ptr_null(state_find_served(st, "example.com"));
-	/* It writes served, and keeps no copy of it. */
+	/* It writes served (digests in lower case), and keeps no copy. */
 	struct state_record rec = {
-		.domain = "example.com", .id = "1", .digest = DIGEST_A,
-		.time = NOW,
+		.domain = "example.com", .id = "1", .time = NOW,
+		.digest = "0123456789ABCDEF0123456789abcdef"
+			"0123456789abcdef0123456789ABCDEF",
 	};
 	ck_assert_int_eq(state_save_served(st, &rec, 1, &d), 0);
 	ck_assert_ptr_null(state_find_served(st, "example.com"));
 	state_destroy(st);
 	char *served = path_in(tmp, "served");
 	char *text = test_read_file(served, NULL);
-	ck_assert_str_eq(text, HEADER "example.com 1 " DIGEST_A
+	ck_assert_str_eq(text, HEADER "example.com 1 " DIGEST_C
 		" 1781222400\n");
 	free(text);
 	free(served);
