@@ -20,11 +20,22 @@
 /* A file changed within this many seconds of being read is racy. */
 #define RACY_SECONDS 2
 
+static int64_t ns_of(const struct timespec *t)
+{
+	return (int64_t)t->tv_sec * 1000000000 + t->tv_nsec;
+}
+
+static struct timespec timespec_of(int64_t ns)
+{
+	return (struct timespec){ .tv_sec = (time_t)(ns / 1000000000),
+		.tv_nsec = (long)(ns % 1000000000) };
+}
+
 static void set_identity(struct tls_file_facts *facts, const struct stat *st)
 {
 	*facts = (struct tls_file_facts){
 		.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
-		.mtime = st->st_mtim, .ctime = st->st_ctim,
+		.mtime_ns = ns_of(&st->st_mtim), .ctime_ns = ns_of(&st->st_ctim),
 	};
 }
 
@@ -73,9 +84,11 @@ int tls_file_read(const char *path, unsigned char **data, size_t *len,
 	}
 	close(fd);
 	set_identity(facts, &st);
+	unsigned char sha256[32];
 	if (!err && gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, got,
-			facts->digest) < 0)
+			sha256) < 0)
 		err = ENOMEM;
+	memcpy(facts->digest, sha256, TLS_FILE_DIGEST_LEN);
 	if (err) {
 		gnutls_memset(buf, 0, cap);
 		free(buf);
@@ -142,21 +155,17 @@ void tls_dir_cache_finish(struct tls_dir_cache *cache)
 	*cache = (struct tls_dir_cache){0};
 }
 
-static bool same_time(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
 bool tls_file_same_identity(const struct tls_file_facts *a,
 	const struct tls_file_facts *b)
 {
 	return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-		same_time(&a->mtime, &b->mtime) &&
-		same_time(&a->ctime, &b->ctime);
+		a->mtime_ns == b->mtime_ns && a->ctime_ns == b->ctime_ns;
 }
 
 bool tls_file_is_racy(const struct tls_file_facts *facts,
 	const struct timespec *at)
 {
-	return clock_is_racy(&facts->mtime, &facts->ctime, at, RACY_SECONDS);
+	struct timespec mtime = timespec_of(facts->mtime_ns),
+		ctime = timespec_of(facts->ctime_ns);
+	return clock_is_racy(&mtime, &ctime, at, RACY_SECONDS);
 }

@@ -49,6 +49,14 @@ int tls_store_add(struct tls_store *store, const char *host,
 	const char *file, unsigned line);
 
 /*
+ * tls_store_loaded says that no more hosts will be added to store from
+ * files: what it noted of the files each credential was read from (for
+ * the tls_cert_info of later hosts of the same files) is let go. The
+ * tls_cert_info already handed out keep their copies.
+ */
+void tls_store_loaded(struct tls_store *store);
+
+/*
  * tls_store_reserve makes room for hosts more hosts, so that adding them
  * does not grow the tables one doubling at a time (a reload shares
  * 100,000). 0, or -1 when out of memory (adding still works then).
