@@ -202,7 +202,9 @@ class Hosting(World):
         self.assertEqual(r.returncode, 3)
         self.assertEqual(r.stdout, "")
         self.assertIn(self.certs["b.example"][1], r.stderr)
-        self.assertNotIn("mx", r.stderr)
+        # c.example's finding is not shown (the random temporary
+        # directory's name may hold "mx": look for the domain).
+        self.assertNotIn("c.example", r.stderr)
         # txt names the problem, not "not a configured domain".
         r = run([MTASTSD, "txt", "-c", os.path.join(self.dir,
                                                      "mta-stsd.conf"),
