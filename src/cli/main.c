@@ -203,7 +203,9 @@ static void notify(const char *state)
  * Loading
  * --------------------------------------------------------------------- */
 
-static struct config *load_config(const char *path, struct diag *d)
+/* The configuration at path, taking unchanged files from reuse (or NULL). */
+static struct config *load_config(const char *path,
+	const struct config_reuse *reuse, struct diag *d)
 {
 	struct config *config = calloc(1, sizeof(*config));
 	if (!config) {
@@ -211,7 +213,7 @@ static struct config *load_config(const char *path, struct diag *d)
 			"out of memory");
 		return NULL;
 	}
-	if (config_load_file(path, config, d) < 0) {
+	if (config_load_file_reusing(path, config, d, reuse) < 0) {
 		config_finish(config);
 		free(config);
 		return NULL;
@@ -222,7 +224,7 @@ static struct config *load_config(const char *path, struct diag *d)
 static struct snapshot *load_snapshot(const char *path,
 	const struct snapshot_options *options, struct diag *d)
 {
-	struct config *config = load_config(path, d);
+	struct config *config = load_config(path, NULL, d);
 	if (!config)
 		return NULL;
 	return snapshot_create(config, options, d);
@@ -239,20 +241,9 @@ static struct snapshot *reload_snapshot(const char *path,
 {
 	struct config_reuse reuse;
 	struct snapshot_reuse *sr = snapshot_reuse_create(running, &reuse);
-	struct config *config = calloc(1, sizeof(*config));
-	if (!config) {
-		snapshot_reuse_destroy(sr);
-		diag_add(d, DIAG_ERROR, path, 0, "out-of-memory",
-			"out of memory");
-		return NULL;
-	}
-	struct snapshot *snap = NULL;
-	if (config_load_file_reusing(path, config, d, sr ? &reuse : NULL) < 0) {
-		config_finish(config);
-		free(config);
-	} else {
-		snap = snapshot_create(config, options, d);
-	}
+	struct config *config = load_config(path, sr ? &reuse : NULL, d);
+	struct snapshot *snap = config ? snapshot_create(config, options, d) :
+		NULL;
 	/* The new snapshot holds copies of whatever it borrowed. */
 	snapshot_reuse_destroy(sr);
 	return snap;
@@ -1009,7 +1000,7 @@ static struct snapshot *bind_drop_load(struct daemon *dm,
 		diag_finish(as_root);
 		config_finish(config);
 		free(config);
-		config = load_config(dm->config_path, &d);
+		config = load_config(dm->config_path, NULL, &d);
 	}
 	/* A certificate a crash left half moved into place is finished
 	 * before anything reads it. */
@@ -1049,7 +1040,8 @@ static int cmd_serve(const char *config_path)
 	diag_init(&d);
 	diag_init(&as_root);
 	bool root = geteuid() == 0;
-	struct config *config = load_config(config_path, root ? &as_root : &d);
+	struct config *config = load_config(config_path, NULL,
+		root ? &as_root : &d);
 	if (!config && root)
 		diag_move(&d, &as_root);
 	log_diag(&d);
@@ -1410,7 +1402,7 @@ static int cmd_check_config(const struct check_request *req)
 	 * of it (the same bytes give the same findings); else it is read
 	 * again as that user, whose findings say what it cannot read. */
 	struct snapshot *snap = NULL;
-	struct config *config = load_config(config_path, &d);
+	struct config *config = load_config(config_path, NULL, &d);
 	char checked_as[256] = "";
 	if (config && geteuid() == 0) {
 		log_init(LOG_LEVEL_WARN, LOG_TARGET_STDERR);
@@ -1430,7 +1422,7 @@ static int cmd_check_config(const struct check_request *req)
 				"run — see the error above", checked_as[0] ?
 				checked_as : "(none)");
 		else if (!config)
-			config = load_config(config_path, &d);
+			config = load_config(config_path, NULL, &d);
 	}
 
 	/* DOMAIN...: only their certificates are loaded, only their
@@ -1934,7 +1926,7 @@ static int cmd_acme_status(const char *config_path)
 {
 	struct diag d;
 	diag_init(&d);
-	struct config *config = load_config(config_path, &d);
+	struct config *config = load_config(config_path, NULL, &d);
 	if (!config) {
 		log_diag(&d);
 		diag_finish(&d);

@@ -269,6 +269,17 @@ bool dnsname_equal(const char *a, const char *b)
 	return na == nb && equal_n(a, b, na);
 }
 
+int dnsname_compare(const char *a, const char *b)
+{
+	size_t na = len_no_dot(a), nb = len_no_dot(b);
+	for (size_t i = 0; i < na && i < nb; i++) {
+		int ca = text_lower(a[i]), cb = text_lower(b[i]);
+		if (ca != cb)
+			return ca - cb;
+	}
+	return na < nb ? -1 : na > nb;
+}
+
 /*
  * dnsname_matches follows RFC 8461 Appendix B: compare literally; else, if
  * the pattern starts with "*.", drop the candidate's first label and

@@ -57,6 +57,8 @@ int dnsname_normalize(const char *name, bool allow_wildcard, char *out,
 
 /* Case-insensitive equality of two names, ignoring one trailing dot each. */
 bool dnsname_equal(const char *a, const char *b);
+/* Orders names as dnsname_equal compares them (<0, 0, >0), for sorting. */
+int dnsname_compare(const char *a, const char *b);
 
 /*
  * dnsname_matches reports whether host matches pattern under RFC 8461 §4.1:

@@ -816,27 +816,10 @@ static void drop_domains(struct config *config, struct slot *slots)
 	config->domain_count = 0;
 }
 
-/* Orders names as dnsname_equal compares them: ASCII case and one
- * trailing dot do not count. */
-static int name_cmp(const char *a, const char *b)
-{
-	size_t na = strlen(a), nb = strlen(b);
-	if (na > 1 && a[na - 1] == '.')
-		na--;
-	if (nb > 1 && b[nb - 1] == '.')
-		nb--;
-	for (size_t i = 0; i < na && i < nb; i++) {
-		int ca = text_lower(a[i]), cb = text_lower(b[i]);
-		if (ca != cb)
-			return ca - cb;
-	}
-	return na < nb ? -1 : na > nb;
-}
-
 static int problem_cmp(const void *a, const void *b)
 {
 	const struct snapshot_problem *const *pa = a, *const *pb = b;
-	int c = name_cmp((*pa)->name, (*pb)->name);
+	int c = dnsname_compare((*pa)->name, (*pb)->name);
 	/* The first of one name wins, as a scan in order would find it. */
 	return c ? c : (*pa < *pb ? -1 : *pa > *pb);
 }
@@ -1241,13 +1224,13 @@ const struct snapshot_problem *snapshot_find_problem(
 		size_t lo = 0, hi = snapshot->problem_count;
 		while (lo < hi) {	/* the first of the name */
 			size_t mid = lo + (hi - lo) / 2;
-			if (name_cmp(snapshot->problem_index[mid]->name,
+			if (dnsname_compare(snapshot->problem_index[mid]->name,
 					name) < 0)
 				lo = mid + 1;
 			else
 				hi = mid;
 		}
-		return lo < snapshot->problem_count && !name_cmp(
+		return lo < snapshot->problem_count && !dnsname_compare(
 			snapshot->problem_index[lo]->name, name) ?
 			snapshot->problem_index[lo] : NULL;
 	}
