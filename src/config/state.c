@@ -342,6 +342,9 @@ static const char *fix_for(int err, const char *dir, char *buf, size_t size)
 		snprintf(buf, size, "raise the file size limit (ulimit -f, "
 			"LimitFSIZE=) or free space under %s", dir);
 		break;
+	case ENOMEM:
+		snprintf(buf, size, "free memory and reload");
+		break;
 	default:
 		snprintf(buf, size, "check %s and the file system under it",
 			dir);
@@ -610,47 +613,51 @@ static size_t put_int64(char *out, int64_t v)
 	return len;
 }
 
-/* format_line writes r's line (LINE_MAX_LEN bytes at most) at out. */
-static size_t format_line(const struct state_record *r, char *out)
+/*
+ * format_fields writes the line "domain id digest time" (LINE_MAX_LEN
+ * bytes at most) at out.
+ */
+static size_t format_fields(const char *domain, const char *id,
+	const char *digest, int64_t time, char *out)
 {
-	size_t n = strlen(r->domain), len = 0;
-	memcpy(out, r->domain, n);
+	size_t n = strlen(domain), len = 0;
+	memcpy(out, domain, n);
 	len += n;
 	out[len++] = ' ';
-	n = strlen(r->id);
-	memcpy(out + len, r->id, n);
+	n = strlen(id);
+	memcpy(out + len, id, n);
 	len += n;
 	out[len++] = ' ';
 	/* In lower case, as stored (a caller's served record may not be). */
 	for (size_t i = 0; i < DIGEST_LEN; i++)
-		out[len + i] = lower_hex(r->digest[i]);
+		out[len + i] = lower_hex(digest[i]);
 	len += DIGEST_LEN;
 	out[len++] = ' ';
-	len += put_int64(out + len, r->time);
+	len += put_int64(out + len, time);
 	out[len++] = '\n';
 	return len;
 }
 
-/*
- * render writes the header and the lines of records (count, in order) into
- * one new buffer (caller frees), *len bytes; NULL when out of memory.
- */
-static char *render(const struct state_record *const *records, size_t count,
-	size_t *len)
+/* format_line writes r's line (LINE_MAX_LEN bytes at most) at out. */
+static size_t format_line(const struct state_record *r, char *out)
 {
-	size_t size = sizeof(STATE_HEADER);
-	for (size_t i = 0; i < count; i++)
-		size += strlen(records[i]->domain) + strlen(records[i]->id) +
-			DIGEST_LEN + 20 + 4;
-	char *buf = malloc(size);
-	if (!buf)
-		return NULL;
-	size_t n = sizeof(STATE_HEADER) - 1;
-	memcpy(buf, STATE_HEADER, n);
-	for (size_t i = 0; i < count; i++)
-		n += format_line(records[i], buf + n);
-	*len = n;
-	return buf;
+	return format_fields(r->domain, r->id, r->digest, r->time, out);
+}
+
+/* The line of item i of a list write_table writes, at out. */
+typedef size_t line_writer(const void *items, size_t i, char *out);
+
+static size_t record_line(const void *items, size_t i, char *out)
+{
+	const struct state_record *const *records = items;
+	return format_line(records[i], out);
+}
+
+static size_t served_line(const void *items, size_t i, char *out)
+{
+	const struct state_served *const *served = items;
+	const struct state_served *s = served[i];
+	return format_fields(s->domain, s->id, s->digest, s->time, out);
 }
 
 /* read_full reads exactly len bytes of fd into buf; false on a short read. */
@@ -716,30 +723,54 @@ static int write_all(int fd, const char *buf, size_t len)
 }
 
 /*
- * write_table replaces path atomically with the records (count, in
- * order): a temporary file in the same directory (so rename cannot cross
- * file systems), written in one go and flushed to disk before the rename,
+ * write_lines writes the header and the lines of items (count, in order,
+ * each made by line) to fd a piece at a time: the file of 100,000 domains
+ * is 12 MB, which a reload need not hold in memory beside everything
+ * else. 0, or -1 with errno set.
+ */
+static int write_lines(int fd, const void *items, size_t count,
+	line_writer *line)
+{
+	enum { PIECE = 64 * 1024 };
+	char *buf = malloc(PIECE + LINE_MAX_LEN);
+	if (!buf) {
+		errno = ENOMEM;
+		return -1;
+	}
+	size_t n = sizeof(STATE_HEADER) - 1;
+	memcpy(buf, STATE_HEADER, n);
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < count; i++) {
+		n += line(items, i, buf + n);
+		if (n >= PIECE) {
+			rc = write_all(fd, buf, n);
+			n = 0;
+		}
+	}
+	if (rc == 0)
+		rc = write_all(fd, buf, n);
+	free(buf);
+	return rc;
+}
+
+/*
+ * write_table replaces path atomically with the lines of items (count, in
+ * order, each made by line): a temporary file in the same directory (so
+ * rename cannot cross file systems), flushed to disk before the rename,
  * then the directory synced so the new name survives a crash. On failure
  * the temporary file is removed and the old file is untouched. When seen
  * is not NULL it notes the file written (or that it is unknown).
  */
 static int write_table(const struct state *state, const char *path,
-	const struct state_record *const *records, size_t count,
-	struct diag *d, struct file_seen *seen)
+	const void *items, size_t count, line_writer *line, struct diag *d,
+	struct file_seen *seen)
 {
 	char buf[512];
 	const char *what = "cannot create a temporary file";
 	int err;
 	char *tmp = NULL;
-	size_t len = 0;
 	if (seen)
 		*seen = (struct file_seen){0};
-	char *text = render(records, count, &len);
-	if (!text) {
-		diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
-			"%s: out of memory — free memory and reload", path);
-		return -1;
-	}
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
 		tmp = NULL;
 		err = ENOMEM;
@@ -753,14 +784,12 @@ static int write_table(const struct state *state, const char *path,
 	what = "cannot write";
 	/* mkstemp makes 0600; the files hold nothing secret and admins
 	 * want to read them. Done before fsync so the mode is durable too. */
-	if (fchmod(fd, 0644) < 0 || write_all(fd, text, len) < 0 ||
+	if (fchmod(fd, 0644) < 0 || write_lines(fd, items, count, line) < 0 ||
 			fsync(fd) < 0) {
 		err = errno;
 		close(fd);
 		goto err_unlink;
 	}
-	free(text);
-	text = NULL;
 	if (close(fd) < 0 || rename(tmp, path) < 0) {
 		err = errno;
 		goto err_unlink;
@@ -795,7 +824,6 @@ err_unlink:
 	unlink(tmp);
 err_report:
 	free(tmp);
-	free(text);
 	diag_add(d, DIAG_ERROR, NULL, 0, "state-write",
 		"%s: %s: %s — %s", path, what, strerror(err),
 		fix_for(err, state->dir, buf, sizeof(buf)));
@@ -1054,20 +1082,20 @@ int state_save_ids(struct state *state, struct diag *d)
 			state->ids_path);
 		return -1;
 	}
-	if (write_table(state, state->ids_path,
-			(const struct state_record *const *)state->ids.items,
-			state->ids.len, d, &state->ids_seen) < 0)
+	if (write_table(state, state->ids_path, state->ids.items,
+			state->ids.len, record_line, d, &state->ids_seen) < 0)
 		return -1;
 	state->dirty = false;
 	return 0;
 }
 
 /*
- * table_copy fills t, empty, with copies of records (count, in order):
- * three allocations. 0 or -1 (no memory; t is then for table_finish).
+ * table_copy fills t, empty, with copies of the served records (count, in
+ * order): three allocations. 0 or -1 (no memory; t is then for
+ * table_finish).
  */
 static int table_copy(struct table *t,
-	const struct state_record *const *records, size_t count)
+	const struct state_served *const *records, size_t count)
 {
 	size_t size = 1;
 	for (size_t i = 0; i < count; i++)
@@ -1096,14 +1124,20 @@ static int table_copy(struct table *t,
  * records are sorted through an array of pointers to them, so nothing is
  * copied unless the state keeps what it wrote (state_open).
  */
-int state_save_served(struct state *state, const struct state_record *records,
+static int served_cmp(const void *a, const void *b)
+{
+	const struct state_served *const *x = a, *const *y = b;
+	return strcmp((*x)->domain, (*y)->domain);
+}
+
+int state_save_served(struct state *state, const struct state_served *records,
 	size_t count, struct diag *d)
 {
 	struct table kept = {0};
 	for (size_t i = 0; i < count; i++) {
-		const struct state_record *in = &records[i];
-		bool digest_ok = digest_is_valid(in->digest);
-		if (!in->domain || !domain_is_storable(in->domain) ||
+		const struct state_served *in = &records[i];
+		bool digest_ok = in->digest && digest_is_valid(in->digest);
+		if (!in->domain || !in->id || !domain_is_storable(in->domain) ||
 			!id_is_valid(in->id, in->digest, digest_ok) ||
 			!digest_ok || in->time < 0) {
 			diag_add(d, DIAG_ERROR, NULL, 0, "state-served",
@@ -1114,7 +1148,7 @@ int state_save_served(struct state *state, const struct state_record *records,
 			return -1;
 		}
 	}
-	const struct state_record **order = malloc((count ? count : 1) *
+	const struct state_served **order = malloc((count ? count : 1) *
 		sizeof(*order));
 	if (!order)
 		goto err_memory;
@@ -1127,7 +1161,7 @@ int state_save_served(struct state *state, const struct state_record *records,
 			sorted = false;
 	}
 	if (!sorted) {
-		qsort(order, count, sizeof(*order), record_cmp);
+		qsort(order, count, sizeof(*order), served_cmp);
 		for (size_t i = 1; i < count; i++) {
 			if (!strcmp(order[i - 1]->domain, order[i]->domain)) {
 				diag_add(d, DIAG_ERROR, NULL, 0, "state-served",
@@ -1140,8 +1174,8 @@ int state_save_served(struct state *state, const struct state_record *records,
 	}
 	if (state->keeps_served && table_copy(&kept, order, count) < 0)
 		goto err_memory;
-	if (write_table(state, state->served_path, order, count, d,
-			NULL) < 0)
+	if (write_table(state, state->served_path, order, count, served_line,
+			d, NULL) < 0)
 		goto err_order;
 	table_finish(&state->served);
 	state->served = kept;

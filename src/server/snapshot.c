@@ -1265,7 +1265,7 @@ int snapshot_record_served(struct snapshot *snapshot, time_t now,
 		return 0;
 	/* The daemon is the only writer of the state directory. */
 	int rc = state_save_ids(snapshot->state, d);
-	struct state_record *records = rc < 0 ? NULL : calloc(
+	struct state_served *records = rc < 0 ? NULL : calloc(
 		snapshot->domain_count ? snapshot->domain_count : 1,
 		sizeof(*records));
 	if (rc == 0 && !records) {
@@ -1275,10 +1275,8 @@ int snapshot_record_served(struct snapshot *snapshot, time_t now,
 	}
 	for (size_t i = 0; records && i < snapshot->domain_count; i++) {
 		const struct snapshot_domain *sd = &snapshot->domains[i]->pub;
-		records[i].domain = sd->config->name;
-		memcpy(records[i].id, sd->id, sizeof(records[i].id));
-		memcpy(records[i].digest, sd->digest, sizeof(records[i].digest));
-		records[i].time = (int64_t)now;
+		records[i] = (struct state_served){sd->config->name, sd->id,
+			sd->digest, (int64_t)now};
 	}
 	if (records)
 		rc = state_save_served(snapshot->state, records,
