@@ -52,6 +52,7 @@
 #include "server/http.h"
 #include "server/metrics.h"
 #include "util/log.h"
+#include "util/parallel.h"
 #include "core/dnsname.h"
 #include "core/policy.h"
 #include "server/snapshot.h"
@@ -623,6 +624,36 @@ static void record_served(struct snapshot *snap)
 	diag_finish(&d);
 }
 
+/* The two files a load leaves for `txt` and `status`. */
+struct load_records {
+	struct daemon *dm;
+	struct snapshot *snap;
+};
+
+static void write_load_record(void *ctx, unsigned worker, size_t begin,
+	size_t end)
+{
+	struct load_records *job = ctx;
+	for (size_t i = begin; i < end; i++) {
+		if (i == 0)
+			record_served(job->snap);
+		else
+			publish_status(job->dm);
+	}
+}
+
+/*
+ * record_load writes the served file and status.json of snap, the
+ * snapshot dm now serves, each on a thread of its own: they share
+ * nothing, and at 100,000 domains they are 12 and 24 MB that a reload
+ * would otherwise write one after the other before READY=1.
+ */
+static void record_load(struct daemon *dm, struct snapshot *snap)
+{
+	struct load_records job = {dm, snap};
+	parallel_run(2, 2, write_load_record, &job);
+}
+
 static bool same_text(const char *a, const char *b)
 {
 	return strcmp(a ? a : "", b ? b : "") == 0;
@@ -733,10 +764,10 @@ static void reload(struct daemon *dm)
 
 	struct snapshot *old = dm->snapshot;
 	dm->snapshot = snap;
-	record_served(snap);
 	log_loaded(snap, "reloaded");
-	/* Before READY=1: a `status` right after the reload sees it. */
-	publish_status(dm);
+	/* Before READY=1: a `status` or `txt` right after the reload sees
+	 * it. */
+	record_load(dm, snap);
 	announce_serving(snap);
 	/* After READY=1: freeing what only the old snapshot held (its SNI
 	 * table, the domains that changed) need not delay it. When no
@@ -784,13 +815,12 @@ static void install_certificates(struct daemon *dm)
 			snapshot_unref(dm->snapshot);
 			dm->snapshot = snap;
 			snapshot_release_memory();
-			record_served(snap);
 			/* New certificates: their expiry in the metrics and
 			 * in `status`. */
 			dm->last.loaded = time(NULL);
 			metrics_loaded(dm->metrics, snap, false,
 				dm->last.loaded);
-			publish_status(dm);
+			record_load(dm, snap);
 			for (size_t i = 0; i < count; i++)
 				log_info("acme: %s: serving its new "
 					"certificate", hosts[i]);
@@ -923,9 +953,8 @@ static int run_daemon(struct daemon *dm, struct snapshot *snap)
 		if (!dm->metrics_server)
 			return EXIT_INVALID;
 	}
-	record_served(snap);
 	log_loaded(snap, "serving");
-	publish_status(dm);
+	record_load(dm, snap);
 	announce_serving(snap);
 	snapshot_release_memory();
 	acme_link_sync(&dm->acme, snap, &dm->http01_fd);
