@@ -117,3 +117,28 @@ const char *text_escape_str(char *buf, size_t size, const char *s)
 {
 	return text_escape(buf, size, s, s ? strlen(s) : 0);
 }
+
+uint64_t text_hash_bytes(uint64_t h, const void *s, size_t len)
+{
+	const unsigned char *p = s;
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= UINT64_C(0x100000001b3);
+	}
+	return h;
+}
+
+uint64_t text_hash_final(uint64_t h)
+{
+	h ^= h >> 30;
+	h *= UINT64_C(0xbf58476d1ce4e5b9);
+	h ^= h >> 27;
+	h *= UINT64_C(0x94d049bb133111eb);
+	h ^= h >> 31;
+	return h;
+}
+
+uint64_t text_hash(const char *s, size_t len)
+{
+	return text_hash_final(text_hash_bytes(TEXT_HASH_BASIS, s, len));
+}

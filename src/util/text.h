@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /*
  * Small text helpers every part shares. ASCII only on purpose: host names
@@ -29,6 +30,18 @@ static inline bool text_is_alnum(int c)
 {
 	return text_is_alpha(c) || text_is_digit(c);
 }
+
+/*
+ * The hash of the project's open-addressing tables: FNV-1a over the bytes
+ * (text_hash_bytes, chainable from TEXT_HASH_BASIS), then the splitmix64
+ * finaliser (text_hash_final) so that low bits mix well. text_hash is the
+ * two over one string of len bytes. Not for untrusted keys an attacker
+ * picks to collide: tables keyed by configured names only.
+ */
+#define TEXT_HASH_BASIS UINT64_C(0xcbf29ce484222325)
+uint64_t text_hash_bytes(uint64_t h, const void *s, size_t len);
+uint64_t text_hash_final(uint64_t h);
+uint64_t text_hash(const char *s, size_t len);
 
 /* strdup that passes NULL through. NULL for NULL or out of memory. */
 char *text_dup(const char *s);
