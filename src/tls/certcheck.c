@@ -192,17 +192,42 @@ bool certcheck_cert_pem(const struct certcheck_file *buf, const char *path,
 	return true;
 }
 
+int certcheck_import_pkcs8(const gnutls_datum_t *der, gnutls_privkey_t *key)
+{
+	gnutls_x509_privkey_t x = NULL;
+	gnutls_privkey_t k = NULL;
+	int rc = gnutls_x509_privkey_init(&x);
+	if (rc == 0)
+		rc = gnutls_x509_privkey_import_pkcs8(x, der,
+			GNUTLS_X509_FMT_DER, NULL, GNUTLS_PKCS_PLAIN);
+	if (rc == 0)
+		rc = gnutls_privkey_init(&k);
+	if (rc == 0)
+		rc = gnutls_privkey_import_x509(k, x,
+			GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE);
+	if (rc < 0) {
+		if (k)
+			gnutls_privkey_deinit(k);	/* x is not its yet */
+		if (x)
+			gnutls_x509_privkey_deinit(x);
+		return rc;
+	}
+	*key = k;
+	return 0;
+}
+
 /*
  * import_pkcs8 imports the key in buf into *key when it is the common
  * case, an unencrypted PKCS #8 PEM block first: GnuTLS's own route for a
  * PEM key tries each key type's header, decodes the base64 twice and
  * fixes the key up twice: an eighth of the import of a P-256 key, a third
- * of an RSA key's (the fix-up checks its primes). false, with *key
+ * of an RSA key's (the fix-up checks its primes). The DER goes to *der
+ * (wiped and freed by the caller) on success. false, with *key and *der
  * untouched, for anything else (certcheck_parse_key then takes that
  * route, and reports the failure the way it always has).
  */
 static bool import_pkcs8(const struct certcheck_file *buf,
-	gnutls_privkey_t *key)
+	gnutls_privkey_t *key, gnutls_datum_t *der)
 {
 	static const char begin[] = "-----BEGIN PRIVATE KEY-----";
 	const unsigned char *at = memmem(buf->data, buf->len, begin,
@@ -214,35 +239,24 @@ static bool import_pkcs8(const struct certcheck_file *buf,
 		return false;
 	gnutls_datum_t pem = {(unsigned char *)at,
 		(unsigned)(buf->len - (size_t)(at - buf->data))};
-	gnutls_datum_t der = {0};
-	gnutls_x509_privkey_t x = NULL;
-	gnutls_privkey_t k = NULL;
-	bool ok = gnutls_pem_base64_decode2("PRIVATE KEY", &pem, &der) == 0 &&
-		gnutls_x509_privkey_init(&x) == 0 &&
-		gnutls_x509_privkey_import_pkcs8(x, &der, GNUTLS_X509_FMT_DER,
-			NULL, GNUTLS_PKCS_PLAIN) == 0 &&
-		gnutls_privkey_init(&k) == 0 &&
-		gnutls_privkey_import_x509(k, x,
-			GNUTLS_PRIVKEY_IMPORT_AUTO_RELEASE) == 0;
-	if (der.data) {
-		gnutls_memset(der.data, 0, der.size);
-		gnutls_free(der.data);
+	gnutls_datum_t decoded = {0};
+	if (gnutls_pem_base64_decode2("PRIVATE KEY", &pem, &decoded) == 0 &&
+			certcheck_import_pkcs8(&decoded, key) == 0) {
+		*der = decoded;
+		return true;
 	}
-	if (!ok) {
-		if (k)
-			gnutls_privkey_deinit(k);	/* x is not its yet */
-		if (x)
-			gnutls_x509_privkey_deinit(x);
-		return false;
+	if (decoded.data) {
+		gnutls_memset(decoded.data, 0, decoded.size);
+		gnutls_free(decoded.data);
 	}
-	*key = k;
-	return true;
+	return false;
 }
 
 bool certcheck_parse_key(const struct certcheck_file *buf, const char *path,
-	gnutls_privkey_t *key, struct diag *d, const char *file,
-	unsigned line)
+	gnutls_privkey_t *key, gnutls_datum_t *pkcs8, struct diag *d,
+	const char *file, unsigned line)
 {
+	*pkcs8 = (gnutls_datum_t){0};
 	if (!contains(buf, "-----BEGIN ")) {
 		diag_add(d, DIAG_ERROR, file, line, "tls-key-not-pem",
 			"key %s is not PEM — convert it: openssl pkey -inform "
@@ -266,7 +280,7 @@ bool certcheck_parse_key(const struct certcheck_file *buf, const char *path,
 				: "");
 		return false;
 	}
-	if (import_pkcs8(buf, key))
+	if (import_pkcs8(buf, key, pkcs8))
 		return true;
 	int rc = gnutls_privkey_init(key);
 	if (rc == 0) {

@@ -56,10 +56,17 @@ bool certcheck_cert_pem(const struct certcheck_file *buf, const char *path,
 
 /*
  * certcheck_parse_key imports the unencrypted PEM key in buf into *key
- * (caller deinits), or explains in d why it cannot.
+ * (caller deinits), or explains in d why it cannot. When the key was a
+ * PKCS #8 block, its DER goes to *pkcs8 (caller wipes and gnutls_frees
+ * it), for certcheck_import_pkcs8 to import again; otherwise *pkcs8 is
+ * left empty.
  */
 bool certcheck_parse_key(const struct certcheck_file *buf, const char *path,
-	gnutls_privkey_t *key, struct diag *d, const char *file, unsigned line);
+	gnutls_privkey_t *key, gnutls_datum_t *pkcs8, struct diag *d,
+	const char *file, unsigned line);
+
+/* Imports unencrypted PKCS #8 DER into *key: 0 or a GnuTLS error code. */
+int certcheck_import_pkcs8(const gnutls_datum_t *der, gnutls_privkey_t *key);
 
 /* Does key belong to crts[0], the leaf of the chain crts[0..n)? */
 bool certcheck_key(gnutls_x509_crt_t *crts, unsigned n, gnutls_privkey_t key,
