@@ -67,6 +67,16 @@ struct state *state_open_for_serving(const char *dir, struct diag *d);
  */
 struct state *state_reopen_for_serving(struct state *previous,
 	const char *dir, struct diag *d);
+/*
+ * state_open_for_domains is state_open_for_serving for a reload that
+ * assigns ids to a few domains only (count of them, those that changed):
+ * only their lines of the ids file are parsed and kept, and
+ * state_save_ids writes the file again with every other line as it was.
+ * state_find_id finds only these domains, and state_assign_id must be
+ * called for no other. With count 0 the ids file is not read at all.
+ */
+struct state *state_open_for_domains(const char *dir,
+	const char *const *domains, size_t count, struct diag *d);
 void state_destroy(struct state *state);
 
 const char *state_directory(const struct state *state);

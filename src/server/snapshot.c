@@ -675,6 +675,44 @@ static void find_unchanged(const struct config *config, struct slot *slots,
 }
 
 /*
+ * open_state opens the state directory for the ids of the domains that
+ * take_domains prepares: all of them at a start, only those that changed
+ * at a reload (state_open_for_domains), so that adding one domain to
+ * 100,000 neither reads nor holds the ids of the others. 0 or -1 (d says
+ * why).
+ */
+static int open_state(struct snapshot *snap, const struct slot *slots,
+	const struct snapshot_options *options, struct diag *d)
+{
+	const struct config *config = snap->config;
+	struct snapshot *previous = options->previous;
+	/* The ids table of the last load, kept while its file is. */
+	if (!previous || previous->state) {
+		struct state *kept = previous ? previous->state : NULL;
+		if (previous)
+			previous->state = NULL;
+		snap->state = state_reopen_for_serving(kept,
+			config->state_directory, d);
+		return snap->state ? 0 : -1;
+	}
+	const char **names = malloc((config->domain_count + 1) *
+		sizeof(*names));
+	if (!names) {
+		diag_add(d, DIAG_ERROR, NULL, 0, "out-of-memory",
+			"out of memory");
+		return -1;
+	}
+	size_t count = 0;
+	for (size_t i = 0; i < config->domain_count; i++)
+		if (!slots[i].unchanged && !config->domains[i].problem)
+			names[count++] = config->domains[i].name;
+	snap->state = state_open_for_domains(config->state_directory,
+		names, count, d);
+	free(names);
+	return snap->state ? 0 : -1;
+}
+
+/*
  * take_domains moves every configured domain that needs loading into an
  * entry of its own (the entry outlives the configuration when a later
  * snapshot shares it), renders it and notes its files, and finds the
@@ -881,27 +919,16 @@ struct snapshot *snapshot_create(struct config *config,
 		tls_priorities_are_valid(config->tls_priorities, d,
 			config->tls_priorities_file, config->tls_priorities_line);
 
-	if (options->use_state) {
-		/* The ids table of the last load, kept while its file is. */
-		struct state *kept = NULL;
-		if (options->previous) {
-			kept = options->previous->state;
-			options->previous->state = NULL;
-		}
-		snap->state = state_reopen_for_serving(kept,
-			config->state_directory, d);
-		if (!snap->state)
-			goto err;
-	}
-	/* Errors so far (priorities, state) concern every domain. */
-	bool failed = d->errors > errors;
-
 	/*
 	 * One domain's problem is that domain's alone: it is not served (or
 	 * keeps its previous version) and loading goes on, so one run
 	 * reports every problem of every domain.
 	 */
 	find_unchanged(config, slots, options);
+	if (options->use_state && open_state(snap, slots, options, d) < 0)
+		goto err;
+	/* Errors so far (priorities, state) concern every domain. */
+	bool failed = d->errors > errors;
 	ssize_t count = take_domains(snap, slots, job.todo, options,
 		&job.prep);
 	if (count < 0)
@@ -1371,10 +1398,14 @@ struct snapshot *snapshot_renew(struct snapshot *current,
 		goto err_nomem;
 	/* For snapshot_record_served: a domain served for the first time. */
 	if (snap->use_state) {
+		/* No id is assigned: the ids file need not be read. */
 		struct state *kept = current->state;
 		current->state = NULL;
-		if (!(snap->state = state_reopen_for_serving(kept,
-				snap->config->state_directory, d)))
+		snap->state = kept ? state_reopen_for_serving(kept,
+				snap->config->state_directory, d) :
+			state_open_for_domains(snap->config->state_directory,
+				NULL, 0, d);
+		if (!snap->state)
 			goto err;
 	}
 	struct snapshot_options options = {

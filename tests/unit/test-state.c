@@ -795,6 +795,177 @@ START_TEST(test_many_domains)
 }
 END_TEST
 
+/* open_some calls state_open_for_domains and insists that it succeeds. */
+static struct state *open_some(const char *dir, const char *const *names,
+	size_t count)
+{
+	struct state *st = state_open_for_domains(dir, names, count, &d);
+	ck_assert_msg(st != NULL, "open_for_domains(%s):%s", dir,
+		test_diag_dump(&d));
+	return st;
+}
+
+/*
+ * A reload reads the ids of the domains that changed only, and saving
+ * writes every other line back as it was, byte for byte.
+ */
+START_TEST(test_domains_only)
+{
+	/* Times and a digest in upper case that a rewrite would change. */
+	free(test_write_file(tmp, "ids", HEADER
+		"a.example 1 " DIGEST_A " 11\n"
+		"b.example abc1 " DIGEST_B " 12\n"
+		"c.example " ID_C " 0123456789ABCDEF0123456789abcdef"
+			"0123456789abcdef0123456789abcdef 13\n"
+		"e.example 5 " DIGEST_A " 15\n"));
+	const char *names[] = {"e.example", "d.example", "b.example"};
+	struct state *st = open_some(tmp, names, 3);
+	ck_assert_ptr_null(state_find_id(st, "a.example"));
+	ck_assert_ptr_null(state_find_id(st, "c.example"));
+	ck_assert_str_eq(state_find_id(st, "b.example")->id, "abc1");
+	ck_assert_str_eq(state_find_id(st, "e.example")->id, "5");
+	/* The same explicit id with another policy: still warned about. */
+	assign(st, "b.example", "abc1", DIGEST_A, NOW);
+	ck_assert(test_diag_has(&d, DIAG_WARNING, 12, "the policy changed "
+		"but its id abc1 did not"));
+	ck_assert(!state_ids_dirty(st));
+	assign(st, "d.example", NULL, DIGEST_B, NOW);
+	assign(st, "e.example", NULL, DIGEST_B, NOW);
+	ck_assert(state_ids_dirty(st));
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	char *ids = path_in(tmp, "ids");
+	char *text = test_read_file(ids, NULL);
+	ck_assert_str_eq(text, HEADER
+		"a.example 1 " DIGEST_A " 11\n"
+		"b.example abc1 " DIGEST_B " 12\n"
+		"c.example " ID_C " 0123456789ABCDEF0123456789abcdef"
+			"0123456789abcdef0123456789abcdef 13\n"
+		"d.example " ID_B " " DIGEST_B " 1781222400\n"
+		"e.example " ID_B " " DIGEST_B " 1781222400\n");
+	free(text);
+
+	/* The file reads whole as before. */
+	st = open_ok(tmp);
+	ck_assert_str_eq(state_find_id(st, "c.example")->digest, DIGEST_C);
+	ck_assert_str_eq(state_find_id(st, "d.example")->id, ID_B);
+	state_destroy(st);
+	free(ids);
+}
+END_TEST
+
+/* Lines out of order (edited by hand) are each written once. */
+START_TEST(test_domains_only_unsorted)
+{
+	free(test_write_file(tmp, "ids", HEADER
+		"c.example 3 " DIGEST_A " 3\n"
+		"# a comment goes\n"
+		"a.example 1 " DIGEST_A " 1\n"
+		"b.example 2 " DIGEST_A " 2\n"));
+	const char *names[] = {"b.example", "0.example"};
+	struct state *st = open_some(tmp, names, 2);
+	assign(st, "b.example", NULL, DIGEST_B, NOW);
+	assign(st, "0.example", NULL, DIGEST_B, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	char *ids = path_in(tmp, "ids");
+	char *text = test_read_file(ids, NULL);
+	ck_assert_str_eq(text, HEADER
+		"0.example " ID_B " " DIGEST_B " 1781222400\n"
+		"b.example " ID_B " " DIGEST_B " 1781222400\n"
+		"c.example 3 " DIGEST_A " 3\n"
+		"a.example 1 " DIGEST_A " 1\n");
+	free(text);
+	free(ids);
+}
+END_TEST
+
+/*
+ * Only the lines asked for are parsed: a bad one of theirs is reported at
+ * its line, another is left for the next start to report; with nothing
+ * asked for the file is not read at all. No file: the ids start afresh.
+ */
+START_TEST(test_domains_only_reads_little)
+{
+	char *ids = test_write_file(tmp, "ids", HEADER
+		"a.example 1 " DIGEST_A " 1\n"
+		"b.example 1\n"
+		"c.example 1 " DIGEST_A " x\n");
+	const char *a[] = {"a.example"}, *c[] = {"c.example"};
+	struct state *st = open_some(tmp, a, 1);
+	ck_assert_int_eq(d.errors, 0);
+	state_destroy(st);
+	ck_assert_ptr_null(state_open_for_domains(tmp, c, 1, &d));
+	ck_assert_msg(test_diag_has(&d, DIAG_ERROR, 4, "the time is not"),
+		"%s", test_diag_dump(&d));
+	ck_assert_int_eq(d.errors, 1);
+
+	ck_assert_int_eq(chmod(ids, 0), 0);
+	if (access(ids, R_OK) < 0) {	/* not as root */
+		st = open_some(tmp, NULL, 0);
+		ck_assert_int_eq(state_save_ids(st, &d), 0);
+		state_destroy(st);
+		ck_assert_ptr_null(state_open_for_domains(tmp, a, 1, &d));
+		ck_assert(test_diag_has(&d, DIAG_ERROR, 0, "cannot read"));
+	}
+	ck_assert_int_eq(unlink(ids), 0);
+	st = open_some(tmp, a, 1);
+	ck_assert_ptr_null(state_find_id(st, "a.example"));
+	assign(st, "a.example", NULL, DIGEST_A, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	char *text = test_read_file(ids, NULL);
+	ck_assert_str_eq(text, HEADER
+		"a.example " STAMP " " DIGEST_A " 1781222400\n");
+	free(text);
+	free(ids);
+}
+END_TEST
+
+/* 10,000 lines through the 64 KiB pieces: one changed, one added. */
+START_TEST(test_domains_only_many)
+{
+	enum { N = 10000 };
+	struct state *st = open_ok(tmp);
+	char domain[64];
+	for (int i = 0; i < N; i++) {
+		snprintf(domain, sizeof(domain), "d%05d.example", i);
+		assign(st, domain, NULL, DIGEST_A, NOW - i);
+	}
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	char *ids = path_in(tmp, "ids");
+	char *before = test_read_file(ids, NULL);
+
+	const char *names[] = {"d05000.example", "d99999.example"};
+	st = open_some(tmp, names, 2);
+	ck_assert_ptr_nonnull(state_find_id(st, "d05000.example"));
+	ck_assert_ptr_null(state_find_id(st, "d04999.example"));
+	assign(st, "d05000.example", NULL, DIGEST_B, NOW);
+	assign(st, "d99999.example", NULL, DIGEST_C, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+
+	/* The same as saving the whole table after the same two changes. */
+	st = open_ok(tmp);
+	ck_assert_str_eq(state_find_id(st, "d05000.example")->id, ID_B);
+	ck_assert_str_eq(state_find_id(st, "d99999.example")->id, ID_C);
+	assign(st, "d05000.example", NULL, DIGEST_A, NOW - 5000);
+	assign(st, "d99999.example", NULL, DIGEST_A, NOW);
+	ck_assert_int_eq(state_save_ids(st, &d), 0);
+	state_destroy(st);
+	char *after = test_read_file(ids, NULL);
+	/* Back to DIGEST_A, plus the new line at the end. */
+	size_t len = strlen(before);
+	ck_assert_int_eq(strncmp(after, before, len), 0);
+	ck_assert_str_eq(after + len, "d99999.example " STAMP " " DIGEST_A
+		" 1781222400\n");
+	free(before);
+	free(after);
+	free(ids);
+}
+END_TEST
+
 static Suite *state_suite(void)
 {
 	Suite *s = suite_create("state");
@@ -812,6 +983,14 @@ static Suite *state_suite(void)
 	tcase_add_test(tc, test_reopen_keeps_unchanged_file);
 	tcase_add_loop_test(tc, test_reopen_sees_changed_file, 0,
 		CHANGE_OTHER_DIRECTORY + 1);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("a reload's changed domains only");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_domains_only);
+	tcase_add_test(tc, test_domains_only_unsorted);
+	tcase_add_test(tc, test_domains_only_reads_little);
+	tcase_add_test(tc, test_domains_only_many);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("managed ids");
