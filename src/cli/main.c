@@ -1990,6 +1990,7 @@ int main(int argc, char *argv[])
 		{ "unquoted", no_argument, NULL, 'u' },
 		{ NULL, 0, NULL, 0 },
 	};
+	snapshot_memory_init();
 	const char *config_path = MTASTSD_CONFIG_FILE;
 	const char *demo_listen = NULL;
 	bool verbose = false, bump = false, txt = false, quiet = false;

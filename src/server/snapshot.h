@@ -195,6 +195,13 @@ const struct snapshot_domain *snapshot_find(const struct snapshot *snapshot,
 int snapshot_release_notifier(void);
 
 /*
+ * snapshot_memory_init fixes how the C library places large blocks, so
+ * that what a reload allocates in large arrays goes back to the system
+ * when it is freed. Called once, before the first snapshot.
+ */
+void snapshot_memory_init(void);
+
+/*
  * snapshot_release_memory gives the memory of snapshots freed, and of
  * configurations read, since the last call back to the system
  * (malloc_trim). Main thread only: a trim
