@@ -68,7 +68,8 @@ int tls_store_reserve(struct tls_store *store, size_t hosts);
  * from serves for host, without loading or checking anything: a reload
  * reuses the credentials of an unchanged domain, or keeps the last good
  * version of one whose new files are broken. The credentials are
- * refcounted: store holds its own reference, so from may be destroyed
+ * refcounted, and so is the host entry when user is the one from has
+ * for host: store holds its own references, so from may be destroyed
  * first. They do not count in tls_store_credential_count(store).
  * 0, or -1 when from has no such host, store has it already, or memory
  * ran out.

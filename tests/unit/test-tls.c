@@ -26,6 +26,7 @@
 #include "tls/hello.h"
 #include "tls/priorities.h"
 #include "tls/store.h"
+#include "tls/store-internal.h"
 
 #define DAY (24 * 60 * 60)
 #define CONF "test.conf"
@@ -1267,7 +1268,20 @@ START_TEST(test_shared_into_reserved_store)
 	ck_assert_int_eq(tls_store_add_shared(to, "mta-sts.none.test", from,
 		&users[1]), -1);
 	ck_assert_int_eq(tls_store_reserve(to, 5), 0);	/* room already */
+	/* The same user: the host entry itself is shared, not copied. */
+	for (int i = 0; i < 3; i++)
+		ck_assert_ptr_eq(tls_store_find(to, hosts[i]),
+			tls_store_find(from, hosts[i]));
+	/* Another user (a kept version under a new entry): a copy. */
+	struct tls_store *other = tls_store_create();
+	int user;
+	ck_assert_int_eq(tls_store_add_shared(other, hosts[0], from, &user), 0);
+	ck_assert_ptr_ne(tls_store_find(other, hosts[0]),
+		tls_store_find(from, hosts[0]));
+	ck_assert_ptr_eq(tls_store_lookup(other, hosts[0]), &user);
 	tls_store_destroy(from);	/* to holds its own references */
+	ck_assert_ptr_eq(tls_store_lookup(other, hosts[0]), &user);
+	tls_store_destroy(other);
 	for (int i = 0; i < 3; i++)
 		ck_assert_ptr_eq(tls_store_lookup(to, hosts[i]), &users[i]);
 	ck_assert_ptr_null(tls_store_lookup(to, "mta-sts.none.test"));
