@@ -998,8 +998,11 @@ static bool is_wanted(const char *line, size_t n, const char *const *names,
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 		int c = strncmp(names[mid], line, n);
-		if (c == 0 && names[mid][n])
-			c = 1;		/* longer: sorts after */
+		if (c == 0) {
+			/* Longer sorts after; shorter means a NUL in line. */
+			size_t len = strnlen(names[mid], n + 1);
+			c = len > n ? 1 : len < n ? -1 : 0;
+		}
 		if (c == 0)
 			return true;
 		if (c < 0)

@@ -900,6 +900,16 @@ START_TEST(test_domains_only_reads_little)
 		"%s", test_diag_dump(&d));
 	ck_assert_int_eq(d.errors, 1);
 
+	/* A NUL in a line's domain: not the domain asked for. */
+	static const char nul[] = HEADER "a.example\0x 1 " DIGEST_A " 1\n";
+	FILE *f = fopen(ids, "w");
+	ck_assert_ptr_nonnull(f);
+	ck_assert_uint_eq(fwrite(nul, 1, sizeof(nul) - 1, f), sizeof(nul) - 1);
+	ck_assert_int_eq(fclose(f), 0);
+	st = open_some(tmp, a, 1);
+	ck_assert_ptr_null(state_find_id(st, "a.example"));
+	state_destroy(st);
+
 	ck_assert_int_eq(chmod(ids, 0), 0);
 	if (access(ids, R_OK) < 0) {	/* not as root */
 		st = open_some(tmp, NULL, 0);
