@@ -36,7 +36,8 @@ fi
 
 # Every harness with a source file, in this order.
 targets=
-for t in policy-lint txt-answer txt-record dnsname route config hello acme-json; do
+for t in policy-lint txt-answer txt-record dnsname route config hello acme-json \
+        state; do
     if [ -f "tests/fuzz/fuzz-$t.c" ]; then
         targets="$targets $t"
     fi
