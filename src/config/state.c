@@ -9,7 +9,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "util/clock.h"
 #include "util/diag.h"
 #include "config/loader.h"
 #include "config/state.h"
@@ -37,8 +36,6 @@
 #define DOMAIN_MAX 253
 /* The longest line: domain, id, digest, a signed 64-bit time, 3 spaces. */
 #define LINE_MAX_LEN (DOMAIN_MAX + TXT_ID_MAX + DIGEST_LEN + 20 + 4)
-/* A file changed within this many seconds of being read is racy. */
-#define RACY_SECONDS 2
 
 struct table {
 	struct state_record **items;	/* into block or added */
@@ -53,32 +50,12 @@ struct table {
 	size_t added_cap;
 };
 
-/*
- * What the ids file was when the table was read from it or written to it,
- * so that state_reopen_for_serving can tell whether the table still is the
- * file. A rename gives a new inode and a rewrite in place moves the change
- * time; only a change within the timestamp granularity of the last one
- * hides behind the same identity, so a racy identity is trusted only once
- * the bytes have been compared.
- */
-struct file_seen {
-	bool known;		/* the table is the file described here */
-	bool exists;
-	bool trusted;		/* the identity alone tells a change */
-	dev_t dev;
-	ino_t ino;
-	off_t size;
-	struct timespec mtime;
-	struct timespec ctime;
-};
-
 struct state {
 	char *dir;
 	char *ids_path;
 	char *served_path;
 	struct table ids;
 	struct table served;
-	struct file_seen ids_seen;
 	bool keeps_served;	/* state_open: served is read and kept */
 	/*
 	 * state_open_for_domains: ids holds only the lines of the domains
@@ -417,30 +394,6 @@ bad:
 }
 
 /*
- * keep_domains_only copies the domains of the records read (count) into a
- * text of their own and frees the one read: the ids, digests and times
- * are in the records already, and the table of a daemon may live from one
- * reload to the next (state_reopen_for_serving). Without memory for the
- * copy the text read is kept as it is.
- */
-static void keep_domains_only(struct table *t, size_t count)
-{
-	size_t size = 1;
-	for (size_t i = 0; i < count; i++)
-		size += strlen(t->block[i].domain) + 1;
-	char *text = malloc(size), *at = text;
-	if (!text)
-		return;
-	for (size_t i = 0; i < count; i++) {
-		size_t n = strlen(t->block[i].domain) + 1;
-		t->block[i].domain = memcpy(at, t->block[i].domain, n);
-		at += n;
-	}
-	free(t->text);
-	t->text = text;
-}
-
-/*
  * parse_text fills t, empty, from text (len bytes and one spare, which t
  * takes over). Every bad line is reported before giving up, so one run
  * shows them all.
@@ -491,8 +444,6 @@ static int parse_text(struct table *t, char *text, size_t len,
 		used++;
 		(void)append(t, r);	/* cannot fail: there is room */
 	}
-	if (rc == 0)
-		keep_domains_only(t, used);
 	return rc;
 }
 
@@ -535,53 +486,21 @@ static int read_all(int fd, off_t size, char **text, size_t *len)
 	return 0;
 }
 
-/* seen_set notes st as what the table holds, judged at time at. */
-static void seen_set(struct file_seen *seen, const struct stat *st,
-	const struct timespec *at)
-{
-	*seen = (struct file_seen){
-		.known = true, .exists = true,
-		.trusted = !clock_is_racy(&st->st_mtim, &st->st_ctim, at,
-			RACY_SECONDS),
-		.dev = st->st_dev, .ino = st->st_ino, .size = st->st_size,
-		.mtime = st->st_mtim, .ctime = st->st_ctim,
-	};
-}
-
-static bool same_time(const struct timespec *a, const struct timespec *b)
-{
-	return a->tv_sec == b->tv_sec && a->tv_nsec == b->tv_nsec;
-}
-
-static bool seen_is(const struct file_seen *seen, const struct stat *st)
-{
-	return seen->known && seen->exists && seen->dev == st->st_dev &&
-		seen->ino == st->st_ino && seen->size == st->st_size &&
-		same_time(&seen->mtime, &st->st_mtim) &&
-		same_time(&seen->ctime, &st->st_ctim);
-}
-
 /*
- * read_table loads path into t, empty, and notes in seen (when not NULL)
- * what the file was. A missing file (or directory) is an empty table.
+ * read_table loads path into t, empty. A missing file (or directory) is
+ * an empty table.
  */
 static int read_table(const char *path, const char *dir, struct table *t,
-	const char *fix, struct diag *d, struct file_seen *seen)
+	const char *fix, struct diag *d)
 {
 	char buf[512];
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR)) {
-		if (seen)
-			*seen = (struct file_seen){ .known = true };
+	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
 		return 0;
-	}
 	int err = fd < 0 ? errno : 0;
 	struct stat st;
-	struct timespec at;
 	char *text = NULL;
 	size_t len = 0;
-	/* The identity before the bytes: a change while reading shows. */
-	clock_gettime(CLOCK_REALTIME, &at);
 	if (!err && fstat(fd, &st) < 0)
 		err = errno;
 	if (!err)
@@ -594,11 +513,7 @@ static int read_table(const char *path, const char *dir, struct table *t,
 			fix_for(err, dir, buf, sizeof(buf)));
 		return -1;
 	}
-	if (parse_text(t, text, len, path, fix, d) < 0)
-		return -1;
-	if (seen)
-		seen_set(seen, &st, &at);
-	return 0;
+	return parse_text(t, text, len, path, fix, d);
 }
 
 /* put_int64 writes v in decimal at out; returns the length. */
@@ -665,51 +580,6 @@ static size_t served_line(const void *items, size_t i, char *out)
 	return format_fields(s->domain, s->id, s->digest, s->time, out);
 }
 
-/* read_full reads exactly len bytes of fd into buf; false on a short read. */
-static bool read_full(int fd, char *buf, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = read(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
-/*
- * table_is_file: does fd hold exactly what write_table makes of t? It is
- * read and compared a piece at a time, so nothing of its size is
- * allocated.
- */
-static bool table_is_file(const struct table *t, int fd)
-{
-	enum { PIECE = 64 * 1024 };
-	char *want = malloc(PIECE + LINE_MAX_LEN);
-	char *got = malloc(PIECE + LINE_MAX_LEN);
-	bool same = want && got && t->sorted == t->len;
-	size_t i = 0, n = sizeof(STATE_HEADER) - 1;
-	if (same)
-		memcpy(want, STATE_HEADER, n);
-	while (same) {
-		while (i < t->len && n < PIECE)
-			n += format_line(t->items[i++], want + n);
-		same = read_full(fd, got, n) && memcmp(want, got, n) == 0;
-		if (i == t->len)
-			break;
-		n = 0;
-	}
-	/* And nothing after. */
-	if (same)
-		same = !read_full(fd, got, 1);
-	free(want);
-	free(got);
-	return same;
-}
-
 static int write_all(int fd, const char *buf, size_t len)
 {
 	while (len > 0) {
@@ -764,8 +634,7 @@ static int write_lines(int fd, const void *items, size_t count,
  * file in the same directory (so rename cannot cross file systems),
  * flushed to disk before the rename,
  * then the directory synced so the new name survives a crash. On failure
- * the temporary file is removed and the old file is untouched. When seen
- * is not NULL it notes the file written (or that it is unknown).
+ * the temporary file is removed and the old file is untouched.
  */
 /* What write_table writes: the whole file, to fd. 0, or -1 with errno. */
 typedef int file_filler(int fd, void *ctx);
@@ -783,25 +652,22 @@ static int fill_lines(int fd, void *ctx)
 }
 
 static int write_file(const struct state *state, const char *path,
-	file_filler *fill, void *ctx, struct diag *d, struct file_seen *seen);
+	file_filler *fill, void *ctx, struct diag *d);
 
 static int write_table(const struct state *state, const char *path,
-	const void *items, size_t count, line_writer *line, struct diag *d,
-	struct file_seen *seen)
+	const void *items, size_t count, line_writer *line, struct diag *d)
 {
 	struct lines_job job = {items, count, line};
-	return write_file(state, path, fill_lines, &job, d, seen);
+	return write_file(state, path, fill_lines, &job, d);
 }
 
 static int write_file(const struct state *state, const char *path,
-	file_filler *fill, void *ctx, struct diag *d, struct file_seen *seen)
+	file_filler *fill, void *ctx, struct diag *d)
 {
 	char buf[512];
 	const char *what = "cannot create a temporary file";
 	int err;
 	char *tmp = NULL;
-	if (seen)
-		*seen = (struct file_seen){0};
 	if (asprintf(&tmp, "%s.XXXXXX", path) < 0) {
 		tmp = NULL;
 		err = ENOMEM;
@@ -825,15 +691,6 @@ static int write_file(const struct state *state, const char *path,
 		goto err_unlink;
 	}
 	free(tmp);
-
-	/* Just written, so racy: the next reopen compares the bytes. */
-	struct stat st;
-	struct timespec at;
-	clock_gettime(CLOCK_REALTIME, &at);
-	if (seen && stat(path, &st) == 0) {
-		seen_set(seen, &st, &at);
-		seen->trusted = false;
-	}
 
 	/* EINVAL: the file system cannot sync directories; nothing to do. */
 	int dfd = open(state->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -905,12 +762,10 @@ static struct state *open_state(const char *dir, bool read_served,
 	if (!state)
 		return NULL;
 	state->keeps_served = read_served;
-	int rc = read_table(state->ids_path, dir, &state->ids, IDS_FIX, d,
-		&state->ids_seen);
+	int rc = read_table(state->ids_path, dir, &state->ids, IDS_FIX, d);
 	if (read_served && read_table(state->served_path, dir,
 			&state->served, "delete the file; mta-stsd writes it "
-			"again when it next loads its configuration", d,
-			NULL) < 0)
+			"again when it next loads its configuration", d) < 0)
 		rc = -1;
 	if (rc < 0) {
 		state_destroy(state);
@@ -1099,8 +954,8 @@ struct state *state_open_for_domains(const char *dir,
 			"and start again", dir);
 	}
 	if (rc == 0)
-		rc = read_table(state->ids_path, dir, &state->ids, IDS_FIX, d,
-			&state->ids_seen);
+		rc = read_table(state->ids_path, dir, &state->ids, IDS_FIX,
+			d);
 	if (rc < 0) {
 		state_destroy(state);
 		return NULL;
@@ -1222,54 +1077,10 @@ static int save_merged(struct state *state, struct diag *d)
 		return -1;
 	}
 	struct merge_job job = {&state->ids, in};
-	int rc = write_file(state, state->ids_path, fill_merged, &job, d,
-		NULL);
+	int rc = write_file(state, state->ids_path, fill_merged, &job, d);
 	if (in >= 0)
 		close(in);
 	return rc;
-}
-
-/*
- * ids_are_current: does the ids table of state still hold what the ids
- * file of dir holds? The daemon is the only writer, so after its first
- * read this is nearly always so, and a stat() tells. A file written or
- * read within RACY_SECONDS of its last change is compared byte for byte
- * with the table (as it would be written) once, so that no change, even
- * one that keeps size and timestamps, is missed.
- */
-static bool ids_are_current(struct state *state, const char *dir)
-{
-	struct file_seen *seen = &state->ids_seen;
-	if (state->keeps_served || state->partial || state->dirty ||
-			!seen->known ||
-			strcmp(state->dir, dir))
-		return false;
-	struct stat st;
-	if (stat(state->ids_path, &st) < 0)
-		return !seen->exists && (errno == ENOENT || errno == ENOTDIR);
-	if (!seen_is(seen, &st))
-		return false;
-	if (seen->trusted)
-		return true;
-	struct timespec at;
-	clock_gettime(CLOCK_REALTIME, &at);
-	int fd = open(state->ids_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	bool same = fd >= 0 && fstat(fd, &st) == 0 && seen_is(seen, &st) &&
-		table_is_file(&state->ids, fd);
-	if (fd >= 0)
-		close(fd);
-	if (same)
-		seen_set(seen, &st, &at);
-	return same;
-}
-
-struct state *state_reopen_for_serving(struct state *previous,
-	const char *dir, struct diag *d)
-{
-	if (previous && dir && ids_are_current(previous, dir))
-		return previous;
-	state_destroy(previous);
-	return state_open_for_serving(dir, d);
 }
 
 void state_destroy(struct state *state)
@@ -1431,8 +1242,7 @@ int state_save_ids(struct state *state, struct diag *d)
 	}
 	if (state->partial ? save_merged(state, d) < 0 :
 			write_table(state, state->ids_path, state->ids.items,
-				state->ids.len, record_line, d,
-				&state->ids_seen) < 0)
+				state->ids.len, record_line, d) < 0)
 		return -1;
 	state->dirty = false;
 	return 0;
@@ -1524,7 +1334,7 @@ int state_save_served(struct state *state, const struct state_served *records,
 	if (state->keeps_served && table_copy(&kept, order, count) < 0)
 		goto err_memory;
 	if (write_table(state, state->served_path, order, count, served_line,
-			d, NULL) < 0)
+			d) < 0)
 		goto err_order;
 	table_finish(&state->served);
 	state->served = kept;

@@ -56,18 +56,6 @@ struct state *state_open(const char *dir, struct diag *d);
 struct state *state_open_for_serving(const char *dir, struct diag *d);
 
 /*
- * state_reopen_for_serving is state_open_for_serving for the next reload,
- * keeping the ids table of previous (a state of the daemon's last load,
- * or NULL) when dir is its directory, it has nothing unsaved and its ids
- * file is still the one it read or wrote: the identity (device, inode,
- * size, modification and change times) is the same, and once after a
- * change within 2 seconds of being read or written, so are the bytes.
- * Otherwise the file is read again. Takes ownership of previous: returns
- * it, or destroys it and returns a new state or NULL (d explains).
- */
-struct state *state_reopen_for_serving(struct state *previous,
-	const char *dir, struct diag *d);
-/*
  * state_open_for_domains is state_open_for_serving for a reload that
  * assigns ids to a few domains only (count of them, those that changed):
  * only their lines of the ids file are parsed and kept, and

@@ -700,14 +700,9 @@ static int open_state(struct snapshot *snap, const struct slot *slots,
 	const struct snapshot_options *options, struct diag *d)
 {
 	const struct config *config = snap->config;
-	struct snapshot *previous = options->previous;
-	/* The ids table of the last load, kept while its file is. */
-	if (!previous || previous->state) {
-		struct state *kept = previous ? previous->state : NULL;
-		if (previous)
-			previous->state = NULL;
-		snap->state = state_reopen_for_serving(kept,
-			config->state_directory, d);
+	if (!options->previous) {
+		snap->state = state_open_for_serving(config->state_directory,
+			d);
 		return snap->state ? 0 : -1;
 	}
 	const char **names = malloc((config->domain_count + 1) *
@@ -1328,9 +1323,8 @@ int snapshot_record_served(struct snapshot *snapshot, time_t now,
 		rc = state_save_served(snapshot->state, records,
 			snapshot->domain_count, d);
 	free(records);
-	/* The ids table (some 14 MB at 100,000 domains) is let go: idle
-	 * memory counts more than the 20 ms the next reload takes to read
-	 * the file again. state_reopen_for_serving would keep it. */
+	/* The ids table is let go: the next reload reads the lines of the
+	 * domains it changes only (state_open_for_domains). */
 	state_destroy(snapshot->state);
 	snapshot->state = NULL;
 	return rc;
@@ -1416,17 +1410,10 @@ struct snapshot *snapshot_renew(struct snapshot *current,
 	if (!snap->tls || !snap->domains)
 		goto err_nomem;
 	/* For snapshot_record_served: a domain served for the first time. */
-	if (snap->use_state) {
-		/* No id is assigned: the ids file need not be read. */
-		struct state *kept = current->state;
-		current->state = NULL;
-		snap->state = kept ? state_reopen_for_serving(kept,
-				snap->config->state_directory, d) :
-			state_open_for_domains(snap->config->state_directory,
-				NULL, 0, d);
-		if (!snap->state)
-			goto err;
-	}
+	/* No id is assigned: the ids file need not be read. */
+	if (snap->use_state && !(snap->state = state_open_for_domains(
+			snap->config->state_directory, NULL, 0, d)))
+		goto err;
 	struct snapshot_options options = {
 		.now = now,
 		.load_certificates = true,
