@@ -486,6 +486,16 @@ static int read_all(int fd, off_t size, char **text, size_t *len)
 	return 0;
 }
 
+/* Reports that path, a file of the state directory dir, cannot be read. */
+static void report_unreadable(struct diag *d, const char *path,
+	const char *dir, int err)
+{
+	char buf[512];
+	diag_add(d, DIAG_ERROR, NULL, 0, "state-read",
+		"%s: cannot read: %s — %s", path, strerror(err),
+		fix_for(err, dir, buf, sizeof(buf)));
+}
+
 /*
  * read_table loads path into t, empty. A missing file (or directory) is
  * an empty table.
@@ -493,7 +503,6 @@ static int read_all(int fd, off_t size, char **text, size_t *len)
 static int read_table(const char *path, const char *dir, struct table *t,
 	const char *fix, struct diag *d)
 {
-	char buf[512];
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
 		return 0;
@@ -508,9 +517,7 @@ static int read_table(const char *path, const char *dir, struct table *t,
 	if (fd >= 0)
 		close(fd);
 	if (err) {
-		diag_add(d, DIAG_ERROR, NULL, 0, "state-read",
-			"%s: cannot read: %s — %s", path, strerror(err),
-			fix_for(err, dir, buf, sizeof(buf)));
+		report_unreadable(d, path, dir, err);
 		return -1;
 	}
 	return parse_text(t, text, len, path, fix, d);
@@ -598,33 +605,83 @@ static int write_all(int fd, const char *buf, size_t len)
 }
 
 /*
+ * The state files are read and written PIECE_SIZE bytes at a time: the
+ * file of 100,000 domains is 12 MB, which a reload need not hold in
+ * memory beside everything else.
+ */
+#define PIECE_SIZE (64 * 1024)
+
+/*
+ * Output through a buffer, written out once it holds PIECE_SIZE bytes, so
+ * it has room for that and one more line: the longest a line_reader
+ * returns (PIECE_SIZE and its newline), more than any record's.
+ */
+#define OUT_SIZE (2 * PIECE_SIZE + 1)
+_Static_assert(LINE_MAX_LEN <= PIECE_SIZE + 1, "a record fits OUT_SIZE");
+
+struct out_buf {
+	int fd;
+	char *buf;		/* OUT_SIZE */
+	size_t len;
+};
+
+/* An out_buf for fd holding the file's header; false when no memory. */
+static bool out_start(struct out_buf *o, int fd)
+{
+	*o = (struct out_buf){fd, malloc(OUT_SIZE), 0};
+	if (!o->buf) {
+		errno = ENOMEM;
+		return false;
+	}
+	memcpy(o->buf, STATE_HEADER, sizeof(STATE_HEADER) - 1);
+	o->len = sizeof(STATE_HEADER) - 1;
+	return true;
+}
+
+static int out_flush(struct out_buf *o)
+{
+	int rc = write_all(o->fd, o->buf, o->len);
+	o->len = 0;
+	return rc;
+}
+
+static int out_full(struct out_buf *o)
+{
+	return o->len >= PIECE_SIZE ? out_flush(o) : 0;
+}
+
+static int out_record(struct out_buf *o, const struct state_record *r)
+{
+	o->len += format_line(r, o->buf + o->len);
+	return out_full(o);
+}
+
+static int out_line(struct out_buf *o, const char *line, size_t len)
+{
+	memcpy(o->buf + o->len, line, len);
+	o->buf[o->len + len] = '\n';
+	o->len += len + 1;
+	return out_full(o);
+}
+
+/*
  * write_lines writes the header and the lines of items (count, in order,
- * each made by line) to fd a piece at a time: the file of 100,000 domains
- * is 12 MB, which a reload need not hold in memory beside everything
- * else. 0, or -1 with errno set.
+ * each made by line) to fd. 0, or -1 with errno set.
  */
 static int write_lines(int fd, const void *items, size_t count,
 	line_writer *line)
 {
-	enum { PIECE = 64 * 1024 };
-	char *buf = malloc(PIECE + LINE_MAX_LEN);
-	if (!buf) {
-		errno = ENOMEM;
+	struct out_buf o;
+	if (!out_start(&o, fd))
 		return -1;
-	}
-	size_t n = sizeof(STATE_HEADER) - 1;
-	memcpy(buf, STATE_HEADER, n);
 	int rc = 0;
 	for (size_t i = 0; rc == 0 && i < count; i++) {
-		n += line(items, i, buf + n);
-		if (n >= PIECE) {
-			rc = write_all(fd, buf, n);
-			n = 0;
-		}
+		o.len += line(items, i, o.buf + o.len);
+		rc = out_full(&o);
 	}
 	if (rc == 0)
-		rc = write_all(fd, buf, n);
-	free(buf);
+		rc = out_flush(&o);
+	free(o.buf);
 	return rc;
 }
 
@@ -732,6 +789,13 @@ struct state *state_open_for_serving(const char *dir, struct diag *d)
 
 #define IDS_FIX "delete the file; mta-stsd will assign new ids"
 
+static void report_no_memory(struct diag *d, const char *dir)
+{
+	diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
+		"%s: out of memory opening the state — free memory and start "
+		"again", dir);
+}
+
 /* A state of dir with nothing read yet; NULL (d says why). */
 static struct state *new_state(const char *dir, struct diag *d)
 {
@@ -748,9 +812,7 @@ static struct state *new_state(const char *dir, struct diag *d)
 		if (state->dir && state->ids_path && state->served_path)
 			return state;
 	}
-	diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
-		"%s: out of memory opening the state — free memory and start "
-		"again", dir);
+	report_no_memory(d, dir);
 	state_destroy(state);
 	return NULL;
 }
@@ -784,12 +846,10 @@ static struct state *open_state(const char *dir, bool read_served,
  * kept, and saving copies every other line from the file as it is.
  */
 
-#define READER_SIZE (64 * 1024)
-
-/* A file read a line at a time through a buffer of READER_SIZE bytes. */
+/* A file read a line at a time through a buffer of PIECE_SIZE bytes. */
 struct line_reader {
 	int fd;
-	char *buf;		/* READER_SIZE and a spare byte */
+	char *buf;		/* PIECE_SIZE and a spare byte */
 	size_t len;		/* bytes in buf */
 	size_t pos;		/* where the next line starts */
 	bool eof;
@@ -819,11 +879,11 @@ static int line_next(struct line_reader *r, char **line, size_t *len)
 		memmove(r->buf, start, r->len - r->pos);
 		r->len -= r->pos;
 		r->pos = 0;
-		if (r->len == READER_SIZE) {
+		if (r->len == PIECE_SIZE) {
 			errno = EFBIG;
 			return -1;
 		}
-		ssize_t n = read(r->fd, r->buf + r->len, READER_SIZE - r->len);
+		ssize_t n = read(r->fd, r->buf + r->len, PIECE_SIZE - r->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -877,11 +937,10 @@ static bool is_wanted(const char *line, size_t n, const char *const *names,
 static int read_wanted(const char *path, const char *dir, struct table *t,
 	const char *const *names, size_t count, struct diag *d)
 {
-	char buf[512];
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0 && (errno == ENOENT || errno == ENOTDIR))
 		return 1;
-	struct line_reader r = {fd, fd < 0 ? NULL : malloc(READER_SIZE + 1),
+	struct line_reader r = {fd, fd < 0 ? NULL : malloc(PIECE_SIZE + 1),
 		0, 0, false};
 	int err = fd < 0 ? errno : !r.buf ? ENOMEM : 0;
 	int rc = 1, got = 0;
@@ -922,9 +981,7 @@ static int read_wanted(const char *path, const char *dir, struct table *t,
 		return 0;
 	}
 	if (err) {
-		diag_add(d, DIAG_ERROR, NULL, 0, "state-read",
-			"%s: cannot read: %s — %s", path, strerror(err),
-			fix_for(err, dir, buf, sizeof(buf)));
+		report_unreadable(d, path, dir, err);
 		return -1;
 	}
 	return rc;
@@ -949,9 +1006,7 @@ struct state *state_open_for_domains(const char *dir,
 		free(names);
 		state->partial = rc > 0;
 	} else {
-		diag_add(d, DIAG_ERROR, NULL, 0, "state-memory",
-			"%s: out of memory opening the state — free memory "
-			"and start again", dir);
+		report_no_memory(d, dir);
 	}
 	if (rc == 0)
 		rc = read_table(state->ids_path, dir, &state->ids, IDS_FIX,
@@ -961,45 +1016,6 @@ struct state *state_open_for_domains(const char *dir,
 		return NULL;
 	}
 	return state;
-}
-
-/*
- * Output through a buffer, for fill_merged: written out once it holds
- * READER_SIZE bytes, so it has room for that and one more line, the
- * longest a line_reader returns (READER_SIZE and its newline).
- */
-#define OUT_SIZE (2 * READER_SIZE + 1)
-
-struct out_buf {
-	int fd;
-	char *buf;		/* OUT_SIZE */
-	size_t len;
-};
-
-static int out_flush(struct out_buf *o)
-{
-	int rc = write_all(o->fd, o->buf, o->len);
-	o->len = 0;
-	return rc;
-}
-
-static int out_full(struct out_buf *o)
-{
-	return o->len >= READER_SIZE ? out_flush(o) : 0;
-}
-
-static int out_record(struct out_buf *o, const struct state_record *r)
-{
-	o->len += format_line(r, o->buf + o->len);
-	return out_full(o);
-}
-
-static int out_line(struct out_buf *o, const char *line, size_t len)
-{
-	memcpy(o->buf + o->len, line, len);
-	o->buf[o->len + len] = '\n';
-	o->len += len + 1;
-	return out_full(o);
 }
 
 struct merge_job {
@@ -1017,19 +1033,19 @@ static int fill_merged(int fd, void *ctx)
 {
 	struct merge_job *job = ctx;
 	const struct table *t = job->ids;
-	struct out_buf o = {fd, malloc(OUT_SIZE), 0};
-	struct line_reader r = {job->in, malloc(READER_SIZE + 1), 0, 0,
+	struct out_buf o;
+	if (!out_start(&o, fd))
+		return -1;
+	struct line_reader r = {job->in, malloc(PIECE_SIZE + 1), 0, 0,
 		job->in < 0};
 	int rc = -1, got;
 	size_t next = 0;
 	char *line;
 	size_t len;
-	if (!o.buf || !r.buf) {
+	if (!r.buf) {
 		errno = ENOMEM;
 		goto out;
 	}
-	memcpy(o.buf, STATE_HEADER, sizeof(STATE_HEADER) - 1);
-	o.len = sizeof(STATE_HEADER) - 1;
 	while ((got = line_next(&r, &line, &len)) > 0) {
 		if (len == 0 || line[0] == '#')
 			continue;
@@ -1066,14 +1082,9 @@ out:
 /* state_save_ids for state_open_for_domains: merged into the file. */
 static int save_merged(struct state *state, struct diag *d)
 {
-	char buf[512];
 	int in = open(state->ids_path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	if (in < 0 && errno != ENOENT) {
-		int err = errno;
-		diag_add(d, DIAG_ERROR, NULL, 0, "state-read",
-			"%s: cannot read: %s — %s", state->ids_path,
-			strerror(err), fix_for(err, state->dir, buf,
-				sizeof(buf)));
+		report_unreadable(d, state->ids_path, state->dir, errno);
 		return -1;
 	}
 	struct merge_job job = {&state->ids, in};
