@@ -339,12 +339,15 @@ static bool check_includes(struct loader *ld, const char *file,
 	const char *base, int depth);
 
 /* Notes that the configuration was read from path, as st says it was. */
-static void add_source(struct loader *ld, const char *path,
+/* Notes path as read (st); its index in out->sources, or NO_SOURCE. */
+#define NO_SOURCE SIZE_MAX
+
+static size_t add_source(struct loader *ld, const char *path,
 	const struct stat *st)
 {
 	struct config *out = ld->out;
 	if (!ld->from_file)
-		return;
+		return NO_SOURCE;
 	if (out->source_count == ld->out_source_cap) {
 		/* Doubling: domains_directory may hold 100,000 files. */
 		size_t cap = ld->out_source_cap ? ld->out_source_cap * 2 : 8;
@@ -352,7 +355,7 @@ static void add_source(struct loader *ld, const char *path,
 			cap * sizeof(*grown));
 		if (!grown) {
 			loader_nomem(ld);
-			return;
+			return NO_SOURCE;
 		}
 		out->sources = grown;
 		ld->out_source_cap = cap;
@@ -363,10 +366,22 @@ static void add_source(struct loader *ld, const char *path,
 		.size = st->st_size, .mtime = st->st_mtim,
 		.ctime = st->st_ctim,
 	};
-	if (!src->path)
+	if (!src->path) {
 		loader_nomem(ld);
-	else
-		out->source_count++;
+		return NO_SOURCE;
+	}
+	return out->source_count++;
+}
+
+/* Gives the source add_source returned the SHA-256 of its bytes. */
+static void set_source_digest(struct loader *ld, size_t source,
+	const unsigned char digest[TLS_DIGEST_LEN])
+{
+	if (source == NO_SOURCE)
+		return;
+	struct config_source *src = &ld->out->sources[source];
+	memcpy(src->digest, digest, TLS_DIGEST_LEN);
+	src->has_digest = true;
 }
 
 static bool check_include(struct loader *ld, const char *file,
@@ -513,8 +528,7 @@ static int read_file(struct loader *ld, config_t *cfg, const char *path,
 			sizeof(fix)));
 		return -1;
 	}
-	size_t source = ld->out->source_count;
-	add_source(ld, path, &st);
+	size_t source = add_source(ld, path, &st);
 	const char *real = real_dir(ld);
 	if (real)
 		set_abs_prefix(ld, real);
@@ -555,11 +569,8 @@ static int read_file(struct loader *ld, config_t *cfg, const char *path,
 	fclose(in);
 	unsigned char bytes[TLS_DIGEST_LEN];
 	if (tls_digest_end(&digest, bytes) &&
-			ld->out->source_count == source + 1) {
-		struct config_source *src = &ld->out->sources[source];
-		memcpy(src->digest, bytes, sizeof(bytes));
-		src->has_digest = true;
-	}
+			ld->out->source_count == source + 1)
+		set_source_digest(ld, source, bytes);
 	int rc = -1;
 	if (fclose(out) != 0 || !text) {
 		loader_nomem(ld);
@@ -712,14 +723,9 @@ static bool reuse_file(struct loader *ld, const char *path)
 		return false;
 	for (size_t i = 0; i < count; i++)
 		domains_add_borrowed(ld, domains[i]);
-	size_t source = ld->out->source_count;
-	add_source(ld, path, &st);
-	if (ld->out->source_count == source + 1) {
-		ld->out->sources[source].has_digest =
-			prev->sources[lo].has_digest;
-		memcpy(ld->out->sources[source].digest,
-			prev->sources[lo].digest, TLS_DIGEST_LEN);
-	}
+	size_t source = add_source(ld, path, &st);
+	if (prev->sources[lo].has_digest)
+		set_source_digest(ld, source, prev->sources[lo].digest);
 	return true;
 }
 
