@@ -10,6 +10,7 @@
 
 #include "config/acme_settings.h"
 #include "core/policy.h"
+#include "tls/digest.h"
 
 struct diag;
 
@@ -69,7 +70,7 @@ struct config_source {
 	struct timespec ctime;
 	/* SHA-256 of its bytes (files, not directories): decides when the
 	 * times cannot, e.g. for a file written just before a reload. */
-	unsigned char digest[32];
+	unsigned char digest[TLS_DIGEST_LEN];
 	bool has_digest;
 };
 

@@ -14,6 +14,7 @@
 #include <gnutls/crypto.h>
 #include <gnutls/gnutls.h>
 
+#include "tls/digest.h"
 #include "tls/filefacts.h"
 #include "util/clock.h"
 
@@ -84,7 +85,7 @@ int tls_file_read(const char *path, unsigned char **data, size_t *len,
 	}
 	close(fd);
 	set_identity(facts, &st);
-	unsigned char sha256[32];
+	unsigned char sha256[TLS_DIGEST_LEN];
 	if (!err && gnutls_hash_fast(GNUTLS_DIG_SHA256, buf, got,
 			sha256) < 0)
 		err = ENOMEM;
